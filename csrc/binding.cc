@@ -1,0 +1,528 @@
+// Node-API glue for the poller core: argument checks, handles, and the one
+// call into JavaScript per batch. Policy (dispatch, task queues, errors) lives
+// in src/; state and syscalls live in the C core (selector.h, fdio.h).
+//
+// No globals: everything per environment hangs off AddonData (instance data),
+// so the addon is context-aware and works in worker threads and Electron.
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fdio.h"
+#include "selector.h"
+
+namespace {
+
+struct AddonData;
+class NativePoller;
+
+// What start() captures: the batch function (held strongly only while polling,
+// so an idle poller can be collected), the async resource and its context.
+struct CallbackState {
+  napi_ref on_batch = nullptr;
+  napi_ref resource = nullptr;
+  napi_async_context ctx = nullptr;
+};
+
+// The native half of one poller. It lives apart from the JS wrapper because
+// libuv owns the uv_poll_t until uv_close's callback, which may come after the
+// wrapper was collected (or before, when the environment tears down first).
+struct PollerCore {
+  np_selector sel;
+  uv_poll_t poll;
+  napi_env env = nullptr;
+  AddonData* addon = nullptr;
+  NativePoller* owner = nullptr;  // null once the wrapper is finalized
+  PollerCore* prev = nullptr;     // the environment's list of open cores
+  PollerCore* next = nullptr;
+  np_event* events = nullptr;     // the shared ArrayBuffer's bytes
+  napi_ref events_ref = nullptr;  // keeps that ArrayBuffer alive
+  int cap = 0;                    // current event-list size (gnet's el.size)
+  CallbackState cb;               // set between start() and stop()
+  CallbackState retired;          // stopped during a batch, released after it
+  napi_async_context batch_ctx = nullptr;  // the context make_callback is using
+  bool open = false;
+  bool started = false;   // between start() and stop(): holds on_batch
+  bool watching = false;  // uv_poll is active (false while paused)
+  bool refd = true;
+  bool in_batch = false;
+};
+
+struct AddonData {
+  PollerCore* open_cores = nullptr;
+  int closing = 0;  // uv_close callbacks still to come
+  napi_async_cleanup_hook_handle teardown_hook = nullptr;
+  bool tearing_down = false;
+};
+
+void UnlinkCore(PollerCore* c) {
+  if (c->prev) c->prev->next = c->next;
+  else if (c->addon->open_cores == c) c->addon->open_cores = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = nullptr;
+}
+
+void ReleaseCallbackState(napi_env env, CallbackState* s) {
+  if (s->ctx) napi_async_destroy(env, s->ctx);
+  if (s->on_batch) napi_delete_reference(env, s->on_batch);
+  if (s->resource) napi_delete_reference(env, s->resource);
+  *s = CallbackState();
+}
+
+void StopCore(PollerCore* c) {
+  if (c->watching) uv_poll_stop(&c->poll);
+  c->watching = false;
+  c->started = false;
+  if (c->in_batch && c->cb.ctx == c->batch_ctx) {
+    // make_callback is still running in this context: release it afterwards.
+    c->retired = c->cb;
+    c->cb = CallbackState();
+  } else {
+    ReleaseCallbackState(c->env, &c->cb);
+  }
+}
+
+void OnCoreClosed(uv_handle_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  AddonData* addon = c->addon;
+  delete c;
+  addon->closing--;
+  if (addon->tearing_down && addon->closing == 0 && addon->teardown_hook) {
+    napi_remove_async_cleanup_hook(addon->teardown_hook);
+    addon->teardown_hook = nullptr;
+  }
+}
+
+void CloseCore(PollerCore* c);
+
+void OnPollReady(uv_poll_t* handle, int status, int events);
+
+}  // namespace
+
+namespace {
+
+class NativePoller : public Napi::ObjectWrap<NativePoller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "NativePoller",
+        {
+            InstanceMethod<&NativePoller::Open>("open"),
+            InstanceMethod<&NativePoller::Ctl>("ctl"),
+            InstanceMethod<&NativePoller::Start>("start"),
+            InstanceMethod<&NativePoller::Stop>("stop"),
+            InstanceMethod<&NativePoller::Pause>("pause"),
+            InstanceMethod<&NativePoller::Resume>("resume"),
+            InstanceMethod<&NativePoller::Wake>("wake"),
+            InstanceMethod<&NativePoller::Close>("close"),
+            InstanceMethod<&NativePoller::SetRef>("setRef"),
+            InstanceAccessor<&NativePoller::GetFd>("fd"),
+            InstanceAccessor<&NativePoller::GetWakerFd>("wakerFd"),
+            InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
+            InstanceAccessor<&NativePoller::GetEvents>("events"),
+            InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
+        });
+  }
+
+  explicit NativePoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePoller>(info) {}
+
+  ~NativePoller() override {
+    // Collected without close(): release the descriptors now.
+    if (core_) {
+      core_->owner = nullptr;
+      CloseCore(core_);
+    }
+  }
+
+  void Detach() { core_ = nullptr; }
+
+ private:
+  // Opens the selector; 0 or a negative errno (failedSyscall names the call).
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (core_ || opened_) return Napi::Number::New(env, -EBUSY);
+    opened_ = true;
+    AddonData* addon = env.GetInstanceData<AddonData>();
+    const np_backend_info* backend = np_backend();
+    size_t bytes = sizeof(np_event) * static_cast<size_t>(backend->max_poll_events_cap);
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
+    if (env.IsExceptionPending()) return env.Undefined();
+
+    auto* c = new PollerCore();
+    const char* failed = "";
+    int err = np_selector_open(&c->sel, &failed);
+    if (err < 0) {
+      failed_syscall_ = failed;
+      delete c;
+      return Napi::Number::New(env, err);
+    }
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    err = uv_poll_init(loop, &c->poll, c->sel.fd);
+    if (err < 0) {
+      failed_syscall_ = "uv_poll_init";
+      np_selector_close(&c->sel);
+      delete c;
+      return Napi::Number::New(env, err);
+    }
+    c->poll.data = c;
+    c->env = env;
+    c->addon = addon;
+    c->owner = this;
+    c->events = static_cast<np_event*>(buffer.Data());
+    c->cap = backend->init_poll_events_cap;
+    napi_create_reference(env, buffer, 1, &c->events_ref);
+    c->open = true;
+    // A poller that is not polling must never keep the process alive.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&c->poll));
+    c->next = addon->open_cores;
+    if (c->next) c->next->prev = c;
+    addon->open_cores = c;
+    core_ = c;
+    events_ = Napi::Persistent(Napi::Int32Array::New(env, bytes / sizeof(int32_t), buffer, 0));
+    return Napi::Number::New(env, 0);
+  }
+
+  // ctl(op, fd, interest): 0 or a negative errno.
+  Napi::Value Ctl(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int op, fd, interest;
+    if (!Int(info, 0, &op) || !Int(info, 1, &fd) || !Int(info, 2, &interest)) return env.Undefined();
+    if (!core_) return Napi::Number::New(env, -EBADF);
+    return Napi::Number::New(env, np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest)));
+  }
+
+  // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, errno)
+  // once per batch, in an async context created now, in the caller's context.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsObject()) {
+      Napi::TypeError::New(env, "start(onBatch, resource) expects a function and an object")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!core_) return Napi::Number::New(env, -EBADF);
+    PollerCore* c = core_;
+    if (c->started) return Napi::Number::New(env, -EBUSY);
+    napi_create_reference(env, info[0], 1, &c->cb.on_batch);
+    napi_create_reference(env, info[1], 1, &c->cb.resource);
+    napi_value name = Napi::String::New(env, "netpoll.Poller");
+    napi_async_init(env, info[1], name, &c->cb.ctx);
+    c->started = true;
+    return Napi::Number::New(env, Watch(c));
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (core_ && core_->started) StopCore(core_);
+    return info.Env().Undefined();
+  }
+
+  // Pause and resume keep the callback state but stop reading the kernel: the
+  // iterator's backpressure.
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    if (core_ && core_->watching) {
+      uv_poll_stop(&core_->poll);
+      core_->watching = false;
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || !core_->started) return Napi::Number::New(env, -EBADF);
+    return Napi::Number::New(env, Watch(core_));
+  }
+
+  Napi::Value Wake(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_) return Napi::Number::New(env, -EBADF);
+    return Napi::Number::New(env, np_waker_wake(&core_->sel.waker, core_->sel.fd));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (core_) CloseCore(core_);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    if (core_) {
+      core_->refd = info.Length() > 0 && info[0].ToBoolean().Value();
+      ApplyRef(core_);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ ? core_->sel.fd : -1);
+  }
+  Napi::Value GetWakerFd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ ? core_->sel.waker.read_fd : -1);
+  }
+  Napi::Value GetCapacity(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ ? core_->cap : 0);
+  }
+  Napi::Value GetEvents(const Napi::CallbackInfo& info) {
+    if (events_.IsEmpty()) return info.Env().Undefined();
+    return events_.Value();
+  }
+  Napi::Value GetFailedSyscall(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), failed_syscall_);
+  }
+
+  static void ApplyRef(PollerCore* c) {
+    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&c->poll);
+    if (c->refd && c->watching) uv_ref(h);
+    else uv_unref(h);
+  }
+
+  static int Watch(PollerCore* c) {
+    if (c->watching) return 0;
+    int err = uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
+    if (err < 0) return err;
+    c->watching = true;
+    ApplyRef(c);
+    return 0;
+  }
+
+  static bool Int(const Napi::CallbackInfo& info, size_t i, int* out) {
+    if (info.Length() <= i || !info[i].IsNumber()) {
+      Napi::TypeError::New(info.Env(), "expected a number").ThrowAsJavaScriptException();
+      return false;
+    }
+    *out = info[i].As<Napi::Number>().Int32Value();
+    return true;
+  }
+
+  PollerCore* core_ = nullptr;
+  bool opened_ = false;
+  Napi::Reference<Napi::Int32Array> events_;
+  std::string failed_syscall_;
+};
+
+void CloseCore(PollerCore* c) {
+  if (!c->open) return;
+  c->open = false;
+  StopCore(c);
+  UnlinkCore(c);
+  if (c->owner) c->owner->Detach();
+  c->owner = nullptr;
+  // uv_close before closing the descriptor: libuv still knows the fd until then.
+  c->addon->closing++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->poll), OnCoreClosed);
+  np_selector_close(&c->sel);
+  if (c->events_ref) {
+    napi_delete_reference(c->env, c->events_ref);
+    c->events_ref = nullptr;
+  }
+}
+
+void DeliverBatch(PollerCore* c, int n, int woke) {
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, resource, argv[2];
+  napi_get_reference_value(env, c->cb.on_batch, &fn);
+  napi_get_reference_value(env, c->cb.resource, &resource);
+  napi_create_int32(env, n, &argv[0]);
+  napi_get_boolean(env, woke != 0, &argv[1]);
+  c->in_batch = true;
+  c->batch_ctx = c->cb.ctx;
+  // One call per batch; make_callback runs nextTicks and promise reactions
+  // afterwards and restores the async context captured by start().
+  napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 2, argv, nullptr);
+  c->in_batch = false;
+  c->batch_ctx = nullptr;
+  if (status == napi_pending_exception) {
+    // src/poller.ts catches everything a user callback throws, so this is only
+    // reached by what it cannot catch; report it as any event callback would.
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  }
+  ReleaseCallbackState(env, &c->retired);  // stop() or close() ran inside the batch
+  napi_close_handle_scope(env, scope);
+}
+
+void OnPollReady(uv_poll_t* handle, int status, int) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (!c->open || !c->watching) return;
+  const np_backend_info* backend = np_backend();
+  int woke = 0;
+  int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
+  if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
+  DeliverBatch(c, n, woke);
+  if (!c->open || n < 0) return;
+  // gnet's event-list policy: double when a wait fills it, halve when under half is used.
+  int used = n + woke;
+  if (used >= c->cap && c->cap * 2 <= backend->max_poll_events_cap) c->cap *= 2;
+  else if (used < c->cap / 2 && c->cap / 2 >= backend->min_poll_events_cap) c->cap /= 2;
+}
+
+// Environment teardown (worker exit, process exit): close what is still open.
+// Async because each uv_close finishes on a later loop turn.
+void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
+  AddonData* addon = static_cast<AddonData*>(arg);
+  addon->tearing_down = true;
+  while (addon->open_cores) CloseCore(addon->open_cores);
+  if (addon->closing == 0) {
+    napi_remove_async_cleanup_hook(handle);
+    addon->teardown_hook = nullptr;
+  }
+}
+
+// ---- fd helpers: thin wrappers over fdio.c returning numbers, never throwing
+// for kernel errors (src/errors.ts shapes those). ----
+
+bool IntArg(const Napi::CallbackInfo& info, size_t i, int* out) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "expected a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::Number>().Int32Value();
+  return true;
+}
+
+// The bytes of a TypedArray, DataView or ArrayBuffer, or false with a TypeError.
+bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len) {
+  napi_env env = info.Env();
+  napi_value v = info.Length() > i ? static_cast<napi_value>(info[i]) : nullptr;
+  bool is = false;
+  if (v && napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t length, offset;
+    napi_value ab;
+    napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset);
+    size_t elem = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: elem = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+      default: elem = 1;
+    }
+    *len = length * elem;
+    return true;
+  }
+  if (v && napi_is_dataview(env, v, &is) == napi_ok && is) {
+    napi_value ab;
+    size_t offset;
+    napi_get_dataview_info(env, v, len, data, &ab, &offset);
+    return true;
+  }
+  if (v && napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    napi_get_arraybuffer_info(env, v, data, len);
+    return true;
+  }
+  Napi::TypeError::New(env, "expected a Buffer, TypedArray, DataView or ArrayBuffer").ThrowAsJavaScriptException();
+  return false;
+}
+
+Napi::Value FdPair(Napi::Env env, int err, const int fds[2]) {
+  if (err < 0) return Napi::Number::New(env, err);
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair.Set(uint32_t{0}, Napi::Number::New(env, fds[0]));
+  pair.Set(uint32_t{1}, Napi::Number::New(env, fds[1]));
+  return pair;
+}
+
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int fds[2] = {-1, -1};
+  return FdPair(info.Env(), np_pipe(fds), fds);
+}
+
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int fds[2] = {-1, -1};
+  return FdPair(info.Env(), np_socketpair(fds), fds);
+}
+
+Napi::Value DialTCP(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int port, nonblocking;
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "host must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!IntArg(info, 1, &port) || !IntArg(info, 2, &nonblocking)) return env.Undefined();
+  std::string host = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(env, np_dial_tcp(host.c_str(), port, nonblocking));
+}
+
+Napi::Value SocketError(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_socket_error(fd));
+}
+
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(np_read(fd, data, len)));
+}
+
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(np_write(fd, data, len)));
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_close(fd));
+}
+
+Napi::Object BackendInfo(Napi::Env env) {
+  const np_backend_info* b = np_backend();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", b->name);
+  o.Set("InitPollEventsCap", b->init_poll_events_cap);
+  o.Set("MaxPollEventsCap", b->max_poll_events_cap);
+  o.Set("MinPollEventsCap", b->min_poll_events_cap);
+  o.Set("MaxAsyncTasksAtOneTime", b->max_async_tasks_at_one_time);
+  o.Set("ReadEvents", b->read_events);
+  o.Set("WriteEvents", b->write_events);
+  o.Set("ReadWriteEvents", b->read_write_events);
+  o.Set("ErrEvents", b->err_events);
+  o.Set("eventsAreFilters", b->events_are_filters != 0);
+  Napi::Object syscalls = Napi::Object::New(env);
+  syscalls.Set("add", b->syscall_add);
+  syscalls.Set("modRead", b->syscall_mod_read);
+  syscalls.Set("modReadWrite", b->syscall_mod_read_write);
+  syscalls.Set("del", b->syscall_del);
+  syscalls.Set("wait", b->syscall_wait);
+  o.Set("syscalls", syscalls);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* addon = new AddonData();
+  env.SetInstanceData<AddonData>(addon);
+  napi_add_async_cleanup_hook(env, OnTeardown, addon, &addon->teardown_hook);
+
+  exports.Set("NativePoller", NativePoller::Define(env));
+  exports.Set("backend", BackendInfo(env));
+  exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
+  exports.Set("socketpair", Napi::Function::New<SocketPair>(env, "socketpair"));
+  exports.Set("dialTCP", Napi::Function::New<DialTCP>(env, "dialTCP"));
+  exports.Set("socketError", Napi::Function::New<SocketError>(env, "socketError"));
+  exports.Set("read", Napi::Function::New<Read>(env, "read"));
+  exports.Set("write", Napi::Function::New<Write>(env, "write"));
+  exports.Set("close", Napi::Function::New<CloseFd>(env, "close"));
+  exports.Set("CTL_ADD", static_cast<int>(NP_CTL_ADD));
+  exports.Set("CTL_MOD", static_cast<int>(NP_CTL_MOD));
+  exports.Set("CTL_DEL", static_cast<int>(NP_CTL_DEL));
+  exports.Set("INTEREST_READ", static_cast<int>(NP_INTEREST_READ));
+  exports.Set("INTEREST_WRITE", static_cast<int>(NP_INTEREST_WRITE));
+  exports.Set("INTEREST_EDGE", static_cast<int>(NP_INTEREST_EDGE));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(netpoll, Init)

@@ -1,0 +1,19 @@
+// Loads the native addon: a prebuild from prebuilds/ when one matches this
+// platform, else what `node-gyp rebuild` put in build/.
+import * as path from 'node:path';
+import type { Binding } from '../typings/binding.js';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The package root: dist/src/ is two levels below it. */
+const packageRoot = path.resolve(__dirname, '..', '..');
+
+function loadBinding(): Binding {
+  // NETPOLL_ADDON points at another build of the addon (the kqueue build, an ASan build).
+  const override = process.env.NETPOLL_ADDON;
+  if (override) return require(path.resolve(override)) as Binding;
+  return load(packageRoot) as Binding;
+}
+
+export const binding: Binding = loadBinding();

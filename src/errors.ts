@@ -1,0 +1,175 @@
+// Errors: gnet's sentinel errors, Go's errors.Is over `cause`, Node-style
+// SystemErrors from the negative errnos the binding returns, and argument checks.
+import * as util from 'node:util';
+
+/** An Error with a stable `code`, as Node's own errors have. */
+export interface CodedError extends Error {
+  readonly code: string;
+}
+
+function sentinel(message: string, code: string): CodedError {
+  const err = new Error(message) as Error & { code: string };
+  err.code = code;
+  // A sentinel is compared by identity; its stack (from module load) would mislead.
+  err.stack = `Error [${code}]: ${message}`;
+  return Object.freeze(err) as CodedError;
+}
+
+/**
+ * Returned by a callback or a task to stop the loop (gnet's `errors.ErrEngineShutdown`);
+ * also what `polling()` resolves with when the poller is closed while polling.
+ */
+export const ErrEngineShutdown: CodedError = sentinel('server is going to be shutdown', 'ERR_ENGINE_SHUTDOWN');
+
+/** Returned by a callback to stop the loop after a failed accept (gnet's `errors.ErrAcceptSocket`). */
+export const ErrAcceptSocket: CodedError = sentinel('accept a new connection error', 'ERR_ACCEPT_SOCKET');
+
+/** Thrown (or rejected with) by every call on a closed poller, and by pending `trigger()` promises at close. */
+export const ErrPollerClosed: CodedError = sentinel('poller is closed', 'ERR_POLLER_CLOSED');
+
+/** The sentinel errors, grouped as gnet's `pkg/errors` is. */
+export const errors = Object.freeze({ ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed });
+
+/**
+ * Go's `errors.Is`: whether `err` is `target` or wraps it, following `cause` and the
+ * `errors` of an AggregateError (Go's joined errors). Cycles are tolerated.
+ *
+ * @example
+ * ```ts
+ * const wrapped = new Error('listener failed', { cause: ErrAcceptSocket });
+ * errorIs(wrapped, ErrAcceptSocket); // true
+ * ```
+ */
+export function errorIs(err: unknown, target: unknown): boolean {
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [err];
+  while (stack.length > 0) {
+    const e = stack.pop();
+    if (e === target) return true;
+    if (e === null || typeof e !== 'object' || seen.has(e)) continue;
+    seen.add(e);
+    const cause = (e as { cause?: unknown }).cause;
+    if (cause !== undefined) stack.push(cause);
+    if (e instanceof AggregateError) for (const inner of e.errors) stack.push(inner);
+  }
+  return false;
+}
+
+/** Whether a callback's result stops polling, as gnet's loop decides. */
+export function isStopError(result: unknown): boolean {
+  if (result === ErrEngineShutdown || result === ErrAcceptSocket) return true;
+  if (result === null || typeof result !== 'object') return false;
+  return errorIs(result, ErrEngineShutdown) || errorIs(result, ErrAcceptSocket);
+}
+
+/** Whether a task's result stops polling: gnet checks only ErrEngineShutdown for tasks. */
+export function isShutdown(result: unknown): boolean {
+  if (result === ErrEngineShutdown) return true;
+  if (result === null || typeof result !== 'object') return false;
+  return errorIs(result, ErrEngineShutdown);
+}
+
+/** A kernel error in node:net's shape: `code`, negative `errno`, `syscall`. */
+export interface SystemError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly fd?: number;
+  readonly address?: string;
+  readonly port?: number;
+}
+
+let errorMap: Map<number, [string, string]> | undefined;
+
+/**
+ * Turns a negative errno from the binding into a SystemError: `syscall CODE (description)`.
+ * `errno` stays negative, as in Node's own errors, so `util.getSystemErrorName(err.errno)` works.
+ */
+export function systemError(negErrno: number, syscall: string, extra?: { fd?: number; address?: string; port?: number }): SystemError {
+  errorMap ??= util.getSystemErrorMap();
+  const errno = negErrno < 0 ? negErrno : -negErrno;
+  const [code, description] = errorMap.get(errno) ?? [`E${-errno}`, 'unknown error'];
+  let where = '';
+  if (extra?.address !== undefined) where = ` ${extra.address}${extra.port !== undefined ? `:${extra.port}` : ''}`;
+  const err = new Error(`${syscall} ${code}${where} (${description})`) as Error & Record<string, unknown>;
+  err.code = code;
+  err.errno = errno;
+  err.syscall = syscall;
+  if (extra) Object.assign(err, extra);
+  Error.captureStackTrace(err, systemError);
+  return err as unknown as SystemError;
+}
+
+function typeError(message: string): TypeError {
+  const err = new TypeError(message) as TypeError & { code: string };
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+function rangeError(message: string): RangeError {
+  const err = new RangeError(message) as RangeError & { code: string };
+  err.code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  if (typeof value === 'function') return 'a function';
+  return `type ${typeof value} (${util.inspect(value)})`;
+}
+
+/** Largest value a file descriptor can take (an int). */
+export const MAX_FD = 0x7fffffff;
+
+/** Checks that `fd` is a file-descriptor number: an integer in [0, 2^31 - 1]. */
+export function validateFd(fd: unknown, name = 'fd'): asserts fd is number {
+  if (typeof fd !== 'number') throw typeError(`The "${name}" argument must be of type number. Received ${describe(fd)}`);
+  if (!Number.isInteger(fd) || fd < 0 || fd > MAX_FD) {
+    throw rangeError(`The value of "${name}" is out of range. It must be an integer >= 0 && <= ${MAX_FD}. Received ${fd}`);
+  }
+}
+
+export function validateFunction(value: unknown, name: string): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw typeError(`The "${name}" argument must be of type function. Received ${describe(value)}`);
+}
+
+export function validateBoolean(value: unknown, name: string): asserts value is boolean {
+  if (typeof value !== 'boolean') throw typeError(`The "${name}" argument must be of type boolean. Received ${describe(value)}`);
+}
+
+export function validateInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') throw typeError(`The "${name}" argument must be of type number. Received ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw rangeError(`The value of "${name}" is out of range. It must be an integer >= ${min} && <= ${max}. Received ${value}`);
+  }
+}
+
+export function validateObject(value: unknown, name: string): asserts value is object {
+  if (value === null || typeof value !== 'object') throw typeError(`The "${name}" argument must be of type object. Received ${describe(value)}`);
+}
+
+export function validateString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string') throw typeError(`The "${name}" argument must be of type string. Received ${describe(value)}`);
+}
+
+export function validateBuffer(value: unknown, name: string): asserts value is ArrayBufferView | ArrayBuffer {
+  if (!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) {
+    throw typeError(`The "${name}" argument must be a Buffer, TypedArray, DataView or ArrayBuffer. Received ${describe(value)}`);
+  }
+}
+
+/** An Error with a code, for misuse that is neither a type nor a range problem. */
+export function stateError(message: string, code: string): CodedError {
+  const err = new Error(message) as Error & { code: string };
+  err.code = code;
+  return err;
+}
+
+/** The error an aborted iteration rejects with, shaped as node:events' AbortError. */
+export function abortError(reason: unknown): Error {
+  const err = new Error('The operation was aborted', { cause: reason }) as Error & { code: string };
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
+}

@@ -1,0 +1,23 @@
+// netpoll: gnet's pkg/netpoll for Node.js and Electron. Public exports only.
+export { openPoller, Poller, Priority, PollEvent } from './poller.js';
+export type { PollAttachment, PollEventHandler, EventsOptions } from './poller.js';
+export {
+  Backend,
+  InitPollEventsCap,
+  MaxPollEventsCap,
+  MinPollEventsCap,
+  MaxAsyncTasksAtOneTime,
+  ReadEvents,
+  WriteEvents,
+  ReadWriteEvents,
+  ErrEvents,
+  isReadEvent,
+  isWriteEvent,
+  isErrorEvent,
+} from './events.js';
+export type { IOEvent, IOFlags } from './events.js';
+export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs } from './errors.js';
+export type { SystemError, CodedError } from './errors.js';
+export type { TaskFunc } from './queue.js';
+export { pipe, socketpair, dialTCP, socketError, read, write, close } from './fd.js';
+export type { DialOptions } from './fd.js';

@@ -1,0 +1,725 @@
+// Poller: registration, the polling loop, dispatch, task rounds and iteration.
+//
+// The loop does not own a thread. The native side watches the epoll/kqueue fd
+// on this thread's libuv loop and, when it is readable, reads one batch of
+// events into a shared Int32Array and calls #onPollBatch (or #onIterBatch) once.
+// Everything else (who gets an event, when polling stops, the task queues) is
+// decided here.
+import { binding } from './binding.js';
+import type { NativePoller } from '../typings/binding.js';
+import {
+  ErrEngineShutdown,
+  ErrPollerClosed,
+  abortError,
+  isShutdown,
+  isStopError,
+  stateError,
+  systemError,
+  validateBoolean,
+  validateFd,
+  validateFunction,
+  validateInteger,
+  validateObject,
+} from './errors.js';
+import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
+import { TaskQueue, type TaskFunc } from './queue.js';
+
+/**
+ * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
+ * `ErrAcceptSocket` (or an Error whose `cause` chain holds one) to stop polling;
+ * any other return value is ignored.
+ */
+export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
+
+/**
+ * An fd and the callback for its events (gnet's `PollAttachment`). The poller
+ * remembers the attachment per fd until `delete(fd)`; `polling()` without a
+ * callback dispatches each event to its fd's attachment.
+ */
+export interface PollAttachment {
+  fd: number;
+  callback?: PollEventHandler | undefined;
+}
+
+/** Task priorities for `trigger()` (gnet's `queue.EventPriority`). */
+export const Priority = Object.freeze({ High: 0, Low: 1 } as const);
+/** `Priority.High` (0) or `Priority.Low` (1). */
+export type Priority = (typeof Priority)[keyof typeof Priority];
+
+/** One event as iteration yields it: the same three values a `polling()` callback gets. */
+export class PollEvent {
+  constructor(
+    /** The file descriptor the event is for. */
+    readonly fd: number,
+    /** The epoll events mask, or the kqueue filter. */
+    readonly event: IOEvent,
+    /** 0 on epoll; the kevent flags on kqueue. */
+    readonly flags: IOFlags,
+  ) {}
+}
+
+/** Options for {@link Poller.events}. */
+export interface EventsOptions {
+  /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
+  signal?: AbortSignal | undefined;
+  /** Yield one array per kernel wait instead of one event at a time. */
+  batch?: boolean | undefined;
+}
+
+const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
+const syscalls = binding.backend.syscalls;
+
+const enum Mode {
+  Idle,
+  Polling,
+  Iterating,
+  Closed,
+}
+
+/** What one `polling()` call needs until it settles. */
+interface PollRun {
+  readonly callback: PollEventHandler | undefined;
+  readonly resolve: (err: Error) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+interface Waiter {
+  resolve(result: IteratorResult<unknown, Error | undefined>): void;
+  reject(err: unknown): void;
+}
+
+/** What one iteration needs until it ends. */
+interface IterRun {
+  readonly batch: boolean;
+  readonly buffer: unknown[];
+  head: number;
+  readonly waiters: Waiter[];
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * An event-notification poller over epoll (Linux) or kqueue (BSD, macOS): gnet's
+ * `netpoll.Poller`, living in this thread's event loop. Create one with
+ * {@link openPoller}.
+ *
+ * @example
+ * ```ts
+ * const poller = openPoller();
+ * const [r, w] = pipe();
+ * poller.addRead({ fd: r });
+ * write(w, Buffer.from('ping'));
+ * const err = await poller.polling((fd, event) => {
+ *   if (isReadEvent(event)) return ErrEngineShutdown;
+ * });
+ * poller.close();
+ * ```
+ */
+export class Poller implements AsyncIterable<PollEvent> {
+  #native: NativePoller;
+  #events: Int32Array;
+  #mode: Mode = Mode.Idle;
+  #attachments: (PollAttachment | undefined)[] = [];
+  #urgent = new TaskQueue();
+  #normal = new TaskQueue();
+  #wakePending = false;
+  #run: PollRun | undefined;
+  #iter: IterRun | undefined;
+  #refd = true;
+  readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
+  readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
+
+  /** @internal Use {@link openPoller}. */
+  constructor(native: NativePoller) {
+    this.#native = native;
+    this.#events = native.events;
+  }
+
+  /** `'epoll'` or `'kqueue'`: the backend this poller runs on. */
+  get backend(): 'epoll' | 'kqueue' {
+    return binding.backend.name;
+  }
+
+  /** The epoll or kqueue descriptor, or -1 once closed. */
+  get fd(): number {
+    return this.#native.fd;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#mode === Mode.Closed;
+  }
+
+  /** Whether `polling()` or an iteration is running. */
+  get running(): boolean {
+    return this.#mode === Mode.Polling || this.#mode === Mode.Iterating;
+  }
+
+  /** The current size of the event list: how many events one kernel wait may return. */
+  get eventListSize(): number {
+    return this.#native.capacity;
+  }
+
+  /** The attachment registered for `fd`, if any. */
+  attachment(fd: number): PollAttachment | undefined {
+    return this.#attachments[fd];
+  }
+
+  // ---- registration (gnet's Add*/Mod*/Delete) ----
+
+  /**
+   * Registers `pa.fd` for readable events (EPOLLIN|EPOLLPRI; EVFILT_READ).
+   * Edge-triggered adds EPOLLET|EPOLLRDHUP (EV_CLEAR on kqueue).
+   *
+   * @throws ErrPollerClosed after close; TypeError/RangeError for a malformed attachment;
+   * a SystemError (`EEXIST` when already registered, `EBADF`, `EPERM` for a regular file).
+   * @example
+   * ```ts
+   * poller.addRead({ fd, callback: (fd, event) => { read(fd, buf); } });
+   * ```
+   */
+  addRead(pa: PollAttachment, edgeTriggered = false): void {
+    this.#ctl(CTL_ADD, pa, INTEREST_READ, edgeTriggered, syscalls.add);
+  }
+
+  /**
+   * Registers `pa.fd` for writable events (EPOLLOUT; EVFILT_WRITE).
+   *
+   * @throws as {@link Poller.addRead}.
+   * @example
+   * ```ts
+   * poller.addWrite({ fd: socketFd }); // tells when a nonblocking connect finished
+   * ```
+   */
+  addWrite(pa: PollAttachment, edgeTriggered = false): void {
+    this.#ctl(CTL_ADD, pa, INTEREST_WRITE, edgeTriggered, syscalls.add);
+  }
+
+  /**
+   * Registers `pa.fd` for readable and writable events. On epoll one event carries
+   * both bits; on kqueue they arrive as two events.
+   *
+   * @throws as {@link Poller.addRead}.
+   * @example
+   * ```ts
+   * poller.addReadWrite({ fd: dialTCP('127.0.0.1', port) });
+   * ```
+   */
+  addReadWrite(pa: PollAttachment, edgeTriggered = false): void {
+    this.#ctl(CTL_ADD, pa, INTEREST_READ | INTEREST_WRITE, edgeTriggered, syscalls.add);
+  }
+
+  /**
+   * Changes a registered fd to readable events only, and replaces its attachment.
+   *
+   * @throws as {@link Poller.addRead}; `ENOENT` when `pa.fd` is not registered.
+   * @example
+   * ```ts
+   * poller.modRead(pa); // everything written: stop asking for EPOLLOUT
+   * ```
+   */
+  modRead(pa: PollAttachment, edgeTriggered = false): void {
+    this.#ctl(CTL_MOD, pa, INTEREST_READ, edgeTriggered, syscalls.modRead);
+  }
+
+  /**
+   * Changes a registered fd to readable and writable events, and replaces its attachment.
+   *
+   * @throws as {@link Poller.modRead}.
+   * @example
+   * ```ts
+   * if (write(fd, data) < data.length) poller.modReadWrite(pa); // wait for room
+   * ```
+   */
+  modReadWrite(pa: PollAttachment, edgeTriggered = false): void {
+    this.#ctl(CTL_MOD, pa, INTEREST_READ | INTEREST_WRITE, edgeTriggered, syscalls.modReadWrite);
+  }
+
+  /**
+   * Removes `fd` from the poller and forgets its attachment. The attachment is
+   * forgotten even when the kernel reports an error (the fd was already closed).
+   *
+   * @throws ErrPollerClosed after close; RangeError/TypeError for a bad fd;
+   * a SystemError `ENOENT` when `fd` is not registered, `EBADF` when it is not open.
+   * @example
+   * ```ts
+   * poller.delete(fd);
+   * close(fd);
+   * ```
+   */
+  delete(fd: number): void {
+    this.#checkOpen();
+    validateFd(fd);
+    const err = this.#native.ctl(CTL_DEL, fd, 0);
+    this.#attachments[fd] = undefined;
+    if (err < 0) throw systemError(err, syscalls.del, { fd });
+  }
+
+  #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
+    this.#checkOpen();
+    validateObject(pa, 'pa');
+    const { fd, callback } = pa;
+    validateFd(fd, 'pa.fd');
+    if (callback !== undefined) validateFunction(callback, 'pa.callback');
+    validateBoolean(edgeTriggered, 'edgeTriggered');
+    const err = this.#native.ctl(op, fd, edgeTriggered ? interest | INTEREST_EDGE : interest);
+    if (err < 0) throw systemError(err, syscall, { fd });
+    this.#attachments[fd] = pa;
+  }
+
+  #checkOpen(): void {
+    if (this.#mode === Mode.Closed) throw ErrPollerClosed;
+  }
+
+  // ---- the loop (gnet's Polling) ----
+
+  /**
+   * Runs the event loop until a callback or task stops it, without blocking: events
+   * are delivered from this thread's own event loop, one batch per loop turn, and
+   * promise reactions and `process.nextTick` callbacks run after each batch.
+   *
+   * With `callback`, every event goes to it; without, to the attachment registered for
+   * the event's fd (gnet's `poll_opt` mode). Resolves with the `ErrEngineShutdown` /
+   * `ErrAcceptSocket` (or the Error wrapping one) that a callback returned, or with
+   * `ErrEngineShutdown` when the poller is closed. Rejects with what a callback threw.
+   * Either way the poller stays open and can poll again.
+   *
+   * While polling, the poller keeps the process alive (see {@link Poller.unref}).
+   *
+   * @returns the error that stopped the loop.
+   * @throws (rejects) ErrPollerClosed after close; an Error with code `ERR_POLLER_BUSY`
+   * when polling or iterating already; TypeError when `callback` is not a function;
+   * an Error with code `ERR_NO_CALLBACK` for an event on an fd without a callback.
+   * @example
+   * ```ts
+   * const err = await poller.polling((fd, event, flags) => {
+   *   if (isErrorEvent(event, flags)) return ErrEngineShutdown;
+   *   if (isReadEvent(event)) handleRead(fd);
+   * });
+   * ```
+   */
+  polling(callback?: PollEventHandler): Promise<Error> {
+    try {
+      this.#checkOpen();
+      if (callback !== undefined) validateFunction(callback, 'callback');
+      this.#checkIdle();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<Error>((resolve, reject) => {
+      this.#run = { callback, resolve, reject };
+      this.#begin(Mode.Polling, this.#onPollBatch);
+    });
+  }
+
+  #checkIdle(): void {
+    if (this.#mode === Mode.Polling) throw stateError('polling() is already running on this poller', 'ERR_POLLER_BUSY');
+    if (this.#mode === Mode.Iterating) throw stateError('this poller is being iterated; polling() and iteration cannot run together', 'ERR_POLLER_BUSY');
+  }
+
+  #begin(mode: Mode, onBatch: (n: number, woke: boolean) => void): void {
+    // A fresh resource per run: it carries the caller's async context (AsyncLocalStorage).
+    const err = this.#native.start(onBatch, { poller: this });
+    if (err < 0) throw systemError(err, 'uv_poll_start');
+    this.#mode = mode;
+    // Tasks queued while idle, or left over when a run stopped mid-round, whose wake
+    // may already have been consumed: wake again so they run in the first turn.
+    if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
+  }
+
+  #end(): void {
+    this.#native.stop();
+    if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
+    this.#run = undefined;
+    this.#iter = undefined;
+  }
+
+  #pollBatch(n: number, woke: boolean): void {
+    const run = this.#run;
+    if (run === undefined) return;
+    try {
+      if (n < 0) {
+        this.#end();
+        run.reject(systemError(n, syscalls.wait));
+        return;
+      }
+      const ev = this.#events;
+      const callback = run.callback;
+      if (callback !== undefined) {
+        for (let j = 0, end = n * 3; j < end; j += 3) {
+          const result = callback(ev[j], ev[j + 1], ev[j + 2]);
+          if (result != null && isStopError(result)) return this.#stopPolling(run, result);
+          if (this.#run !== run) return; // closed (or stopped) by the callback
+        }
+      } else {
+        const attachments = this.#attachments;
+        for (let j = 0, end = n * 3; j < end; j += 3) {
+          const fd = ev[j];
+          const cb = attachments[fd]?.callback;
+          if (cb === undefined) {
+            throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
+          }
+          const result = cb(fd, ev[j + 1], ev[j + 2]);
+          if (result != null && isStopError(result)) return this.#stopPolling(run, result);
+          if (this.#run !== run) return;
+        }
+      }
+      if (woke) {
+        const stop = this.#doChores();
+        if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
+      }
+    } catch (e) {
+      if (this.#run !== run) return;
+      this.#end();
+      run.reject(e);
+    }
+  }
+
+  #stopPolling(run: PollRun, result: Error): void {
+    this.#end();
+    run.resolve(result);
+  }
+
+  /**
+   * One round of gnet's chores: every urgent task (including those they queue), then at
+   * most MaxAsyncTasksAtOneTime normal ones; re-wake when work is left. Returns the
+   * result of a task that asked to shut down, if one did.
+   */
+  #doChores(): Error | undefined {
+    const urgent = this.#urgent;
+    const normal = this.#normal;
+    while (urgent.length > 0) {
+      const result = urgent.runFirst();
+      if (result != null && isShutdown(result)) return result as Error;
+      if (this.#mode === Mode.Closed) return undefined;
+    }
+    for (let i = 0; i < MaxAsyncTasksAtOneTime && normal.length > 0; i++) {
+      const result = normal.runFirst();
+      if (result != null && isShutdown(result)) return result as Error;
+      if (this.#mode === Mode.Closed) return undefined;
+    }
+    this.#wakePending = false;
+    if (urgent.length > 0 || normal.length > 0) this.#wake();
+    return undefined;
+  }
+
+  #wake(): void {
+    this.#wakePending = true;
+    const err = this.#native.wake();
+    if (err < 0) {
+      this.#wakePending = false;
+      throw systemError(err, 'write');
+    }
+  }
+
+  // ---- tasks (gnet's Trigger) ----
+
+  /**
+   * Queues `fn(param)` to run inside the loop (gnet's `Trigger`). The task goes to the
+   * urgent queue unless `priority` is `Priority.Low` and the urgent queue already holds
+   * `MaxPollEventsCap` tasks; each loop round runs every urgent task, then at most
+   * `MaxAsyncTasksAtOneTime` normal ones. The waker is written only when no wake is
+   * pending. Tasks queued while not polling run when polling (or iteration) starts.
+   *
+   * A task returning `ErrEngineShutdown` stops polling.
+   *
+   * @returns a promise of what `fn` returns; it rejects with what `fn` throws (the loop
+   * goes on), and with `ErrPollerClosed` if the poller closes first (such rejections are
+   * marked handled, so fire-and-forget triggers never crash the process).
+   * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
+   * @example
+   * ```ts
+   * const n = await poller.trigger(Priority.High, (conns) => conns.size, connections);
+   * ```
+   */
+  trigger<P, R>(priority: Priority, fn: TaskFunc<P, R>, param?: P): Promise<Awaited<R>> {
+    if (this.#mode === Mode.Closed) return Promise.reject(ErrPollerClosed);
+    if (typeof fn !== 'function' || typeof priority !== 'number' || (priority !== 0 && priority !== 1)) {
+      try {
+        validateInteger(priority, 'priority', Priority.High, Priority.Low);
+        validateFunction(fn, 'fn');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<Awaited<R>>((res, rej) => {
+      resolve = res as (v: unknown) => void;
+      reject = rej;
+    });
+    const urgent = this.#urgent;
+    if (priority !== Priority.High && urgent.length >= MaxPollEventsCap) {
+      this.#normal.push(fn as TaskFunc, param, resolve, reject, promise);
+    } else {
+      // Low-priority tasks may overflow into the urgent queue for a moment: tolerable, as gnet says.
+      urgent.push(fn as TaskFunc, param, resolve, reject, promise);
+    }
+    if (!this.#wakePending) {
+      try {
+        this.#wake();
+      } catch (e) {
+        reject(e);
+      }
+    }
+    return promise;
+  }
+
+  // ---- iteration ----
+
+  /**
+   * Iterates events: `for await (const ev of poller.events())`. The kernel is read only
+   * when the consumer asks and nothing is buffered, so memory stays bounded by one batch
+   * however slow the consumer is; level-triggered readiness is reported again later.
+   * Triggered tasks run as while polling. `break` stops polling (the poller stays open);
+   * `close()` ends the iteration normally; an aborted `signal` ends it with an AbortError.
+   * A task returning `ErrEngineShutdown` ends it (`done`, with that error as the value).
+   *
+   * @throws AbortError when `signal` is already aborted; (rejects, at the first `next()`)
+   * ErrPollerClosed after close, `ERR_POLLER_BUSY` when polling or iterating already.
+   * @example
+   * ```ts
+   * for await (const batch of poller.events({ batch: true, signal })) {
+   *   for (const { fd, event } of batch) if (isReadEvent(event)) read(fd, buf);
+   * }
+   * ```
+   */
+  events(options?: EventsOptions & { batch?: false | undefined }): AsyncIterableIterator<PollEvent>;
+  events(options: EventsOptions & { batch: true }): AsyncIterableIterator<PollEvent[]>;
+  events(options?: EventsOptions): AsyncIterableIterator<PollEvent | PollEvent[]>;
+  events(options: EventsOptions = {}): AsyncIterableIterator<PollEvent | PollEvent[]> {
+    validateObject(options, 'options');
+    const { signal, batch = false } = options;
+    validateBoolean(batch, 'options.batch');
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      validateObject(undefined, 'options.signal'); // throws the TypeError
+    }
+    if (signal?.aborted) throw abortError(signal.reason);
+    let claimed: IterRun | undefined;
+    let finished = false;
+    const iterator: AsyncIterableIterator<PollEvent | PollEvent[]> = {
+      next: (): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
+        if (finished) return Promise.resolve({ done: true, value: undefined });
+        if (claimed === undefined) {
+          try {
+            this.#checkOpen();
+            this.#checkIdle();
+            if (signal?.aborted) throw abortError(signal.reason);
+          } catch (e) {
+            finished = true;
+            return Promise.reject(e);
+          }
+          claimed = this.#startIteration(batch, signal);
+        }
+        if (this.#iter !== claimed) {
+          finished = true;
+          return Promise.resolve({ done: true, value: undefined });
+        }
+        return this.#iterNext(claimed) as Promise<IteratorResult<PollEvent | PollEvent[]>>;
+      },
+      return: (value?: unknown): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
+        finished = true;
+        if (claimed !== undefined && this.#iter === claimed) this.#finishIteration(claimed, undefined);
+        return Promise.resolve({ done: true, value: value as undefined });
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  /**
+   * `for await (const ev of poller)`: the same as {@link Poller.events} with no options.
+   *
+   * @example
+   * ```ts
+   * for await (const { fd, event } of poller) {
+   *   if (isReadEvent(event)) read(fd, buf);
+   * }
+   * ```
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<PollEvent> {
+    return this.events();
+  }
+
+  #startIteration(batch: boolean, signal: AbortSignal | undefined): IterRun {
+    const iter: IterRun = { batch, buffer: [], head: 0, waiters: [], signal, onAbort: undefined };
+    if (signal !== undefined) {
+      iter.onAbort = () => {
+        if (this.#iter === iter) this.#finishIteration(iter, abortError(signal.reason));
+      };
+      signal.addEventListener('abort', iter.onAbort, { once: true });
+    }
+    this.#iter = iter;
+    this.#begin(Mode.Iterating, this.#onIterBatch);
+    return iter;
+  }
+
+  #iterNext(iter: IterRun): Promise<IteratorResult<unknown, Error | undefined>> {
+    if (iter.head < iter.buffer.length) {
+      const value = iter.buffer[iter.head];
+      iter.buffer[iter.head++] = undefined;
+      if (iter.head === iter.buffer.length) {
+        iter.buffer.length = 0;
+        iter.head = 0;
+      }
+      return Promise.resolve({ done: false, value });
+    }
+    return new Promise((resolve, reject) => {
+      iter.waiters.push({ resolve, reject });
+      // Nothing buffered and someone waits: read the kernel again.
+      const err = this.#native.resume();
+      if (err < 0) this.#finishIteration(iter, systemError(err, 'uv_poll_start'));
+    });
+  }
+
+  #iterBatch(n: number, woke: boolean): void {
+    const iter = this.#iter;
+    if (iter === undefined) return;
+    if (n < 0) return this.#finishIteration(iter, systemError(n, syscalls.wait));
+    const ev = this.#events;
+    const buffer = iter.buffer;
+    if (iter.batch) {
+      if (n > 0) {
+        const list = new Array<PollEvent>(n);
+        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j], ev[j + 1], ev[j + 2]);
+        buffer.push(list);
+      }
+    } else {
+      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j], ev[j + 1], ev[j + 2]));
+    }
+    while (iter.waiters.length > 0 && iter.head < buffer.length) {
+      const value = buffer[iter.head];
+      buffer[iter.head++] = undefined;
+      iter.waiters.shift()!.resolve({ done: false, value });
+    }
+    if (iter.head === buffer.length) {
+      buffer.length = 0;
+      iter.head = 0;
+    }
+    if (woke) {
+      let stop: Error | undefined;
+      try {
+        stop = this.#doChores();
+      } catch (e) {
+        if (this.#iter === iter) this.#finishIteration(iter, e);
+        return;
+      }
+      if (this.#iter !== iter) return;
+      if (stop !== undefined) return this.#finishIteration(iter, undefined, stop);
+    }
+    // Backpressure: stop reading the kernel while undelivered events wait.
+    if (iter.head < buffer.length || iter.waiters.length === 0) this.#native.pause();
+  }
+
+  #finishIteration(iter: IterRun, error: unknown, value?: Error): void {
+    if (this.#iter !== iter) return;
+    this.#end();
+    if (iter.signal !== undefined && iter.onAbort !== undefined) iter.signal.removeEventListener('abort', iter.onAbort);
+    iter.buffer.length = 0;
+    const waiters = iter.waiters.splice(0);
+    for (const w of waiters) {
+      if (error !== undefined) w.reject(error);
+      else w.resolve({ done: true, value });
+    }
+  }
+
+  // ---- lifetime ----
+
+  /**
+   * Keeps the process alive while polling (the default), like `net.Server#ref`.
+   * @example
+   * ```ts
+   * poller.unref(); // a background poller
+   * poller.ref();   // the process waits for it again
+   * ```
+   */
+  ref(): this {
+    this.#refd = true;
+    this.#native.setRef(true);
+    return this;
+  }
+
+  /**
+   * Lets the process exit while this poller is polling, like `net.Server#unref`.
+   * @example
+   * ```ts
+   * poller.unref();
+   * void poller.polling(onEvent); // does not hold the process open
+   * ```
+   */
+  unref(): this {
+    this.#refd = false;
+    this.#native.setRef(false);
+    return this;
+  }
+
+  /** Whether a polling poller keeps the process alive (see {@link Poller.ref}). */
+  hasRef(): boolean {
+    return this.#refd;
+  }
+
+  /**
+   * Closes the poller: its epoll/kqueue fd and waker (registered fds stay open: they
+   * are yours). A running `polling()` resolves with `ErrEngineShutdown`, a running
+   * iteration ends (`done`), pending `trigger()` promises reject with `ErrPollerClosed`,
+   * and later calls throw (or reject with) `ErrPollerClosed`. Idempotent; safe inside a
+   * callback or a task.
+   *
+   * @example
+   * ```ts
+   * poller.close();
+   * poller.close(); // no-op
+   * ```
+   */
+  close(): void {
+    if (this.#mode === Mode.Closed) return;
+    const run = this.#run;
+    const iter = this.#iter;
+    this.#mode = Mode.Closed;
+    this.#run = undefined;
+    this.#iter = undefined;
+    this.#native.close();
+    this.#attachments = [];
+    if (run !== undefined) run.resolve(ErrEngineShutdown);
+    if (iter !== undefined) {
+      this.#iter = iter;
+      this.#finishIteration(iter, undefined);
+      this.#iter = undefined;
+    }
+    this.#urgent.rejectAll(ErrPollerClosed);
+    this.#normal.rejectAll(ErrPollerClosed);
+  }
+
+  /** `using poller = openPoller()` closes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using poller = openPoller()` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Opens a poller (gnet's `OpenPoller`): `epoll_create1(EPOLL_CLOEXEC)` plus an eventfd
+ * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
+ * BSD and macOS.
+ *
+ * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses.
+ * @example
+ * ```ts
+ * using poller = openPoller();
+ * poller.addRead({ fd, callback: onReadable });
+ * await poller.polling();
+ * ```
+ */
+export function openPoller(): Poller {
+  const native = new binding.NativePoller();
+  const err = native.open();
+  if (err < 0) throw systemError(err, native.failedSyscall);
+  return new Poller(native);
+}

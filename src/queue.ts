@@ -1,0 +1,88 @@
+// The task queues behind trigger(): FIFO ring buffers that store each task's
+// parts in consecutive slots of one array, so queuing a task allocates nothing
+// beyond the promise the caller gets.
+
+/** A task's function, as gnet's `queue.Func`. */
+export type TaskFunc<P = unknown, R = unknown> = (param: P) => R;
+
+const SLOTS = 5; // fn, param, resolve, reject, promise
+
+export class TaskQueue {
+  private slots: unknown[] = new Array(64 * SLOTS);
+  private head = 0; // index of the first task's first slot
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  push(fn: TaskFunc, param: unknown, resolve: (v: unknown) => void, reject: (e: unknown) => void, promise: Promise<unknown>): void {
+    let capacity = this.slots.length / SLOTS;
+    if (this.count === capacity) {
+      this.grow();
+      capacity *= 2;
+    }
+    let i = this.head + this.count * SLOTS;
+    if (i >= this.slots.length) i -= this.slots.length;
+    const s = this.slots;
+    s[i] = fn;
+    s[i + 1] = param;
+    s[i + 2] = resolve;
+    s[i + 3] = reject;
+    s[i + 4] = promise;
+    this.count++;
+  }
+
+  /**
+   * Runs the first task (the queue must not be empty): resolves its promise with what
+   * it returns or rejects it with what it throws. Returns the task's result, or
+   * undefined when it threw.
+   */
+  runFirst(): unknown {
+    const s = this.slots;
+    const i = this.head;
+    const fn = s[i] as TaskFunc;
+    const param = s[i + 1];
+    const resolve = s[i + 2] as (v: unknown) => void;
+    const reject = s[i + 3] as (e: unknown) => void;
+    s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
+    this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
+    this.count--;
+    let result: unknown;
+    try {
+      result = fn(param);
+    } catch (e) {
+      reject(e);
+      return undefined;
+    }
+    resolve(result);
+    return result;
+  }
+
+  /** Rejects every queued task with `reason`, marking the rejections handled. */
+  rejectAll(reason: unknown): void {
+    const s = this.slots;
+    while (this.count > 0) {
+      const i = this.head;
+      const reject = s[i + 3] as (e: unknown) => void;
+      const promise = s[i + 4] as Promise<unknown>;
+      s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
+      this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
+      this.count--;
+      // Fire-and-forget triggers (gnet style) must not crash the process at close.
+      promise.catch(noop);
+      reject(reason);
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const next = new Array(old.length * 2);
+    const firstPart = old.length - this.head;
+    for (let k = 0; k < old.length; k++) next[k] = old[k < firstPart ? this.head + k : k - firstPart];
+    this.slots = next;
+    this.head = 0;
+  }
+}
+
+function noop(): void {}
