@@ -1,0 +1,64 @@
+// Shared test helpers: real fds only, bounded waits.
+import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrEngineShutdown, Priority, type Poller } from '../src/index.js';
+
+export { sleep };
+
+/** The number of fds this process has open. */
+export function openFdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length - 1; // minus the directory's own fd
+}
+
+/** The fds of this process whose /proc link matches `pattern`. */
+export function fdsMatching(pattern: RegExp): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (pattern.test(fs.readlinkSync(`/proc/self/fd/${name}`))) out.push(Number(name));
+    } catch {
+      // raced with a close
+    }
+  }
+  return out;
+}
+
+/** Stops `poller.polling()` after `ms` by triggering a task that returns ErrEngineShutdown. */
+export function stopAfter(poller: Poller, ms: number): NodeJS.Timeout {
+  return setTimeout(() => {
+    if (!poller.closed) void poller.trigger(Priority.High, () => ErrEngineShutdown);
+  }, ms);
+}
+
+/** Rejects if `promise` does not settle within `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, what = 'operation'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Calls `fn` and returns what it threw (failing when it does not throw). */
+export function thrown(fn: () => unknown): any {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}
+
+/** Awaits `promise` and returns its rejection (failing when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
