@@ -322,8 +322,10 @@ export class Poller implements AsyncIterable<PollEvent> {
     const err = this.#native.start(onBatch, { poller: this });
     if (err < 0) throw systemError(err, 'uv_poll_start');
     this.#mode = mode;
-    // Tasks queued while idle, or left over when a run stopped mid-round, whose wake
-    // may already have been consumed: wake again so they run in the first turn.
+    // A run that stopped mid-round leaves the wake flag set though its wake was
+    // consumed; tasks queued meanwhile would then never run. Start from a clean flag
+    // and wake for whatever is queued, so it runs in the first turn.
+    this.#wakePending = false;
     if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
   }
 
