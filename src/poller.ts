@@ -160,6 +160,15 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.#native.capacity;
   }
 
+  /**
+   * How many events (or batches, with `batch: true`) the running iteration holds that
+   * its consumer has not taken yet: at most one kernel wait's worth.
+   */
+  get bufferedEvents(): number {
+    const iter = this.#iter;
+    return iter === undefined ? 0 : iter.buffer.length - iter.head;
+  }
+
   /** The attachment registered for `fd`, if any. */
   attachment(fd: number): PollAttachment | undefined {
     return this.#attachments[fd];
