@@ -8,6 +8,9 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <fcntl.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -213,7 +216,9 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_value name = Napi::String::New(env, "netpoll.Poller");
     napi_async_init(env, info[1], name, &c->cb.ctx);
     c->started = true;
-    return Napi::Number::New(env, Watch(c));
+    int err = Watch(c);
+    if (err < 0) StopCore(c);  // leave nothing half-started: the next start() may succeed
+    return Napi::Number::New(env, err);
   }
 
   Napi::Value Stop(const Napi::CallbackInfo& info) {
@@ -281,6 +286,10 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
 
   static int Watch(PollerCore* c) {
     if (c->watching) return 0;
+    // libuv aborts the process when the fd it is asked to watch is no longer open
+    // (its epoll_ctl fails with EBADF), so a backend fd closed behind the poller's
+    // back (fs.closeSync(poller.fd)) must be refused here, as an error.
+    if (fcntl(c->sel.fd, F_GETFD) < 0) return -errno;
     int err = uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
     if (err < 0) return err;
     c->watching = true;
@@ -471,9 +480,21 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(np_write(fd, data, len)));
 }
 
+// Whether `fd` is the backend or waker descriptor of a poller open in this environment.
+bool IsPollerOwnFd(AddonData* addon, int fd) {
+  for (PollerCore* c = addon->open_cores; c != nullptr; c = c->next) {
+    if (fd == c->sel.fd || fd == c->sel.waker.read_fd || fd == c->sel.waker.write_fd) return true;
+  }
+  return false;
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd;
   if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  // Closing a poller's own descriptor would leave libuv watching a dead fd (it aborts
+  // the process on the next poll) or let the number be reused under the poller: refuse,
+  // the poller's close() is the way.
+  if (fd >= 0 && IsPollerOwnFd(info.Env().GetInstanceData<AddonData>(), fd)) return Napi::Number::New(info.Env(), -EBUSY);
   return Napi::Number::New(info.Env(), np_close(fd));
 }
 

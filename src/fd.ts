@@ -133,7 +133,8 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
 /**
  * Closes an fd. Delete it from its pollers first (epoll forgets a closed fd by itself,
  * but only when no duplicate of it remains open).
- * @throws a SystemError (`EBADF`) when `fd` is not open.
+ * @throws a SystemError (`EBADF`) when `fd` is not open; `EBUSY` when it is an open
+ * poller's own descriptor (`poller.fd`): close the poller instead.
  * @example
  * ```ts
  * poller.delete(fd);

@@ -131,6 +131,11 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /** @internal Use {@link openPoller}. */
   constructor(native: NativePoller) {
+    if (!(native instanceof binding.NativePoller)) {
+      const err = new TypeError('Poller cannot be constructed directly: use openPoller()') as TypeError & { code: string };
+      err.code = 'ERR_ILLEGAL_CONSTRUCTOR';
+      throw err;
+    }
     this.#native = native;
     this.#events = native.events;
   }
@@ -317,7 +322,12 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     return new Promise<Error>((resolve, reject) => {
       this.#run = { callback, resolve, reject };
-      this.#begin(Mode.Polling, this.#onPollBatch);
+      try {
+        this.#begin(Mode.Polling, this.#onPollBatch);
+      } catch (e) {
+        this.#run = undefined; // not started: the poller stays idle and usable
+        throw e;
+      }
     });
   }
 
@@ -335,7 +345,14 @@ export class Poller implements AsyncIterable<PollEvent> {
     // consumed; tasks queued meanwhile would then never run. Start from a clean flag
     // and wake for whatever is queued, so it runs in the first turn.
     this.#wakePending = false;
-    if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
+    if (this.#urgent.length > 0 || this.#normal.length > 0) {
+      try {
+        this.#wake();
+      } catch (e) {
+        this.#end(); // the waker is broken (its fd closed behind our back): do not start half-way
+        throw e;
+      }
+    }
   }
 
   #end(): void {
@@ -520,7 +537,12 @@ export class Poller implements AsyncIterable<PollEvent> {
             finished = true;
             return Promise.reject(e);
           }
-          claimed = this.#startIteration(batch, signal);
+          try {
+            claimed = this.#startIteration(batch, signal);
+          } catch (e) {
+            finished = true;
+            return Promise.reject(e);
+          }
         }
         if (this.#iter !== claimed) {
           finished = true;
@@ -563,7 +585,13 @@ export class Poller implements AsyncIterable<PollEvent> {
       signal.addEventListener('abort', iter.onAbort, { once: true });
     }
     this.#iter = iter;
-    this.#begin(Mode.Iterating, this.#onIterBatch);
+    try {
+      this.#begin(Mode.Iterating, this.#onIterBatch);
+    } catch (e) {
+      this.#iter = undefined; // not started: the poller stays idle and usable
+      if (signal !== undefined && iter.onAbort !== undefined) signal.removeEventListener('abort', iter.onAbort);
+      throw e;
+    }
     return iter;
   }
 

@@ -90,6 +90,6 @@ export interface Binding {
   read(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
   /** Bytes written or a negative errno. */
   write(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
-  /** 0 or a negative errno. */
+  /** 0 or a negative errno; -EBUSY (nothing closed) for an open poller's own backend or waker fd. */
   close(fd: number): number;
 }

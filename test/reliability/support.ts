@@ -2,6 +2,7 @@
 // process-wide failure traps, and fd/ulimit bookkeeping.
 import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
+import * as fc from 'fast-check';
 import { dialTCP } from '../../src/index.js';
 
 /**
@@ -75,4 +76,16 @@ export function trapProcessFailures(): { failures: unknown[] } {
 /** Resident set size in MiB. */
 export function rssMiB(): number {
   return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
+}
+
+/**
+ * fast-check's assert, with its full report (seed, path, shrunk counterexample and the
+ * error) printed on failure: uvu shows only an error's first lines.
+ */
+export async function assertProperty<Ts>(property: fc.IAsyncProperty<Ts> | fc.IProperty<Ts>, params: fc.Parameters<Ts>): Promise<void> {
+  const details = await fc.check(property, params);
+  if (!details.failed) return;
+  console.error(fc.defaultReportMessage(details));
+  const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  throw new Error(`property failed (seed ${details.seed}, path "${details.counterexamplePath}"): ${error}\n    counterexample: ${fc.stringify(details.counterexample)}`);
 }
