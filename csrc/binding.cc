@@ -345,9 +345,11 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 2, argv, nullptr);
   c->in_batch = false;
   c->batch_ctx = nullptr;
-  if (status == napi_pending_exception) {
-    // src/poller.ts catches everything a user callback throws, so this is only
-    // reached by what it cannot catch; report it as any event callback would.
+  bool pending = false;
+  // src/poller.ts catches everything a user callback throws, so this is only reached
+  // by what it cannot catch; report it as any event callback would. A call refused
+  // because the environment is terminating (worker.terminate()) has nothing pending.
+  if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
     napi_value exception;
     if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
   }
