@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -128,12 +130,36 @@ ssize_t np_read(int fd, void *buf, size_t len) {
   }
 }
 
+/* write() to a pipe whose reader is gone raises SIGPIPE, and there is no MSG_NOSIGNAL
+ * for pipes. Node ignores SIGPIPE by default, but a process.on('SIGPIPE') listener or
+ * an embedder that keeps the default disposition (which kills) would see it. So the
+ * signal is blocked in this thread around the write, and the one the write raised is
+ * consumed before unblocking; one already pending (someone else's) is left alone. */
+static ssize_t write_without_sigpipe(int fd, const void *buf, size_t len) {
+  sigset_t sigpipe_set, old_set, pending;
+  sigemptyset(&sigpipe_set);
+  sigaddset(&sigpipe_set, SIGPIPE);
+  if (pthread_sigmask(SIG_BLOCK, &sigpipe_set, &old_set) != 0) return write(fd, buf, len);
+  int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  ssize_t n = write(fd, buf, len);
+  int saved_errno = errno;
+  if (n < 0 && saved_errno == EPIPE && !was_pending) {
+    /* The kernel raised it before write() returned: it is pending, so sigwait() (POSIX,
+     * unlike sigtimedwait) takes it without blocking. */
+    int sig;
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) sigwait(&sigpipe_set, &sig);
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+  errno = saved_errno;
+  return n;
+}
+
 ssize_t np_write(int fd, const void *buf, size_t len) {
   for (;;) {
     /* send() with MSG_NOSIGNAL turns a vanished peer into EPIPE instead of a
      * SIGPIPE; for what is not a socket fall back to write(). */
     ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == ENOTSOCK) n = write(fd, buf, len);
+    if (n < 0 && errno == ENOTSOCK) n = write_without_sigpipe(fd, buf, len);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return -errno;
