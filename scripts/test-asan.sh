@@ -37,7 +37,14 @@ mkdir -p "$out"
 cp -r binding.gyp csrc package.json "$out/"
 ln -s "$root/node_modules" "$out/node_modules"
 echo "test-asan: building with $CC ($runtime)"
-(cd "$out" && node-gyp rebuild >"$out/build.log" 2>&1) || { tail -40 "$out/build.log" >&2; exit 1; }
+# Build against the headers npm is set to use (this machine's Node), also outside `npm run`.
+nodedir=${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}
+if [ -n "$nodedir" ] && [ "$nodedir" != undefined ] && [ "$nodedir" != null ]; then export npm_config_nodedir=$nodedir; fi
+# node-gyp: npm's own (what `npm run` uses), also when this script is run directly.
+if [ -n "${npm_config_node_gyp:-}" ]; then gyp=(node "$npm_config_node_gyp")
+elif command -v node-gyp >/dev/null; then gyp=(node-gyp)
+else gyp=(node "$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"); fi
+(cd "$out" && "${gyp[@]}" rebuild >"$out/build.log" 2>&1) || { tail -40 "$out/build.log" >&2; exit 1; }
 addon=$out/build/Release/netpoll.node
 
 npx tsc -p tsconfig.json
