@@ -4,7 +4,7 @@
 //
 //   node dist/bench/dispatch.js <impl> <fds> <measure_ms> <warmup_ms>
 // impl: polling | attachments | iterate | iterate-batch | epoll-package
-// prints one JSON line: {"events":…,"seconds":…,"rate":…} or {"skipped":"why"}
+// prints one JSON line: {"events":…,"seconds":…,"rate":…,"cpu_seconds":…} or {"skipped":"why"}
 import { createRequire } from 'node:module';
 import { ErrEngineShutdown, Priority, close, openPoller, pipe, write, type Poller } from '../src/index.js';
 import { intArg, printResult, skip } from './util.js';
@@ -19,16 +19,19 @@ class Meter {
   count = 0;
   #fromCount = 0;
   #from = 0n;
+  #cpuFrom = process.cpuUsage();
   done = false;
   constructor(onDone: () => void) {
     setTimeout(() => {
       this.#fromCount = this.count;
       this.#from = process.hrtime.bigint();
+      this.#cpuFrom = process.cpuUsage();
       setTimeout(() => {
         const seconds = Number(process.hrtime.bigint() - this.#from) / 1e9;
+        const cpu = process.cpuUsage(this.#cpuFrom);
         const events = this.count - this.#fromCount;
         this.done = true;
-        printResult({ events, seconds, rate: events / seconds });
+        printResult({ events, seconds, rate: events / seconds, cpu_seconds: (cpu.user + cpu.system) / 1e6 });
         onDone();
       }, measureMs);
     }, warmupMs);
