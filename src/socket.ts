@@ -391,6 +391,9 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   throw systemError(n, 'write', { fd });
 }
 
+/** The most buffers one {@link readv} or {@link writev} call uses (the platform's IOV_MAX, at most 1024). */
+export const IOV_MAX: number = constants.IOV_MAX;
+
 function validateBuffers(bufs: unknown): asserts bufs is readonly (ArrayBufferView | ArrayBuffer)[] {
   if (!Array.isArray(bufs)) {
     const err = new TypeError(`The "bufs" argument must be an array of Buffers, TypedArrays, DataViews or ArrayBuffers. Received ${typeof bufs}`) as TypeError & { code: string };
