@@ -10,7 +10,7 @@
 // working with it; its numbers mean little). Each implementation runs in a process of
 // its own, with a hard time limit; everything talks to loopback only.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,7 +135,7 @@ function startServer(cmd, args) {
       const m = /PORT (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ port: Number(m[1]), stop });
+        resolve({ port: Number(m[1]), stop, cpu: () => cpuSeconds(child.pid) });
       }
     });
     child.on('close', (code) => {
@@ -143,6 +143,19 @@ function startServer(cmd, args) {
       reject(new Error(`${cmd} exited (${code}) before listening\n${err}`));
     });
   });
+}
+
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds a process has used so far (all its threads), from /proc; NaN where there is none. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime, stime
+  } catch {
+    return NaN;
+  }
 }
 
 const node = (script, ...args) => [process.execPath, [join(distBench, script), ...args.map(String)]];
@@ -177,7 +190,9 @@ function dispatchFigures() {
           how === 'c'
             ? await runJson(cBin('dispatch'), [fds, timing.measureMs, timing.warmupMs], limit())
             : await runJson(...node('dispatch.js', how, fds, timing.measureMs, timing.warmupMs), limit());
-        return r.skipped ? r : { ...r, value: r.rate };
+        if (r.skipped) return r;
+        // Events per CPU-second of the process: context that the machine's load moves less.
+        return { ...r, value: r.rate, note: r.cpu_seconds > 0 ? `${fmtValue(r.events / r.cpu_seconds, '')}/CPU-s` : undefined };
       },
     }));
     const c = 'C epoll_wait loop';
@@ -230,8 +245,12 @@ function echoFigures() {
         run: async () => {
           const server = await startServer(...how());
           try {
+            const cpuBefore = server.cpu();
             const r = await runJson(cBin('loadgen'), [server.port, conns, timing.measureMs, timing.warmupMs, 64], limit());
-            return { ...r, value: r.rate, note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}` };
+            // Server CPU per message (warm-up included on both sides of the division): less
+            // sensitive than msgs/s to what else the machine runs.
+            const cpuUs = ((server.cpu() - cpuBefore) / (r.rate * (timing.measureMs + timing.warmupMs) / 1000)) * 1e6;
+            return { ...r, value: r.rate, server_cpu_us_per_msg: cpuUs, note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server CPU ${cpuUs.toFixed(1)} µs/msg` };
           } finally {
             await server.stop();
           }
@@ -307,13 +326,14 @@ function triggerFigures() {
       return { ...r, ...pick(r) };
     },
   });
+  const perCpu = (r) => ({ value: r.rate, note: r.cpu_seconds > 0 ? `${fmtValue(r.tasks / r.cpu_seconds, '')}/CPU-s` : undefined });
   figures.push({
     group: 'trigger',
     title: 'trigger() throughput, with its promise',
     unit: 'tasks/s',
     implementations: [
-      impl('trigger()', 'trigger', 'throughput', (r) => ({ value: r.rate })),
-      impl('setImmediate + promise', 'setImmediate', 'throughput', (r) => ({ value: r.rate })),
+      impl('trigger()', 'trigger', 'throughput', perCpu),
+      impl('setImmediate + promise', 'setImmediate', 'throughput', perCpu),
     ],
     comparisons: [{ subject: 'trigger()', baseline: 'setImmediate + promise', target: { op: '>', ratio: 1 }, absTarget: { op: '>=', value: 4e6 } }],
   });

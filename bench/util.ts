@@ -18,3 +18,28 @@ export function printResult(result: Record<string, number | string>): void {
 export function skip(why: string): void {
   printResult({ skipped: why });
 }
+
+/** What serve() needs of a server: the examples' TcpServer has it. */
+interface StoppableServer {
+  readonly port: number;
+  readonly done: Promise<unknown>;
+  close(): void;
+}
+
+/**
+ * Runs a benchmark server: prints "PORT <n>" (the driver waits for it), stops on
+ * SIGTERM, and exits by itself after `argv[2]` seconds (default 60) whatever happens.
+ */
+export function serve(server: StoppableServer): void {
+  const maxSeconds = intArg(2, 60);
+  process.stdout.write(`PORT ${server.port}\n`);
+  process.once('SIGTERM', () => server.close());
+  setTimeout(() => process.exit(0), maxSeconds * 1000).unref();
+  server.done.then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
