@@ -7,7 +7,8 @@
  *   loadgen <port> <connections> <measure_ms> <warmup_ms> [size]
  * prints one JSON line:
  *   {"msgs":…,"seconds":…,"rate":…,"p50_us":…,"p99_us":…,"connections":…}
- * Round trips that finish during the warm-up are not counted.
+ * Round trips that finish during the warm-up are not counted. "measuring" and
+ * "measured" lines on stderr mark the measured window as it opens and closes.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -99,10 +100,12 @@ int main(int argc, char **argv) {
     double t = now_s();
     if (!measuring && t >= mark) {
       measuring = 1;
+      fputs("measuring\n", stderr); /* lets the driver read the server's CPU time now */
       measured_from = t;
     }
     if (t >= end) {
       measured_to = t;
+      fputs("measured\n", stderr);
       break;
     }
     for (int i = 0; i < n; i++) {
