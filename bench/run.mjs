@@ -451,9 +451,14 @@ async function runFigure(fig, results) {
     const got = fig.rounds.map((round) => round[impl.label]);
     const values = got.filter((g) => typeof g.value === 'number').map((g) => g.value);
     const failed = got.find((g) => g.skipped || g.error);
-    abs[impl.label] = values.length
-      ? { value: median(values), note: got.find((g) => g.note)?.note, samples: values }
-      : { skipped: failed?.skipped ?? failed?.error ?? 'no result' };
+    if (values.length) {
+      const value = median(values);
+      // The details (latencies, CPU) of the round closest to the median.
+      const typical = got.filter((g) => typeof g.value === 'number').reduce((a, b) => (Math.abs(b.value - value) < Math.abs(a.value - value) ? b : a));
+      abs[impl.label] = { value, note: typical.note, samples: values };
+    } else {
+      abs[impl.label] = { skipped: failed?.skipped ?? failed?.error ?? 'no result' };
+    }
   }
   fig.abs = abs;
   for (const cmp of fig.comparisons) {
@@ -582,7 +587,8 @@ function svgChart(results) {
     const good = r.met ?? (r.figure.lowerIsBetter ? r.ratio <= 1 : r.ratio >= 1);
     parts.push(`<text x="${labelWidth - 8}" y="${y + 14}" text-anchor="end">${escapeXml(label(r))}</text>`);
     parts.push(`<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 3}" width="${Math.max(1, Math.abs(x1 - x0)).toFixed(1)}" height="${rowHeight - 6}" fill="${good ? '#4a9d5b' : '#d9822b'}"/>`);
-    parts.push(`<text x="${(Math.max(x0, x1) + 4).toFixed(1)}" y="${y + 14}">${r.ratio.toFixed(r.ratio >= 10 ? 0 : 2)}×</text>`);
+    const labelX = Math.max(x0, x1, r.target ? x(r.target.ratio) : 0) + 4;
+    parts.push(`<text x="${labelX.toFixed(1)}" y="${y + 14}">${r.ratio.toFixed(r.ratio >= 10 ? 0 : 2)}×</text>`);
     if (r.target) {
       const tx = x(r.target.ratio).toFixed(1);
       parts.push(`<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowHeight - 1}" stroke="#c00" stroke-width="2"/>`);
