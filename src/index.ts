@@ -1,6 +1,6 @@
 // netpoll: gnet's pkg/netpoll for Node.js and Electron. Public exports only.
 export { openPoller, Poller, Priority, PollEvent } from './poller.js';
-export type { PollAttachment, PollEventHandler, EventsOptions } from './poller.js';
+export type { PollAttachment, PollEventHandler, EventsOptions, OpenPollerOptions } from './poller.js';
 export {
   Backend,
   InitPollEventsCap,

@@ -140,6 +140,16 @@ export class Poller implements AsyncIterable<PollEvent> {
     return binding.backend.name;
   }
 
+  /**
+   * Whether events reach this poller through a waiter thread instead of the event
+   * loop watching its descriptor: true when `openPoller({ waiterThread: true })` (or
+   * `NETPOLL_WAITER_THREAD=1`) asked for it, and under libkqueue, whose descriptor
+   * cannot be watched. Either way events arrive the same: one batch per loop turn.
+   */
+  get waiterThread(): boolean {
+    return this.#native.waiterThread;
+  }
+
   /** The epoll or kqueue descriptor, or -1 once closed. */
   get fd(): number {
     return this.#native.fd;
@@ -704,12 +714,25 @@ export class Poller implements AsyncIterable<PollEvent> {
   }
 }
 
+/** Options for {@link openPoller}. */
+export interface OpenPollerOptions {
+  /**
+   * Wait for events on a thread of the poller's own, which hands each batch to the
+   * event loop, instead of having the loop watch the poller's descriptor. Events,
+   * callbacks and ordering are the same; it costs a thread and a handoff per batch.
+   * Needed (and chosen automatically) under libkqueue; elsewhere it exists to test
+   * that path. Default: `process.env.NETPOLL_WAITER_THREAD === '1'`.
+   */
+  waiterThread?: boolean | undefined;
+}
+
 /**
  * Opens a poller (gnet's `OpenPoller`): `epoll_create1(EPOLL_CLOEXEC)` plus an eventfd
  * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
- * BSD and macOS.
+ * BSD and macOS (a pipe where there is no `EVFILT_USER`).
  *
- * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses.
+ * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses;
+ * TypeError for malformed options.
  * @example
  * ```ts
  * using poller = openPoller();
@@ -717,9 +740,12 @@ export class Poller implements AsyncIterable<PollEvent> {
  * await poller.polling();
  * ```
  */
-export function openPoller(): Poller {
+export function openPoller(options: OpenPollerOptions = {}): Poller {
+  validateObject(options, 'options');
+  const { waiterThread = process.env.NETPOLL_WAITER_THREAD === '1' } = options;
+  validateBoolean(waiterThread, 'options.waiterThread');
   const native = new binding.NativePoller();
-  const err = native.open();
+  const err = native.open(waiterThread);
   if (err < 0) throw systemError(err, native.failedSyscall);
   return new Poller(native);
 }
