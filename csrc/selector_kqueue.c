@@ -54,9 +54,25 @@ const np_backend_info *np_backend(void) { return &kqueue_info; }
 /* Which filters the core added for an fd. */
 enum { REG_READ = 1, REG_WRITE = 2 };
 
+#ifdef __linux__
+/* libkqueue cannot see a close: the filters of a closed fd stay until deleted,
+ * and would then seem to belong to whatever file reuses the number. So there
+ * the core also checks, before trusting a record, that the fd still is the file
+ * it was (the kernels of the BSDs and macOS drop the filters at close). */
+#define FILTERS_SURVIVE_CLOSE 1
+#else
+#define FILTERS_SURVIVE_CLOSE 0
+#endif
+
+typedef struct reg_entry {
+  unsigned char filters;  /* REG_* bits; 0: nothing recorded */
+  dev_t dev;              /* the file the fd was when they were added */
+  ino_t ino;
+} reg_entry;
+
 typedef struct kq_state {
   struct kevent events[MAX_POLL_EVENTS_CAP];
-  unsigned char *reg;  /* REG_* bits, indexed by fd; grown on demand */
+  reg_entry *reg;  /* indexed by fd; grown on demand */
   size_t reg_len;
 } kq_state;
 
@@ -97,25 +113,36 @@ int np_selector_open(np_selector *sel, const char **failed_syscall) {
   return 0;
 }
 
-static unsigned reg_get(const kq_state *st, int fd) {
-  return (size_t)fd < st->reg_len ? st->reg[fd] : 0;
+static reg_entry *reg_find(kq_state *st, int fd) {
+  if ((size_t)fd >= st->reg_len || st->reg[fd].filters == 0) return NULL;
+  return &st->reg[fd];
 }
 
-/* Records `bits` for fd; only fails (ENOMEM) when it must grow the record. The
- * record is bounded by the highest fd registered, which the kernel bounds. */
-static int reg_set(kq_state *st, int fd, unsigned bits) {
+static void reg_clear(kq_state *st, int fd) {
+  if ((size_t)fd < st->reg_len) st->reg[fd].filters = 0;
+}
+
+/* Records the filters of fd and which file it is; fails (ENOMEM) only when it
+ * must grow. The record is bounded by the highest fd registered, which the
+ * kernel bounds. */
+static int reg_put(kq_state *st, int fd, unsigned filters, const struct stat *sb) {
   if ((size_t)fd >= st->reg_len) {
-    if (bits == 0) return 0;
     size_t len = st->reg_len ? st->reg_len : 64;
     while (len <= (size_t)fd) len *= 2;
-    unsigned char *reg = realloc(st->reg, len);
+    reg_entry *reg = realloc(st->reg, len * sizeof *reg);
     if (reg == NULL) return -ENOMEM;
-    memset(reg + st->reg_len, 0, len - st->reg_len);
+    memset(reg + st->reg_len, 0, (len - st->reg_len) * sizeof *reg);
     st->reg = reg;
     st->reg_len = len;
   }
-  st->reg[fd] = (unsigned char)bits;
+  st->reg[fd].filters = (unsigned char)filters;
+  st->reg[fd].dev = sb->st_dev;
+  st->reg[fd].ino = sb->st_ino;
   return 0;
+}
+
+static int same_file(const reg_entry *e, const struct stat *sb) {
+  return e->dev == sb->st_dev && e->ino == sb->st_ino;
 }
 
 /* Applies `n` changes in one call. The kernel applies them in order and stops
@@ -145,18 +172,46 @@ static int probe(int kq, int fd, short filter) {
   return err == -ENOENT ? 0 : err;
 }
 
+/* Drops a record that outlived its fd, with whatever filters still hang on it
+ * (none on the BSDs and macOS, where close removed them). */
+static void forget(np_selector *sel, int fd) {
+  kq_state *st = sel->raw;
+  reg_entry *e = reg_find(st, fd);
+  if (e == NULL) return;
+  if (e->filters & REG_READ) (void)apply_one(sel->fd, fd, EVFILT_READ, EV_DELETE);
+  if (e->filters & REG_WRITE) (void)apply_one(sel->fd, fd, EVFILT_WRITE, EV_DELETE);
+  reg_clear(st, fd);
+}
+
 /* What the kernel really has for fd, for when a batch failed halfway. */
 static void resync(np_selector *sel, int fd) {
-  unsigned bits = 0;
-  if (probe(sel->fd, fd, EVFILT_READ) == 1) bits |= REG_READ;
-  if (probe(sel->fd, fd, EVFILT_WRITE) == 1) bits |= REG_WRITE;
-  (void)reg_set(sel->raw, fd, bits);
+  unsigned filters = 0;
+  struct stat sb;
+  if (probe(sel->fd, fd, EVFILT_READ) == 1) filters |= REG_READ;
+  if (probe(sel->fd, fd, EVFILT_WRITE) == 1) filters |= REG_WRITE;
+  if (filters == 0 || fstat(fd, &sb) < 0) reg_clear(sel->raw, fd);
+  else (void)reg_put(sel->raw, fd, filters, &sb);
 }
 
 /* Whether fd is open: 0 or -EBADF, for errors epoll would give for a closed fd. */
 static int fd_open(int fd) {
   return fcntl(fd, F_GETFD) < 0 ? -errno : 0;
 }
+
+#if FILTERS_SURVIVE_CLOSE
+/* The record for fd if it still describes the same file; else forgets it and
+ * returns NULL, with *err = -EBADF when fd is closed. */
+static reg_entry *find_live(np_selector *sel, int fd, int *err) {
+  struct stat sb;
+  reg_entry *e = reg_find(sel->raw, fd);
+  *err = fstat(fd, &sb) < 0 ? -errno : 0;
+  if (e != NULL && (*err < 0 || !same_file(e, &sb))) {
+    forget(sel, fd);
+    e = NULL;
+  }
+  return e;
+}
+#endif
 
 static int filters_of(unsigned interest) {
   return ((interest & NP_INTEREST_READ) ? REG_READ : 0) | ((interest & NP_INTEREST_WRITE) ? REG_WRITE : 0);
@@ -174,47 +229,59 @@ static int build_changes(struct kevent *ch, int fd, unsigned del, unsigned add, 
 
 static int ctl_add(np_selector *sel, int fd, unsigned want, unsigned short flags) {
   kq_state *st = sel->raw;
-  unsigned had = reg_get(st, fd);
-  if (had) {
-    /* Registered, unless the fd was closed since (and maybe reopened). */
-    int present = probe(sel->fd, fd, (had & REG_READ) ? EVFILT_READ : EVFILT_WRITE);
+  struct stat sb;
+  if (fstat(fd, &sb) < 0) {
+    int err = -errno;
+    if (FILTERS_SURVIVE_CLOSE) forget(sel, fd);
+    return err;
+  }
+  reg_entry *e = reg_find(st, fd);
+  if (e != NULL && !same_file(e, &sb)) {
+    forget(sel, fd);  /* the fd was closed and its number reused */
+  } else if (e != NULL) {
+    /* Registered, unless the fd was closed since and reopened on the same file. */
+    int present = probe(sel->fd, fd, (e->filters & REG_READ) ? EVFILT_READ : EVFILT_WRITE);
     if (present < 0) return present;
     if (present) return -EEXIST;
-    (void)reg_set(st, fd, 0);
+    reg_clear(st, fd);
   }
   /* epoll refuses what is always ready; kqueue would accept it and report it
    * ready forever. Refuse it on both, as epoll does. */
-  struct stat sb;
-  if (fstat(fd, &sb) < 0) return -errno;
   if (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) return -EPERM;
 
   struct kevent ch[2];
   int n = build_changes(ch, fd, 0, want, flags);
   int err = apply(sel->fd, ch, n);
-  if (err == 0) err = reg_set(st, fd, want);
-  if (err < 0 && n == 2) {
-    /* The read filter may have gone in before the write filter failed: an add
-     * is all or nothing, as on epoll. */
-    (void)apply_one(sel->fd, fd, EVFILT_READ, EV_DELETE);
+  if (err == 0) err = reg_put(st, fd, want, &sb);
+  if (err < 0) {
+    /* The read filter may have gone in before the write filter failed (or the
+     * record could not grow): an add is all or nothing, as on epoll. */
+    if (n == 2 || err == -ENOMEM) (void)apply_one(sel->fd, fd, EVFILT_READ, EV_DELETE);
+    if (err == -ENOMEM) (void)apply_one(sel->fd, fd, EVFILT_WRITE, EV_DELETE);
   }
   return err;
 }
 
 static int ctl_mod(np_selector *sel, int fd, unsigned want, unsigned short flags) {
-  kq_state *st = sel->raw;
-  unsigned had = reg_get(st, fd);
-  if (!had) {
-    int err = fd_open(fd);
-    return err < 0 ? err : -ENOENT;
-  }
+  int err = 0;
+#if FILTERS_SURVIVE_CLOSE
+  reg_entry *e = find_live(sel, fd, &err);
+#else
+  reg_entry *e = reg_find(sel->raw, fd);
+  if (e == NULL) err = fd_open(fd);
+#endif
+  if (e == NULL) return err < 0 ? err : -ENOENT;
   /* Delete what is there and add what is wanted, in one call: the first delete
    * fails (and nothing is applied) when the fd was closed since it was added,
    * and re-adding sets the trigger mode and reports current readiness again,
    * which is what EPOLL_CTL_MOD does. */
   struct kevent ch[4];
-  int n = build_changes(ch, fd, had, want, flags);
-  int err = apply(sel->fd, ch, n);
-  if (err == 0) return reg_set(st, fd, want);
+  int n = build_changes(ch, fd, e->filters, want, flags);
+  err = apply(sel->fd, ch, n);
+  if (err == 0) {
+    e->filters = (unsigned char)want;
+    return 0;
+  }
   /* Usually nothing was applied: the fd was closed since (EBADF), or closed and
    * reopened (ENOENT), as epoll would say. Whatever happened, learn it again. */
   resync(sel, fd);
@@ -222,24 +289,25 @@ static int ctl_mod(np_selector *sel, int fd, unsigned want, unsigned short flags
 }
 
 static int ctl_del(np_selector *sel, int fd) {
-  kq_state *st = sel->raw;
-  unsigned had = reg_get(st, fd);
-  (void)reg_set(st, fd, 0);
-  if (!had) {
-    int err = fd_open(fd);
-    return err < 0 ? err : -ENOENT;
-  }
+  int err = 0;
+#if FILTERS_SURVIVE_CLOSE
+  reg_entry *e = find_live(sel, fd, &err);
+#else
+  reg_entry *e = reg_find(sel->raw, fd);
+  if (e == NULL) err = fd_open(fd);
+#endif
+  if (e == NULL) return err < 0 ? err : -ENOENT;
   struct kevent ch[2];
-  int n = build_changes(ch, fd, had, 0, 0);
-  int err = apply(sel->fd, ch, n);
-  if (err < 0 && err != -ENOENT) return err;
+  int n = build_changes(ch, fd, e->filters, 0, 0);
+  reg_clear(sel->raw, fd);
+  err = apply(sel->fd, ch, n);
   if (err == -ENOENT) {
     /* The fd was closed since it was added: its filters are gone already. A
      * closed fd gives EBADF as on epoll; a reopened one was never registered. */
     int open_err = fd_open(fd);
     return open_err < 0 ? open_err : -ENOENT;
   }
-  return 0;
+  return err;
 }
 
 int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest) {

@@ -400,17 +400,27 @@ export class Poller implements AsyncIterable<PollEvent> {
     const normal = this.#normal;
     while (urgent.length > 0) {
       const result = urgent.runFirst();
-      if (result != null && isShutdown(result)) return result as Error;
+      if (result != null && isShutdown(result)) return this.#choresStopped(result as Error);
       if (this.#mode === Mode.Closed) return undefined;
     }
     for (let i = 0; i < MaxAsyncTasksAtOneTime && normal.length > 0; i++) {
       const result = normal.runFirst();
-      if (result != null && isShutdown(result)) return result as Error;
+      if (result != null && isShutdown(result)) return this.#choresStopped(result as Error);
       if (this.#mode === Mode.Closed) return undefined;
     }
     this.#wakePending = false;
     if (urgent.length > 0 || normal.length > 0) this.#wake();
     return undefined;
+  }
+
+  /**
+   * A task stopped the loop mid-round. The wake this round answered is consumed, so a
+   * trigger() from now on must write the waker again (else a task queued during the next
+   * run would wait forever); tasks left over are woken by the next run's start.
+   */
+  #choresStopped(result: Error): Error {
+    this.#wakePending = false;
+    return result;
   }
 
   #wake(): void {
