@@ -19,5 +19,7 @@ export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs } from './errors.js';
 export type { SystemError, CodedError } from './errors.js';
 export type { TaskFunc } from './queue.js';
-export { pipe, socketpair, dialTCP, socketError, read, write, close } from './fd.js';
-export type { DialOptions } from './fd.js';
+// The common fd helpers top-level; the whole socket toolkit as `socket` (also `netpoll/socket`).
+export { pipe, socketpair, dialTCP, socketError, read, write, close } from './socket.js';
+export type { DialOptions, SocketAddress } from './socket.js';
+export * as socket from './socket.js';

@@ -126,6 +126,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   #run: PollRun | undefined;
   #iter: IterRun | undefined;
   #refd = true;
+  /** Entries in the shared event list of the batch being dispatched (0 between batches). */
+  #batchLength = 0;
   readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
   readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
 
@@ -168,6 +170,15 @@ export class Poller implements AsyncIterable<PollEvent> {
   /** The current size of the event list: how many events one kernel wait may return. */
   get eventListSize(): number {
     return this.#native.capacity;
+  }
+
+  /**
+   * How many events (or batches, with `batch: true`) the running iteration holds that
+   * its consumer has not taken yet: at most one kernel wait's worth.
+   */
+  get bufferedEvents(): number {
+    const iter = this.#iter;
+    return iter === undefined ? 0 : iter.buffer.length - iter.head;
   }
 
   /** The attachment registered for `fd`, if any. */
@@ -262,7 +273,33 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateFd(fd);
     const err = this.#native.ctl(CTL_DEL, fd, 0);
     this.#attachments[fd] = undefined;
+    this.#forgetPendingEvents(fd);
     if (err < 0) throw systemError(err, syscalls.del, { fd });
+  }
+
+  /**
+   * Drops the events for `fd` that were read from the kernel but not delivered yet, as
+   * libuv and mio do: after delete(fd) (and a close, and maybe the number's reuse) a
+   * stale event must not reach a callback.
+   */
+  #forgetPendingEvents(fd: number): void {
+    const ev = this.#events;
+    for (let j = 0, end = this.#batchLength * 3; j < end; j += 3) if (ev[j] === fd) ev[j] = -1;
+    const iter = this.#iter;
+    if (iter === undefined) return;
+    const buffer = iter.buffer;
+    let kept = iter.head;
+    for (let i = iter.head; i < buffer.length; i++) {
+      let item = buffer[i];
+      if (iter.batch) {
+        item = (item as PollEvent[]).filter((e) => e.fd !== fd);
+        if ((item as PollEvent[]).length === 0) continue;
+      } else if ((item as PollEvent).fd === fd) {
+        continue;
+      }
+      buffer[kept++] = item;
+    }
+    buffer.length = kept;
   }
 
   #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
@@ -332,12 +369,15 @@ export class Poller implements AsyncIterable<PollEvent> {
     const err = this.#native.start(onBatch, { poller: this });
     if (err < 0) throw systemError(err, 'uv_poll_start');
     this.#mode = mode;
-    // Tasks queued while idle, or left over when a run stopped mid-round, whose wake
-    // may already have been consumed: wake again so they run in the first turn.
+    // A run that stopped mid-round leaves the wake flag set though its wake was
+    // consumed; tasks queued meanwhile would then never run. Start from a clean flag
+    // and wake for whatever is queued, so it runs in the first turn.
+    this.#wakePending = false;
     if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
   }
 
   #end(): void {
+    this.#batchLength = 0;
     this.#native.stop();
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
@@ -355,9 +395,12 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
       const ev = this.#events;
       const callback = run.callback;
+      this.#batchLength = n;
       if (callback !== undefined) {
         for (let j = 0, end = n * 3; j < end; j += 3) {
-          const result = callback(ev[j], ev[j + 1], ev[j + 2]);
+          const fd = ev[j];
+          if (fd < 0) continue; // deleted earlier in this batch
+          const result = callback(fd, ev[j + 1], ev[j + 2]);
           if (result != null && isStopError(result)) return this.#stopPolling(run, result);
           if (this.#run !== run) return; // closed (or stopped) by the callback
         }
@@ -365,6 +408,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         const attachments = this.#attachments;
         for (let j = 0, end = n * 3; j < end; j += 3) {
           const fd = ev[j];
+          if (fd < 0) continue;
           const cb = attachments[fd]?.callback;
           if (cb === undefined) {
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
@@ -374,6 +418,7 @@ export class Poller implements AsyncIterable<PollEvent> {
           if (this.#run !== run) return;
         }
       }
+      this.#batchLength = 0;
       if (woke) {
         const stop = this.#doChores();
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
@@ -400,27 +445,17 @@ export class Poller implements AsyncIterable<PollEvent> {
     const normal = this.#normal;
     while (urgent.length > 0) {
       const result = urgent.runFirst();
-      if (result != null && isShutdown(result)) return this.#choresStopped(result as Error);
+      if (result != null && isShutdown(result)) return result as Error;
       if (this.#mode === Mode.Closed) return undefined;
     }
     for (let i = 0; i < MaxAsyncTasksAtOneTime && normal.length > 0; i++) {
       const result = normal.runFirst();
-      if (result != null && isShutdown(result)) return this.#choresStopped(result as Error);
+      if (result != null && isShutdown(result)) return result as Error;
       if (this.#mode === Mode.Closed) return undefined;
     }
     this.#wakePending = false;
     if (urgent.length > 0 || normal.length > 0) this.#wake();
     return undefined;
-  }
-
-  /**
-   * A task stopped the loop mid-round. The wake this round answered is consumed, so a
-   * trigger() from now on must write the waker again (else a task queued during the next
-   * run would wait forever); tasks left over are woken by the next run's start.
-   */
-  #choresStopped(result: Error): Error {
-    this.#wakePending = false;
-    return result;
   }
 
   #wake(): void {
