@@ -356,7 +356,10 @@ int np_selector_wait(np_selector *sel, np_event *out, int cap, int timeout_ms, i
 #endif
     out[written].fd = (int32_t)ev->ident;
     out[written].event = (int32_t)ev->filter;
-    out[written].flags = (int32_t)ev->flags;
+    /* The kernels strip the flags that only steer registration; libkqueue
+     * echoes them back. Strip them here too, so flags mean the same everywhere:
+     * EV_EOF, EV_ERROR, and the EV_CLEAR an edge-triggered fd was added with. */
+    out[written].flags = (int32_t)(ev->flags & ~(EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE));
     written++;
   }
   return written;
