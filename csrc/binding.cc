@@ -232,7 +232,14 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     int op, fd, interest;
     if (!Int(info, 0, &op) || !Int(info, 1, &fd) || !Int(info, 2, &interest)) return env.Undefined();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    return Napi::Number::New(env, np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest)));
+    int err = np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest));
+    if (core_->threaded) {
+      // As src/poller.ts does for the batch in hand: after delete(fd), events the
+      // waiter thread already read for fd must not reach a callback.
+      if (op == NP_CTL_DEL) core_->waiter.DropEventsFor(fd);
+      else if (op == NP_CTL_ADD && err == 0) core_->waiter.KeepEventsFor(fd);
+    }
+    return Napi::Number::New(env, err);
   }
 
   // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, errno)

@@ -8,7 +8,7 @@
  *   - MOD replaces the interest set and the trigger mode, and reports current
  *     readiness again, as EPOLL_CTL_MOD does;
  *   - DEL removes both filters;
- *   - regular files and directories are refused with EPERM.
+ *   - regular files and directories are refused with EPERM (by every op).
  * kqueue cannot be asked what is registered, so the core remembers which
  * filters it added per fd. That record can go stale in one way only: closing an
  * fd removes its filters behind our back. So wherever the record says
@@ -193,19 +193,27 @@ static void resync(np_selector *sel, int fd) {
   else (void)reg_put(sel->raw, fd, filters, &sb);
 }
 
-/* Whether fd is open: 0 or -EBADF, for errors epoll would give for a closed fd. */
-static int fd_open(int fd) {
-  return fcntl(fd, F_GETFD) < 0 ? -errno : 0;
+/* Whether fd can be always ready: regular files and directories, which epoll
+ * refuses (EPERM) and kqueue would report ready forever. */
+static int always_ready(const struct stat *sb) {
+  return S_ISREG(sb->st_mode) || S_ISDIR(sb->st_mode);
+}
+
+/* The error epoll gives for MOD or DEL of an fd that is not registered: EBADF
+ * when it is closed, EPERM when it could never be, else ENOENT. */
+static int unregistered(int fd) {
+  struct stat sb;
+  if (fstat(fd, &sb) < 0) return -errno;
+  return always_ready(&sb) ? -EPERM : -ENOENT;
 }
 
 #if FILTERS_SURVIVE_CLOSE
-/* The record for fd if it still describes the same file; else forgets it and
- * returns NULL, with *err = -EBADF when fd is closed. */
-static reg_entry *find_live(np_selector *sel, int fd, int *err) {
+/* The record for fd if it still describes the same file; else forgets it
+ * (and the filters libkqueue kept) and returns NULL. */
+static reg_entry *find_live(np_selector *sel, int fd) {
   struct stat sb;
   reg_entry *e = reg_find(sel->raw, fd);
-  *err = fstat(fd, &sb) < 0 ? -errno : 0;
-  if (e != NULL && (*err < 0 || !same_file(e, &sb))) {
+  if (e != NULL && (fstat(fd, &sb) < 0 || !same_file(e, &sb))) {
     forget(sel, fd);
     e = NULL;
   }
@@ -247,7 +255,7 @@ static int ctl_add(np_selector *sel, int fd, unsigned want, unsigned short flags
   }
   /* epoll refuses what is always ready; kqueue would accept it and report it
    * ready forever. Refuse it on both, as epoll does. */
-  if (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) return -EPERM;
+  if (always_ready(&sb)) return -EPERM;
 
   struct kevent ch[2];
   int n = build_changes(ch, fd, 0, want, flags);
@@ -263,21 +271,19 @@ static int ctl_add(np_selector *sel, int fd, unsigned want, unsigned short flags
 }
 
 static int ctl_mod(np_selector *sel, int fd, unsigned want, unsigned short flags) {
-  int err = 0;
 #if FILTERS_SURVIVE_CLOSE
-  reg_entry *e = find_live(sel, fd, &err);
+  reg_entry *e = find_live(sel, fd);
 #else
   reg_entry *e = reg_find(sel->raw, fd);
-  if (e == NULL) err = fd_open(fd);
 #endif
-  if (e == NULL) return err < 0 ? err : -ENOENT;
+  if (e == NULL) return unregistered(fd);
   /* Delete what is there and add what is wanted, in one call: the first delete
    * fails (and nothing is applied) when the fd was closed since it was added,
    * and re-adding sets the trigger mode and reports current readiness again,
    * which is what EPOLL_CTL_MOD does. */
   struct kevent ch[4];
   int n = build_changes(ch, fd, e->filters, want, flags);
-  err = apply(sel->fd, ch, n);
+  int err = apply(sel->fd, ch, n);
   if (err == 0) {
     e->filters = (unsigned char)want;
     return 0;
@@ -289,25 +295,19 @@ static int ctl_mod(np_selector *sel, int fd, unsigned want, unsigned short flags
 }
 
 static int ctl_del(np_selector *sel, int fd) {
-  int err = 0;
 #if FILTERS_SURVIVE_CLOSE
-  reg_entry *e = find_live(sel, fd, &err);
+  reg_entry *e = find_live(sel, fd);
 #else
   reg_entry *e = reg_find(sel->raw, fd);
-  if (e == NULL) err = fd_open(fd);
 #endif
-  if (e == NULL) return err < 0 ? err : -ENOENT;
+  if (e == NULL) return unregistered(fd);
   struct kevent ch[2];
   int n = build_changes(ch, fd, e->filters, 0, 0);
   reg_clear(sel->raw, fd);
-  err = apply(sel->fd, ch, n);
-  if (err == -ENOENT) {
-    /* The fd was closed since it was added: its filters are gone already. A
-     * closed fd gives EBADF as on epoll; a reopened one was never registered. */
-    int open_err = fd_open(fd);
-    return open_err < 0 ? open_err : -ENOENT;
-  }
-  return err;
+  int err = apply(sel->fd, ch, n);
+  /* ENOENT: the fd was closed (and its number maybe reused) since it was added,
+   * which removed its filters already. */
+  return err == -ENOENT ? unregistered(fd) : err;
 }
 
 int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest) {

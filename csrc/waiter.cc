@@ -1,6 +1,10 @@
 #include "waiter.h"
 
+#include <pthread.h>
 #include <signal.h>
+#if defined(__FreeBSD__)
+#include <pthread_np.h>
+#endif
 
 #include <cerrno>
 #include <cstdlib>
@@ -37,8 +41,18 @@ int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, voi
   return 0;
 }
 
+// A name that ps, debuggers and the tests can find the thread by.
+static void NameThisThread() {
+#if defined(__APPLE__)
+  pthread_setname_np("netpoll-waiter");
+#elif defined(__linux__) || defined(__FreeBSD__)
+  pthread_setname_np(pthread_self(), "netpoll-waiter");
+#endif
+}
+
 void WaiterThread::Run(void* arg) {
   auto* w = static_cast<WaiterThread*>(arg);
+  NameThisThread();
   // Signals belong to the loop thread; here they would only interrupt the wait.
   sigset_t all;
   sigfillset(&all);
@@ -54,7 +68,9 @@ void WaiterThread::Run(void* arg) {
     int n = np_selector_wait(w->sel_, w->buf_, cap, -1, &woke);
     uv_mutex_lock(&w->mu_);
     if (w->quit_) break;
-    if (n == 0 && !woke) continue;  // EINTR: still armed, wait again
+    if (n > 0 && !w->deleted_.empty()) n = w->Filter(n);
+    w->deleted_.clear();
+    if (n == 0 && !woke) continue;  // EINTR (or only stale events): still armed, wait again
     w->armed_ = false;
     w->pending_ = true;
     w->n_ = n;
@@ -87,6 +103,46 @@ int WaiterThread::Arm(int cap) {
   uv_cond_signal(&cv_);
   uv_mutex_unlock(&mu_);
   return 0;
+}
+
+// Drops the events of deleted fds from buf_[0..n); returns how many are left.
+int WaiterThread::Filter(int n) {
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    bool stale = false;
+    for (int fd : deleted_) stale = stale || buf_[i].fd == fd;
+    if (!stale) buf_[kept++] = buf_[i];
+  }
+  return kept;
+}
+
+void WaiterThread::DropEventsFor(int fd) {
+  if (!initialized_) return;
+  uv_mutex_lock(&mu_);
+  if (pending_ && n_ > 0) {
+    deleted_.assign(1, fd);
+    n_ = Filter(n_);
+    deleted_.clear();
+    // An empty batch still goes to the loop when it carries a wake; else there is
+    // nothing to deliver, and the thread must wait again when next armed.
+    if (n_ == 0 && !woke_) pending_ = false;
+  } else if (armed_ && !pending_) {
+    deleted_.push_back(fd);
+  }
+  uv_mutex_unlock(&mu_);
+}
+
+void WaiterThread::KeepEventsFor(int fd) {
+  if (!initialized_) return;
+  uv_mutex_lock(&mu_);
+  for (size_t i = 0; i < deleted_.size(); i++) {
+    if (deleted_[i] == fd) {
+      deleted_[i] = deleted_.back();
+      deleted_.pop_back();
+      break;
+    }
+  }
+  uv_mutex_unlock(&mu_);
 }
 
 bool WaiterThread::Take(np_event* out, int* n, int* woke) {

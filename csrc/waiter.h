@@ -12,6 +12,8 @@
 
 #include <uv.h>
 
+#include <vector>
+
 #include "selector.h"
 
 class WaiterThread {
@@ -29,6 +31,14 @@ class WaiterThread {
   // size. Loop thread only; false when no batch waits.
   bool Take(np_event* out, int* n, int* woke);
 
+  // delete(fd) happened: events for fd that the thread already read are stale
+  // (the number may be reused). Drops them from the waiting batch, and from the
+  // batch the thread may be bringing back right now.
+  void DropEventsFor(int fd);
+
+  // add(fd) happened: events the thread reads for fd from now on are new.
+  void KeepEventsFor(int fd);
+
   // Makes the thread return (through the selector's waker, should it be
   // blocked in the kernel) and joins it. Must run before the selector closes.
   void Join();
@@ -40,6 +50,7 @@ class WaiterThread {
 
  private:
   static void Run(void* arg);
+  int Filter(int n);
 
   np_selector* sel_ = nullptr;
   uv_async_t async_;
@@ -54,6 +65,7 @@ class WaiterThread {
   bool armed_ = false;    // the loop wants one more wait
   bool pending_ = false;  // a batch waits in buf_ for the loop
   bool quit_ = false;
+  std::vector<int> deleted_;  // fds deleted while the thread was in the kernel
   // Loop thread only:
   bool started_ = false;
   bool initialized_ = false;
