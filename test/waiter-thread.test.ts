@@ -35,6 +35,22 @@ function waiterThreads(): number {
   return n;
 }
 
+/**
+ * The waiter-thread count once pollers that earlier tests dropped without close() have
+ * been collected (each joins its thread), so that none ends during the caller's test.
+ */
+async function settledWaiterThreads(): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < 20; i++) {
+    globalThis.gc?.();
+    await sleep(10);
+    const n = waiterThreads();
+    if (n === last) return n;
+    last = n;
+  }
+  return last;
+}
+
 /** Waits (at most `ms`) until `cond()` holds; false if it never did. */
 async function eventually(cond: () => boolean, ms = 2000): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(5)) if (cond()) return true;
@@ -66,9 +82,7 @@ test('openPoller({ waiterThread }) picks the path, NETPOLL_WAITER_THREAD=1 is th
 
 test('the thread starts with the first run, lives across runs, and close() joins it', async () => {
   if (!hasProc) return;
-  globalThis.gc?.(); // pollers other tests dropped: their threads end now, not during this test
-  await sleep(10);
-  const before = waiterThreads();
+  const before = await settledWaiterThreads();
   const poller = openPoller({ waiterThread: true });
   assert.is(waiterThreads(), before, 'no thread for a poller that never polled');
   const [r, w] = pipe();
@@ -89,7 +103,7 @@ test('the thread starts with the first run, lives across runs, and close() joins
 });
 
 test('close() while the thread blocks in the kernel, during a run or after one, returns at once and joins it', async () => {
-  const before = hasProc ? waiterThreads() : 0;
+  const before = hasProc ? await settledWaiterThreads() : 0;
   // During a run: nothing is ever ready, so the thread sits in the wait.
   const a = openPoller({ waiterThread: true });
   const running = a.polling(() => undefined);
@@ -209,7 +223,7 @@ test('trigger() wakes a thread blocked in the kernel, and tasks run on the loop 
 });
 
 test('a worker terminated while its poller\'s thread waits in the kernel exits, and the thread is joined', async () => {
-  const before = hasProc ? waiterThreads() : 0;
+  const before = hasProc ? await settledWaiterThreads() : 0;
   const indexJs = require.resolve('../src/index.js');
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads');
