@@ -367,13 +367,18 @@ export class Poller implements AsyncIterable<PollEvent> {
   #begin(mode: Mode, onBatch: (n: number, woke: boolean) => void): void {
     // A fresh resource per run: it carries the caller's async context (AsyncLocalStorage).
     const err = this.#native.start(onBatch, { poller: this });
-    if (err < 0) throw systemError(err, 'uv_poll_start');
+    if (err < 0) throw systemError(err, this.#watchSyscall());
     this.#mode = mode;
     // A run that stopped mid-round leaves the wake flag set though its wake was
     // consumed; tasks queued meanwhile would then never run. Start from a clean flag
     // and wake for whatever is queued, so it runs in the first turn.
     this.#wakePending = false;
     if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
+  }
+
+  /** What failed when the native side could not start delivering batches. */
+  #watchSyscall(): string {
+    return this.#native.waiterThread ? 'uv_thread_create' : 'uv_poll_start';
   }
 
   #end(): void {
@@ -625,7 +630,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       iter.waiters.push({ resolve, reject });
       // Nothing buffered and someone waits: read the kernel again.
       const err = this.#native.resume();
-      if (err < 0) this.#finishIteration(iter, systemError(err, 'uv_poll_start'));
+      if (err < 0) this.#finishIteration(iter, systemError(err, this.#watchSyscall()));
     });
   }
 
