@@ -34,7 +34,15 @@ export function socketpair(): [number, number] {
   return fdPair(binding.socketpair(), 'socketpair');
 }
 
-/** Options for {@link dialTCP}. */
+/**
+ * Options for {@link dialTCP}.
+ *
+ * @example
+ * ```ts
+ * const fd = dialTCP('::1', port, { nonblocking: true });
+ * poller.addWrite({ fd, callback: () => { const err = socketError(fd); if (err) throw err; } });
+ * ```
+ */
 export interface DialOptions {
   /**
    * Return at once, with the connect maybe still in progress: a write event tells that
@@ -78,7 +86,10 @@ export function dialTCP(host: string, port: number, options: DialOptions = {}): 
 
 /**
  * The pending error of a socket (SO_ERROR), e.g. how a nonblocking connect ended:
- * undefined when there is none, else a SystemError (not thrown).
+ * undefined when there is none, else a SystemError (returned, not thrown; its `syscall`
+ * is `'connect'`). A descriptor that is closed or not a socket is reported the same way
+ * (`EBADF`, `ENOTSOCK`).
+ * @throws TypeError/RangeError when `fd` is not an integer in [0, 2^31 - 1].
  * @example
  * ```ts
  * const err = socketError(fd); if (err) throw err;
@@ -96,7 +107,8 @@ const EWOULDBLOCK = -os.constants.errno.EWOULDBLOCK;
 /**
  * Reads into `buf` from a nonblocking fd, without copying: the number of bytes read,
  * 0 at end of stream, or -1 when nothing is there yet (EAGAIN).
- * @throws a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
+ * @throws TypeError/RangeError for a bad `fd` or a `buf` that is not a Buffer, TypedArray,
+ * DataView or ArrayBuffer; a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
  * @example
  * ```ts
  * const n = read(fd, buf);
@@ -115,7 +127,8 @@ export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
 /**
  * Writes `buf` to a nonblocking fd: the number of bytes written (maybe fewer than asked)
  * or -1 when there is no room (EAGAIN). A peer that went away gives EPIPE, never SIGPIPE.
- * @throws a SystemError (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
+ * @throws TypeError/RangeError for a bad `fd` or `buf` (as {@link read});
+ * a SystemError (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
  * @example
  * ```ts
  * const n = write(fd, Buffer.from('hello'));
@@ -133,7 +146,7 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
 /**
  * Closes an fd. Delete it from its pollers first (epoll forgets a closed fd by itself,
  * but only when no duplicate of it remains open).
- * @throws a SystemError (`EBADF`) when `fd` is not open.
+ * @throws TypeError/RangeError for a bad `fd`; a SystemError (`EBADF`) when `fd` is not open.
  * @example
  * ```ts
  * poller.delete(fd);

@@ -27,7 +27,17 @@ import { TaskQueue, type TaskFunc } from './queue.js';
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
  * `ErrAcceptSocket` (or an Error whose `cause` chain holds one) to stop polling;
- * any other return value is ignored.
+ * any other return value is ignored. A handler that throws stops polling too: the
+ * `polling()` promise rejects with what it threw.
+ *
+ * @example
+ * ```ts
+ * const onEvent: PollEventHandler = (fd, event, flags) => {
+ *   if (isErrorEvent(event, flags)) return ErrEngineShutdown;
+ *   if (isReadEvent(event)) read(fd, buf);
+ * };
+ * await poller.polling(onEvent);
+ * ```
  */
 export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
 
@@ -35,19 +45,60 @@ export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => E
  * An fd and the callback for its events (gnet's `PollAttachment`). The poller
  * remembers the attachment per fd until `delete(fd)`; `polling()` without a
  * callback dispatches each event to its fd's attachment.
+ *
+ * @example
+ * ```ts
+ * const pa: PollAttachment = { fd: r, callback: (fd) => { read(fd, buf); } };
+ * poller.addRead(pa);
+ * poller.attachment(r) === pa; // true
+ * ```
  */
 export interface PollAttachment {
+  /** The descriptor to watch: any fd epoll/kqueue accepts (not a regular file on epoll). */
   fd: number;
+  /** Called for this fd's events by `polling()` without a callback; optional otherwise. */
   callback?: PollEventHandler | undefined;
 }
 
-/** Task priorities for `trigger()` (gnet's `queue.EventPriority`). */
-export const Priority = Object.freeze({ High: 0, Low: 1 } as const);
-/** `Priority.High` (0) or `Priority.Low` (1). */
+/**
+ * Task priorities for `trigger()` (gnet's `queue.EventPriority`): `Priority.High` (0,
+ * gnet's `HighPriority`) always goes to the urgent queue; `Priority.Low` (1, gnet's
+ * `LowPriority`) too, until the urgent queue holds `MaxPollEventsCap` tasks.
+ *
+ * @example
+ * ```ts
+ * poller.trigger(Priority.High, () => flushAll());
+ * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
+ * ```
+ */
+export const Priority = Object.freeze({
+  /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
+  High: 0,
+  /** 1, gnet's `LowPriority`: the normal queue once the urgent one is full; at most `MaxAsyncTasksAtOneTime` run per round. */
+  Low: 1,
+} as const);
+/**
+ * `Priority.High` (0) or `Priority.Low` (1).
+ *
+ * @example
+ * ```ts
+ * const p: Priority = urgent ? Priority.High : Priority.Low;
+ * ```
+ */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
-/** One event as iteration yields it: the same three values a `polling()` callback gets. */
+/**
+ * One event as iteration yields it: the same three values a `polling()` callback gets.
+ *
+ * @example
+ * ```ts
+ * for await (const ev of poller) {
+ *   if (isErrorEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
+ * }
+ * ```
+ */
 export class PollEvent {
+  /** Makes an event; the poller makes them for you (a plain value, no validation). */
   constructor(
     /** The file descriptor the event is for. */
     readonly fd: number,
@@ -58,7 +109,15 @@ export class PollEvent {
   ) {}
 }
 
-/** Options for {@link Poller.events}. */
+/**
+ * Options for {@link Poller.events}.
+ *
+ * @example
+ * ```ts
+ * const options: EventsOptions = { batch: true, signal: AbortSignal.timeout(5000) };
+ * for await (const batch of poller.events(options)) console.log(batch.length);
+ * ```
+ */
 export interface EventsOptions {
   /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
   signal?: AbortSignal | undefined;
@@ -169,7 +228,17 @@ export class Poller implements AsyncIterable<PollEvent> {
     return iter === undefined ? 0 : iter.buffer.length - iter.head;
   }
 
-  /** The attachment registered for `fd`, if any. */
+  /**
+   * The attachment registered for `fd`, if any: the last one given to `add*` or `mod*`,
+   * until `delete(fd)` or `close()`.
+   *
+   * @throws Never: any argument that is not a registered fd gives undefined.
+   * @example
+   * ```ts
+   * poller.addRead({ fd, callback: onReadable });
+   * poller.attachment(fd)?.callback === onReadable; // true
+   * ```
+   */
   attachment(fd: number): PollAttachment | undefined {
     return this.#attachments[fd];
   }
@@ -543,6 +612,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * `for await (const ev of poller)`: the same as {@link Poller.events} with no options.
    *
+   * @throws Never itself; the first `next()` rejects as {@link Poller.events} says.
    * @example
    * ```ts
    * for await (const { fd, event } of poller) {
@@ -640,6 +710,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Keeps the process alive while polling (the default), like `net.Server#ref`.
+   * @returns this poller.
+   * @throws Never; after `close()` it only records the setting.
    * @example
    * ```ts
    * poller.unref(); // a background poller
@@ -654,6 +726,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Lets the process exit while this poller is polling, like `net.Server#unref`.
+   * @returns this poller.
+   * @throws Never; after `close()` it only records the setting.
    * @example
    * ```ts
    * poller.unref();
@@ -666,7 +740,15 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this;
   }
 
-  /** Whether a polling poller keeps the process alive (see {@link Poller.ref}). */
+  /**
+   * Whether a polling poller keeps the process alive (see {@link Poller.ref}).
+   *
+   * @throws Never.
+   * @example
+   * ```ts
+   * poller.unref().hasRef(); // false
+   * ```
+   */
   hasRef(): boolean {
     return this.#refd;
   }
@@ -678,6 +760,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * and later calls throw (or reject with) `ErrPollerClosed`. Idempotent; safe inside a
    * callback or a task.
    *
+   * @throws Never.
    * @example
    * ```ts
    * poller.close();
@@ -703,12 +786,37 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#normal.rejectAll(ErrPollerClosed);
   }
 
-  /** `using poller = openPoller()` closes it at the end of the scope. */
+  /**
+   * `using poller = openPoller()` closes it at the end of the scope: the same as
+   * {@link Poller.close}.
+   *
+   * @throws Never.
+   * @example
+   * ```ts
+   * {
+   *   using poller = openPoller();
+   *   poller.addRead({ fd });
+   * } // poller.close() ran here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** `await using poller = openPoller()` closes it at the end of the scope. */
+  /**
+   * `await using poller = openPoller()` closes it at the end of the scope: the same as
+   * {@link Poller.close}.
+   *
+   * @returns a promise that resolves once closed (it never rejects).
+   * @throws Never.
+   * @example
+   * ```ts
+   * async function serve() {
+   *   await using poller = openPoller();
+   *   await poller.polling(onEvent);
+   * } // closed when serve() returns or throws
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return Promise.resolve();

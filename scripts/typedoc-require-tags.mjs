@@ -1,0 +1,51 @@
+// TypeDoc plugin: the reference promises, for every public function, method, type and
+// constant, a description, its errors and an example. TypeDoc's own `notDocumented`
+// check covers descriptions only, so this one checks the rest and warns (an error
+// under treatWarningsAsErrors) for each export that lacks an `@example` or, for
+// callables, an `@throws` (functions that cannot fail say `@throws Never.`).
+import { Application, ReflectionKind } from 'typedoc';
+
+const needsExample =
+  ReflectionKind.Function |
+  ReflectionKind.Method |
+  ReflectionKind.Class |
+  ReflectionKind.Interface |
+  ReflectionKind.TypeAlias |
+  ReflectionKind.Variable |
+  ReflectionKind.Enum |
+  ReflectionKind.Namespace;
+const needsThrows = ReflectionKind.Function | ReflectionKind.Method;
+
+/** Every comment that documents `refl`: its own and its signatures'. */
+function commentsOf(refl) {
+  const comments = [];
+  if (refl.comment) comments.push(refl.comment);
+  for (const sig of refl.signatures ?? []) if (sig.comment) comments.push(sig.comment);
+  return comments;
+}
+
+function hasTag(refl, tag) {
+  return commentsOf(refl).some((c) => c.blockTags.some((t) => t.tag === tag));
+}
+
+/** @param {Application} app */
+export function load(app) {
+  app.on(Application.EVENT_VALIDATE_PROJECT, (project) => {
+    for (const refl of project.getReflectionsByKind(needsExample)) {
+      // Inherited members (e.g. from Error) are documented where they are declared.
+      if (refl.flags.isExternal || refl.inheritedFrom) continue;
+      const name = refl.getFriendlyFullName();
+      if (!hasTag(refl, '@example')) app.logger.warn(`${name} (${ReflectionKind[refl.kind]}) has no @example`);
+      if (refl.kindOf(needsThrows) && !hasTag(refl, '@throws')) {
+        app.logger.warn(`${name} (${ReflectionKind[refl.kind]}) has no @throws (write "@throws Never." when it cannot fail)`);
+      }
+    }
+    // TypeDoc does not ask constructors for a description; a public one needs it.
+    for (const refl of project.getReflectionsByKind(ReflectionKind.Constructor)) {
+      if (refl.inheritedFrom) continue;
+      if (!commentsOf(refl).some((c) => c.summary.length > 0)) {
+        app.logger.warn(`${refl.getFriendlyFullName()} (Constructor) does not have any documentation`);
+      }
+    }
+  });
+}
