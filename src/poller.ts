@@ -185,6 +185,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   #run: PollRun | undefined;
   #iter: IterRun | undefined;
   #refd = true;
+  /** Entries in the shared event list of the batch being dispatched (0 between batches). */
+  #batchLength = 0;
   readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
   readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
 
@@ -330,7 +332,33 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateFd(fd);
     const err = this.#native.ctl(CTL_DEL, fd, 0);
     this.#attachments[fd] = undefined;
+    this.#forgetPendingEvents(fd);
     if (err < 0) throw systemError(err, syscalls.del, { fd });
+  }
+
+  /**
+   * Drops the events for `fd` that were read from the kernel but not delivered yet, as
+   * libuv and mio do: after delete(fd) (and a close, and maybe the number's reuse) a
+   * stale event must not reach a callback.
+   */
+  #forgetPendingEvents(fd: number): void {
+    const ev = this.#events;
+    for (let j = 0, end = this.#batchLength * 3; j < end; j += 3) if (ev[j] === fd) ev[j] = -1;
+    const iter = this.#iter;
+    if (iter === undefined) return;
+    const buffer = iter.buffer;
+    let kept = iter.head;
+    for (let i = iter.head; i < buffer.length; i++) {
+      let item = buffer[i];
+      if (iter.batch) {
+        item = (item as PollEvent[]).filter((e) => e.fd !== fd);
+        if ((item as PollEvent[]).length === 0) continue;
+      } else if ((item as PollEvent).fd === fd) {
+        continue;
+      }
+      buffer[kept++] = item;
+    }
+    buffer.length = kept;
   }
 
   #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
@@ -408,6 +436,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   }
 
   #end(): void {
+    this.#batchLength = 0;
     this.#native.stop();
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
@@ -425,9 +454,12 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
       const ev = this.#events;
       const callback = run.callback;
+      this.#batchLength = n;
       if (callback !== undefined) {
         for (let j = 0, end = n * 3; j < end; j += 3) {
-          const result = callback(ev[j], ev[j + 1], ev[j + 2]);
+          const fd = ev[j];
+          if (fd < 0) continue; // deleted earlier in this batch
+          const result = callback(fd, ev[j + 1], ev[j + 2]);
           if (result != null && isStopError(result)) return this.#stopPolling(run, result);
           if (this.#run !== run) return; // closed (or stopped) by the callback
         }
@@ -435,6 +467,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         const attachments = this.#attachments;
         for (let j = 0, end = n * 3; j < end; j += 3) {
           const fd = ev[j];
+          if (fd < 0) continue;
           const cb = attachments[fd]?.callback;
           if (cb === undefined) {
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
@@ -444,6 +477,7 @@ export class Poller implements AsyncIterable<PollEvent> {
           if (this.#run !== run) return;
         }
       }
+      this.#batchLength = 0;
       if (woke) {
         const stop = this.#doChores();
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);

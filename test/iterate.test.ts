@@ -192,6 +192,33 @@ test('backpressure: thousands of always-ready fds and a slow consumer keep the b
   }
 });
 
+test('events of an fd deleted while buffered are not yielded', async () => {
+  using poller = openPoller();
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      const [r, w] = pipe();
+      fds.push(r, w);
+      poller.addRead({ fd: r });
+      write(w, Buffer.from('x'));
+    }
+    const readers = fds.filter((_, i) => i % 2 === 0);
+    const yielded: number[] = [];
+    for await (const ev of poller) {
+      yielded.push(ev.fd);
+      if (yielded.length === 1) {
+        assert.is(poller.bufferedEvents, 3, 'the other three are buffered');
+        for (const fd of readers) if (fd !== ev.fd) poller.delete(fd);
+        assert.is(poller.bufferedEvents, 0);
+      }
+      if (yielded.length === 3) break;
+    }
+    assert.equal(yielded, [yielded[0], yielded[0], yielded[0]]);
+  } finally {
+    fds.forEach(close);
+  }
+});
+
 test('using and await using close the poller at the end of the scope', async () => {
   let outer: ReturnType<typeof openPoller>;
   {
