@@ -2,7 +2,8 @@
 // constant, a description, its errors and an example. TypeDoc's own `notDocumented`
 // check covers descriptions only, so this one checks the rest and warns (an error
 // under treatWarningsAsErrors) for each export that lacks an `@example` or, for
-// callables, an `@throws` (functions that cannot fail say `@throws Never.`).
+// callables, an `@throws` (functions that cannot fail say `@throws Never.`) or a
+// `@param` description of each parameter.
 import { Application, ReflectionKind } from 'typedoc';
 
 const needsExample =
@@ -38,6 +39,17 @@ export function load(app) {
       if (!hasTag(refl, '@example')) app.logger.warn(`${name} (${ReflectionKind[refl.kind]}) has no @example`);
       if (refl.kindOf(needsThrows) && !hasTag(refl, '@throws')) {
         app.logger.warn(`${name} (${ReflectionKind[refl.kind]}) has no @throws (write "@throws Never." when it cannot fail)`);
+      }
+    }
+    // Every parameter of a public callable says what it is for.
+    for (const refl of project.getReflectionsByKind(needsThrows | ReflectionKind.Constructor)) {
+      if (refl.flags.isExternal || refl.inheritedFrom) continue;
+      for (const sig of refl.signatures ?? []) {
+        for (const param of sig.parameters ?? []) {
+          if (!param.comment || param.comment.summary.length === 0) {
+            app.logger.warn(`${refl.getFriendlyFullName()}(${param.name}) (Parameter) has no @param description`);
+          }
+        }
       }
     }
     // TypeDoc does not ask constructors for a description; a public one needs it.

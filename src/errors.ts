@@ -12,6 +12,7 @@ import * as util from 'node:util';
  *   if ((e as CodedError).code === 'ERR_POLLER_BUSY') console.error('already polling');
  * }
  * ```
+ * @category Errors
  */
 export interface CodedError extends Error {
   /** A stable identifier to branch on, such as `'ERR_POLLER_CLOSED'`; messages may change. */
@@ -38,6 +39,7 @@ function sentinel(message: string, code: string): CodedError {
  * });
  * err === ErrEngineShutdown; // true
  * ```
+ * @category Errors
  */
 export const ErrEngineShutdown: CodedError = sentinel('server is going to be shutdown', 'ERR_ENGINE_SHUTDOWN');
 
@@ -51,6 +53,7 @@ export const ErrEngineShutdown: CodedError = sentinel('server is going to be shu
  * const err = await poller.polling(() => new Error('accept failed', { cause: ErrAcceptSocket }));
  * errorIs(err, ErrAcceptSocket); // true
  * ```
+ * @category Errors
  */
 export const ErrAcceptSocket: CodedError = sentinel('accept a new connection error', 'ERR_ACCEPT_SOCKET');
 
@@ -63,6 +66,7 @@ export const ErrAcceptSocket: CodedError = sentinel('accept a new connection err
  * poller.close();
  * try { poller.addRead({ fd }); } catch (e) { e === ErrPollerClosed; } // true
  * ```
+ * @category Errors
  */
 export const ErrPollerClosed: CodedError = sentinel('poller is closed', 'ERR_POLLER_CLOSED');
 
@@ -75,6 +79,7 @@ export const ErrPollerClosed: CodedError = sentinel('poller is closed', 'ERR_POL
  * import { errors } from 'netpoll';
  * poller.polling(() => errors.ErrEngineShutdown);
  * ```
+ * @category Errors
  */
 export const errors = Object.freeze({ ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed });
 
@@ -82,12 +87,15 @@ export const errors = Object.freeze({ ErrEngineShutdown, ErrAcceptSocket, ErrPol
  * Go's `errors.Is`: whether `err` is `target` or wraps it, following `cause` and the
  * `errors` of an AggregateError (Go's joined errors). Cycles are tolerated.
  *
+ * @param err - the error to examine; any value is accepted.
+ * @param target - the error to look for, usually a sentinel such as {@link ErrEngineShutdown}.
  * @throws Never.
  * @example
  * ```ts
  * const wrapped = new Error('listener failed', { cause: ErrAcceptSocket });
  * errorIs(wrapped, ErrAcceptSocket); // true
  * ```
+ * @category Errors
  */
 export function errorIs(err: unknown, target: unknown): boolean {
   const seen = new Set<unknown>();
@@ -130,6 +138,7 @@ export function isShutdown(result: unknown): boolean {
  *   else throw err;
  * }
  * ```
+ * @category Errors
  */
 export interface SystemError extends Error {
   /** The errno name: `'EEXIST'`, `'ENOENT'`, `'EBADF'`, `'EMFILE'`, … */

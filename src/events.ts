@@ -17,6 +17,7 @@ const backend = binding.backend;
  *   if (isReadEvent(event)) read(fd, buf);
  * };
  * ```
+ * @category Events
  */
 export type IOEvent = number;
 /**
@@ -29,6 +30,7 @@ export type IOEvent = number;
  *   if (isErrorEvent(event, flags)) { poller.delete(fd); close(fd); }
  * });
  * ```
+ * @category Events
  */
 export type IOFlags = number;
 
@@ -40,6 +42,7 @@ export type IOFlags = number;
  * ```ts
  * console.log(`polling with ${Backend}, up to ${MaxPollEventsCap} events per wait`);
  * ```
+ * @category Events
  */
 export const Backend: 'epoll' | 'kqueue' = backend.name;
 
@@ -52,6 +55,7 @@ export const Backend: 'epoll' | 'kqueue' = backend.name;
  * ```ts
  * openPoller().eventListSize === InitPollEventsCap; // true for a fresh poller
  * ```
+ * @category Events
  */
 export const InitPollEventsCap: number = backend.InitPollEventsCap;
 /**
@@ -63,6 +67,7 @@ export const InitPollEventsCap: number = backend.InitPollEventsCap;
  * ```ts
  * poller.eventListSize <= MaxPollEventsCap; // always, while the poller is open
  * ```
+ * @category Events
  */
 export const MaxPollEventsCap: number = backend.MaxPollEventsCap;
 /**
@@ -72,6 +77,7 @@ export const MaxPollEventsCap: number = backend.MaxPollEventsCap;
  * ```ts
  * poller.eventListSize >= MinPollEventsCap; // always, while the poller is open
  * ```
+ * @category Events
  */
 export const MinPollEventsCap: number = backend.MinPollEventsCap;
 /**
@@ -83,6 +89,7 @@ export const MinPollEventsCap: number = backend.MinPollEventsCap;
  * // 1000 low-priority tasks behind a full urgent queue take ceil(1000 / 256) rounds on epoll.
  * const rounds = Math.ceil(1000 / MaxAsyncTasksAtOneTime);
  * ```
+ * @category Events
  */
 export const MaxAsyncTasksAtOneTime: number = backend.MaxAsyncTasksAtOneTime;
 /**
@@ -92,6 +99,7 @@ export const MaxAsyncTasksAtOneTime: number = backend.MaxAsyncTasksAtOneTime;
  * ```ts
  * isReadEvent(ReadEvents); // true
  * ```
+ * @category Events
  */
 export const ReadEvents: IOEvent = backend.ReadEvents;
 /**
@@ -101,6 +109,7 @@ export const ReadEvents: IOEvent = backend.ReadEvents;
  * ```ts
  * isWriteEvent(WriteEvents); // true
  * ```
+ * @category Events
  */
 export const WriteEvents: IOEvent = backend.WriteEvents;
 /**
@@ -111,6 +120,7 @@ export const WriteEvents: IOEvent = backend.WriteEvents;
  * ```ts
  * if (Backend === 'epoll') isReadEvent(ReadWriteEvents) && isWriteEvent(ReadWriteEvents); // true
  * ```
+ * @category Events
  */
 export const ReadWriteEvents: IOEvent = backend.ReadWriteEvents;
 /**
@@ -122,6 +132,7 @@ export const ReadWriteEvents: IOEvent = backend.ReadWriteEvents;
  * const failed = Backend === 'epoll' ? (event & ErrEvents) !== 0 : (flags & ErrEvents) !== 0;
  * // the same as isErrorEvent(event, flags)
  * ```
+ * @category Events
  */
 export const ErrEvents: number = backend.ErrEvents;
 
@@ -130,11 +141,13 @@ const filters = backend.eventsAreFilters;
 /**
  * Whether `event` reports readability (gnet's `IsReadEvent`).
  *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
  * @throws Never.
  * @example
  * ```ts
  * poller.polling((fd, event) => { if (isReadEvent(event)) read(fd, buf); });
  * ```
+ * @category Events
  */
 export function isReadEvent(event: IOEvent): boolean {
   return filters ? event === ReadEvents : (event & ReadEvents) !== 0;
@@ -143,11 +156,13 @@ export function isReadEvent(event: IOEvent): boolean {
 /**
  * Whether `event` reports writability (gnet's `IsWriteEvent`).
  *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
  * @throws Never.
  * @example
  * ```ts
  * if (isWriteEvent(event)) write(fd, pending);
  * ```
+ * @category Events
  */
 export function isWriteEvent(event: IOEvent): boolean {
   return filters ? event === WriteEvents : (event & WriteEvents) !== 0;
@@ -157,11 +172,14 @@ export function isWriteEvent(event: IOEvent): boolean {
  * Whether the event reports an error or hang-up (gnet's `IsErrorEvent`): the event
  * mask on epoll, the flags on kqueue.
  *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
+ * @param flags - the `flags` that came with it (0 on epoll).
  * @throws Never.
  * @example
  * ```ts
  * if (isErrorEvent(event, flags)) { poller.delete(fd); close(fd); }
  * ```
+ * @category Events
  */
 export function isErrorEvent(event: IOEvent, flags: IOFlags): boolean {
   return filters ? (flags & ErrEvents) !== 0 : (event & ErrEvents) !== 0;

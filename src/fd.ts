@@ -17,6 +17,7 @@ function fdPair(result: [number, number] | number, syscall: string): [number, nu
  * ```ts
  * const [r, w] = pipe();
  * ```
+ * @category File descriptors
  */
 export function pipe(): [number, number] {
   return fdPair(binding.pipe(), 'pipe2');
@@ -29,6 +30,7 @@ export function pipe(): [number, number] {
  * ```ts
  * const [a, b] = socketpair();
  * ```
+ * @category File descriptors
  */
 export function socketpair(): [number, number] {
   return fdPair(binding.socketpair(), 'socketpair');
@@ -42,6 +44,7 @@ export function socketpair(): [number, number] {
  * const fd = dialTCP('::1', port, { nonblocking: true });
  * poller.addWrite({ fd, callback: () => { const err = socketError(fd); if (err) throw err; } });
  * ```
+ * @category File descriptors
  */
 export interface DialOptions {
   /**
@@ -67,6 +70,9 @@ export function numericHost(host: string): string {
  * returns its fd, nonblocking and close-on-exec: the analog of Go's `net.DialTCP` +
  * `c.File()`. The fd is yours: register it with a poller, and `close()` it.
  *
+ * @param host - a numeric IPv4 or IPv6 address, or `'localhost'` (127.0.0.1); resolve names with `dns.lookup` first.
+ * @param port - the TCP port, 1..65535.
+ * @param options - see {@link DialOptions}.
  * @throws TypeError for a host that is not a numeric address; RangeError for a port outside
  * 1..65535; a SystemError (`ECONNREFUSED`, `ENETUNREACH`, …) when the connect fails.
  * @example
@@ -74,6 +80,7 @@ export function numericHost(host: string): string {
  * const fd = dialTCP('127.0.0.1', 8080);
  * poller.addReadWrite({ fd, callback });
  * ```
+ * @category File descriptors
  */
 export function dialTCP(host: string, port: number, options: DialOptions = {}): number {
   validateString(host, 'host');
@@ -89,11 +96,13 @@ export function dialTCP(host: string, port: number, options: DialOptions = {}): 
  * undefined when there is none, else a SystemError (returned, not thrown; its `syscall`
  * is `'connect'`). A descriptor that is closed or not a socket is reported the same way
  * (`EBADF`, `ENOTSOCK`).
+ * @param fd - a socket descriptor.
  * @throws TypeError/RangeError when `fd` is not an integer in [0, 2^31 - 1].
  * @example
  * ```ts
  * const err = socketError(fd); if (err) throw err;
  * ```
+ * @category File descriptors
  */
 export function socketError(fd: number): Error | undefined {
   validateFd(fd);
@@ -107,6 +116,8 @@ const EWOULDBLOCK = -os.constants.errno.EWOULDBLOCK;
 /**
  * Reads into `buf` from a nonblocking fd, without copying: the number of bytes read,
  * 0 at end of stream, or -1 when nothing is there yet (EAGAIN).
+ * @param fd - a nonblocking descriptor.
+ * @param buf - where the bytes go; at most its byte length is read.
  * @throws TypeError/RangeError for a bad `fd` or a `buf` that is not a Buffer, TypedArray,
  * DataView or ArrayBuffer; a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
  * @example
@@ -114,6 +125,7 @@ const EWOULDBLOCK = -os.constants.errno.EWOULDBLOCK;
  * const n = read(fd, buf);
  * if (n > 0) handle(buf.subarray(0, n)); else if (n === 0) close(fd);
  * ```
+ * @category File descriptors
  */
 export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   validateFd(fd);
@@ -127,12 +139,15 @@ export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
 /**
  * Writes `buf` to a nonblocking fd: the number of bytes written (maybe fewer than asked)
  * or -1 when there is no room (EAGAIN). A peer that went away gives EPIPE, never SIGPIPE.
+ * @param fd - a nonblocking descriptor.
+ * @param buf - the bytes to write.
  * @throws TypeError/RangeError for a bad `fd` or `buf` (as {@link read});
  * a SystemError (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
  * @example
  * ```ts
  * const n = write(fd, Buffer.from('hello'));
  * ```
+ * @category File descriptors
  */
 export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   validateFd(fd);
@@ -146,12 +161,14 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
 /**
  * Closes an fd. Delete it from its pollers first (epoll forgets a closed fd by itself,
  * but only when no duplicate of it remains open).
+ * @param fd - the descriptor to close.
  * @throws TypeError/RangeError for a bad `fd`; a SystemError (`EBADF`) when `fd` is not open.
  * @example
  * ```ts
  * poller.delete(fd);
  * close(fd);
  * ```
+ * @category File descriptors
  */
 export function close(fd: number): void {
   validateFd(fd);

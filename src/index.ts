@@ -1,4 +1,36 @@
 // netpoll: gnet's pkg/netpoll for Node.js and Electron. Public exports only.
+/**
+ * A portable event-notification poller for Node.js and Electron — epoll on Linux, kqueue on
+ * BSD and macOS — ported from gnet's Go package `pkg/netpoll`. It runs inside the thread's own
+ * event loop: no thread of its own, no blocking, one call into JavaScript per batch of events.
+ *
+ * Start with {@link openPoller} and {@link Poller}: register fds with `addRead`/`addWrite`/
+ * `addReadWrite`, then run {@link Poller.polling | polling()}, iterate with
+ * {@link Poller.events | for await}, and schedule work onto the loop with
+ * {@link Poller.trigger | trigger()}. Every export below lists the errors it gives and an example.
+ * The guide (`docs/guide.md` in the repository) explains the batch path from the kernel to your
+ * callback, level- and edge-triggered registration, the epoll/kqueue differences, worker threads,
+ * Electron and GPIO.
+ *
+ * @example
+ * ```ts
+ * import { openPoller, pipe, read, write, isReadEvent, ErrEngineShutdown } from 'netpoll';
+ *
+ * using poller = openPoller();
+ * const [r, w] = pipe();
+ * poller.addRead({ fd: r });
+ * write(w, Buffer.from('hello'));
+ * await poller.polling((fd, event) => {
+ *   if (isReadEvent(event)) {
+ *     const buf = Buffer.alloc(64);
+ *     console.log(buf.toString('utf8', 0, read(fd, buf)));
+ *     return ErrEngineShutdown;
+ *   }
+ * });
+ * ```
+ *
+ * @packageDocumentation
+ */
 export { openPoller, Poller, Priority, PollEvent } from './poller.js';
 export type { PollAttachment, PollEventHandler, EventsOptions } from './poller.js';
 export {

@@ -38,6 +38,7 @@ import { TaskQueue, type TaskFunc } from './queue.js';
  * };
  * await poller.polling(onEvent);
  * ```
+ * @category Poller
  */
 export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
 
@@ -52,6 +53,7 @@ export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => E
  * poller.addRead(pa);
  * poller.attachment(r) === pa; // true
  * ```
+ * @category Poller
  */
 export interface PollAttachment {
   /** The descriptor to watch: any fd epoll/kqueue accepts (not a regular file on epoll). */
@@ -70,6 +72,7 @@ export interface PollAttachment {
  * poller.trigger(Priority.High, () => flushAll());
  * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
  * ```
+ * @category Tasks
  */
 export const Priority = Object.freeze({
   /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
@@ -84,6 +87,7 @@ export const Priority = Object.freeze({
  * ```ts
  * const p: Priority = urgent ? Priority.High : Priority.Low;
  * ```
+ * @category Tasks
  */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
@@ -96,6 +100,7 @@ export type Priority = (typeof Priority)[keyof typeof Priority];
  *   if (isErrorEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
  * }
  * ```
+ * @category Iteration
  */
 export class PollEvent {
   /** Makes an event; the poller makes them for you (a plain value, no validation). */
@@ -117,6 +122,7 @@ export class PollEvent {
  * const options: EventsOptions = { batch: true, signal: AbortSignal.timeout(5000) };
  * for await (const batch of poller.events(options)) console.log(batch.length);
  * ```
+ * @category Iteration
  */
 export interface EventsOptions {
   /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
@@ -173,6 +179,7 @@ interface IterRun {
  * });
  * poller.close();
  * ```
+ * @category Poller
  */
 export class Poller implements AsyncIterable<PollEvent> {
   #native: NativePoller;
@@ -234,6 +241,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * The attachment registered for `fd`, if any: the last one given to `add*` or `mod*`,
    * until `delete(fd)` or `close()`.
    *
+   * @param fd - any number; only registered fds have an attachment.
    * @throws Never: any argument that is not a registered fd gives undefined.
    * @example
    * ```ts
@@ -251,6 +259,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Registers `pa.fd` for readable events (EPOLLIN|EPOLLPRI; EVFILT_READ).
    * Edge-triggered adds EPOLLET|EPOLLRDHUP (EV_CLEAR on kqueue).
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - `true` for edge-triggered (EPOLLET and EPOLLRDHUP on epoll, EV_CLEAR on kqueue): reported once per change, so read or write until -1; default `false`, level-triggered.
    * @throws ErrPollerClosed after close; TypeError/RangeError for a malformed attachment;
    * a SystemError (`EEXIST` when already registered, `EBADF`, `EPERM` for a regular file).
    * @example
@@ -265,6 +275,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Registers `pa.fd` for writable events (EPOLLOUT; EVFILT_WRITE).
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - as for {@link Poller.addRead}.
    * @throws as {@link Poller.addRead}.
    * @example
    * ```ts
@@ -279,6 +291,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Registers `pa.fd` for readable and writable events. On epoll one event carries
    * both bits; on kqueue they arrive as two events.
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - as for {@link Poller.addRead}.
    * @throws as {@link Poller.addRead}.
    * @example
    * ```ts
@@ -292,6 +306,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Changes a registered fd to readable events only, and replaces its attachment.
    *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.addRead}; `ENOENT` when `pa.fd` is not registered.
    * @example
    * ```ts
@@ -305,6 +321,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Changes a registered fd to readable and writable events, and replaces its attachment.
    *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.modRead}.
    * @example
    * ```ts
@@ -318,7 +336,11 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Removes `fd` from the poller and forgets its attachment. The attachment is
    * forgotten even when the kernel reports an error (the fd was already closed).
+   * Events for `fd` already read from the kernel but not delivered yet (later in the
+   * batch being dispatched, or buffered by an iteration) are dropped, so no callback
+   * sees an event for an fd deleted before it, even if the number is reused.
    *
+   * @param fd - a registered descriptor.
    * @throws ErrPollerClosed after close; RangeError/TypeError for a bad fd;
    * a SystemError `ENOENT` when `fd` is not registered, `EBADF` when it is not open.
    * @example
@@ -392,6 +414,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    *
    * While polling, the poller keeps the process alive (see {@link Poller.unref}).
    *
+   * @param callback - receives every event; omit it to dispatch each event to its fd's attachment callback.
    * @returns the error that stopped the loop.
    * @throws (rejects) ErrPollerClosed after close; an Error with code `ERR_POLLER_BUSY`
    * when polling or iterating already; TypeError when `callback` is not a function;
@@ -537,9 +560,13 @@ export class Poller implements AsyncIterable<PollEvent> {
    *
    * A task returning `ErrEngineShutdown` stops polling.
    *
+   * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins (see above).
+   * @param fn - the task; runs once, inside the loop, with `param`.
+   * @param param - passed to `fn` as is.
    * @returns a promise of what `fn` returns; it rejects with what `fn` throws (the loop
-   * goes on), and with `ErrPollerClosed` if the poller closes first (such rejections are
-   * marked handled, so fire-and-forget triggers never crash the process).
+   * goes on; handle it), and with `ErrPollerClosed` if the poller closes first (those
+   * rejections are marked handled, so fire-and-forget triggers never crash the process
+   * at close).
    * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
    * @example
    * ```ts
@@ -589,6 +616,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * `close()` ends the iteration normally; an aborted `signal` ends it with an AbortError.
    * A task returning `ErrEngineShutdown` ends it (`done`, with that error as the value).
    *
+   * @param options - `signal` to end the iteration, `batch: true` for one array per kernel wait (see {@link EventsOptions}).
    * @throws AbortError when `signal` is already aborted; (rejects, at the first `next()`)
    * ErrPollerClosed after close, `ERR_POLLER_BUSY` when polling or iterating already.
    * @example
@@ -869,6 +897,7 @@ export class Poller implements AsyncIterable<PollEvent> {
  * poller.addRead({ fd, callback: onReadable });
  * await poller.polling();
  * ```
+ * @category Poller
  */
 export function openPoller(): Poller {
   const native = new binding.NativePoller();

@@ -12,6 +12,7 @@
  * const closeConn: TaskFunc<number, void> = (fd) => { poller.delete(fd); close(fd); };
  * await poller.trigger(Priority.Low, closeConn, fd);
  * ```
+ * @category Tasks
  */
 export type TaskFunc<P = unknown, R = unknown> = (param: P) => R;
 
