@@ -249,3 +249,12 @@ export function abortError(reason: unknown): Error {
   err.code = 'ABORT_ERR';
   return err;
 }
+
+/** Checks that `value` is one of `allowed` (a TypeError with code ERR_INVALID_ARG_VALUE otherwise). */
+export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): asserts value is T {
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    const err = new TypeError(`The argument '${name}' must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${util.inspect(value)}`) as TypeError & { code: string };
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+}

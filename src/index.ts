@@ -51,5 +51,27 @@ export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs } from './errors.js';
 export type { SystemError, CodedError } from './errors.js';
 export type { TaskFunc } from './queue.js';
-export { pipe, socketpair, dialTCP, socketError, read, write, close } from './fd.js';
-export type { DialOptions } from './fd.js';
+// The common fd helpers top-level; the whole socket toolkit as `socket` (also `netpoll/socket`).
+export { pipe, socketpair, dialTCP, socketError, read, write, close } from './socket.js';
+export type { DialOptions, SocketAddress } from './socket.js';
+/**
+ * The socket toolkit (gnet's `pkg/socket`): raw, nonblocking, close-on-exec sockets that you
+ * own — TCP, Unix and UDP, `readv`/`writev`, socket options, addresses, TCP urgent data, and
+ * taking a socket over from `node:net` — to register with a {@link Poller}. Also importable
+ * as the subpath `netpoll/socket`. Addresses are numeric: resolve names with `dns.lookup`
+ * first, because a lookup blocks.
+ *
+ * @example
+ * ```ts
+ * import { openPoller, socket } from 'netpoll';
+ *
+ * const lfd = socket.listenTCP('127.0.0.1', 0);
+ * console.log(socket.localAddress(lfd).port);
+ * const poller = openPoller();
+ * poller.addRead({ fd: lfd, callback: () => {
+ *   for (let c = socket.accept(lfd); c !== null; c = socket.accept(lfd)) socket.close(c.fd);
+ * } });
+ * ```
+ * @category Sockets
+ */
+export * as socket from './socket.js';

@@ -2,7 +2,8 @@
 // 'netpoll' type-checks against src/, and every block preceded by
 // `<!-- doctest: expect "…" "…" -->` runs and prints those lines, in that order.
 // `<!-- doctest: skip … -->` exempts a block (it needs Electron); `<!-- doctest: typecheck … -->`
-// only type-checks it (it needs hardware).
+// only type-checks it (it needs hardware); `(epoll only)` in an expect directive runs the block
+// only on the epoll backend (its output names epoll's event bits).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -10,9 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
+import { Backend } from '../src/index.js';
 
 const root = path.resolve(__dirname, '..', '..');
-const documents = ['README.md', 'docs/guide.md'];
+const documents = ['README.md', 'docs/guide.md', 'docs/socket.md'];
 
 interface Block {
   readonly where: string; // file:line of the block's first code line
@@ -93,6 +95,7 @@ test('every example that imports netpoll type-checks against src/', () => {
 
 for (const b of runnable) {
   test(`the example at ${b.where} runs and prints what the document says`, () => {
+    if (b.directive!.includes('(epoll only)') && Backend !== 'epoll') return;
     const dist = path.join(root, 'dist', 'src', 'index.js');
     const js = ts.transpileModule(b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(dist)}`), {
       compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
