@@ -4,7 +4,7 @@
 // under treatWarningsAsErrors) for each export that lacks an `@example` or, for
 // callables, an `@throws` (functions that cannot fail say `@throws Never.`) or a
 // `@param` description of each parameter.
-import { Application, ReflectionKind } from 'typedoc';
+import { Application, Comment, CommentTag, Converter, ReflectionKind } from 'typedoc';
 
 const needsExample =
   ReflectionKind.Function |
@@ -29,8 +29,24 @@ function hasTag(refl, tag) {
   return commentsOf(refl).some((c) => c.blockTags.some((t) => t.tag === tag));
 }
 
+/** The `@category` tags of a declaration: on itself or on its signatures. */
+function categoryTags(refl) {
+  return commentsOf(refl).flatMap((c) => c.blockTags.filter((t) => t.tag === '@category'));
+}
+
 /** @param {Application} app */
 export function load(app) {
+  // A name exported twice (top-level and in the `socket` namespace) is documented once; the
+  // other export is a reference, which TypeDoc would file under the default category. Give
+  // each reference its target's categories, before TypeDoc's CategoryPlugin (priority -200)
+  // sorts children into categories.
+  app.converter.on(Converter.EVENT_RESOLVE_END, (context) => {
+    for (const refl of context.project.getReflectionsByKind(ReflectionKind.Reference)) {
+      if (refl.comment) continue;
+      const tags = categoryTags(refl.getTargetReflectionDeep());
+      if (tags.length > 0) refl.comment = new Comment([], tags.map((t) => new CommentTag(t.tag, t.content)));
+    }
+  }, 0);
   app.on(Application.EVENT_VALIDATE_PROJECT, (project) => {
     for (const refl of project.getReflectionsByKind(needsExample)) {
       // Inherited members (e.g. from Error) are documented where they are declared.
