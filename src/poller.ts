@@ -213,6 +213,11 @@ export class Poller implements AsyncIterable<PollEvent> {
    * loop watching its descriptor: true when `openPoller({ waiterThread: true })` (or
    * `NETPOLL_WAITER_THREAD=1`) asked for it, and under libkqueue, whose descriptor
    * cannot be watched. Either way events arrive the same: one batch per loop turn.
+   *
+   * @example
+   * ```ts
+   * if (poller.waiterThread) console.log('events come through a waiter thread');
+   * ```
    */
   get waiterThread(): boolean {
     return this.#native.waiterThread;
@@ -900,7 +905,16 @@ export class Poller implements AsyncIterable<PollEvent> {
   }
 }
 
-/** Options for {@link openPoller}. */
+/**
+ * Options for {@link openPoller}.
+ *
+ * @example
+ * ```ts
+ * const poller = openPoller({ waiterThread: true });
+ * console.log(poller.waiterThread); // true: a thread waits, the loop dispatches
+ * ```
+ * @category Poller
+ */
 export interface OpenPollerOptions {
   /**
    * Wait for events on a thread of the poller's own, which hands each batch to the
@@ -917,6 +931,8 @@ export interface OpenPollerOptions {
  * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
  * BSD and macOS (a pipe where there is no `EVFILT_USER`).
  *
+ * @param options - `waiterThread`: wait for events on a thread of the poller's own
+ * (see {@link OpenPollerOptions}).
  * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses;
  * TypeError for malformed options.
  * @example
