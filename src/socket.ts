@@ -25,10 +25,21 @@ const EAGAIN = -os.constants.errno.EAGAIN;
 const EWOULDBLOCK = -os.constants.errno.EWOULDBLOCK;
 const INT_MAX = 0x7fffffff;
 
-/** A socket address in node:net's shape. For a Unix socket, `address` is the path ('' when unnamed) and `port` is 0. */
+/**
+ * A socket address in node:net's shape. For a Unix socket, `address` is the path ('' when unnamed) and `port` is 0.
+ *
+ * @example
+ * ```ts
+ * const { address, family, port } = remoteAddress(fd); // e.g. '127.0.0.1', 'IPv4', 52144
+ * ```
+ * @category Sockets
+ */
 export interface SocketAddress {
+  /** The numeric IP address, or the Unix socket's path ('' when unnamed). */
   address: string;
+  /** `'IPv4'`, `'IPv6'` or `'Unix'`. */
   family: 'IPv4' | 'IPv6' | 'Unix';
+  /** The port; 0 for a Unix socket. */
   port: number;
 }
 
@@ -77,6 +88,7 @@ function validatePath(path: unknown): asserts path is string {
  * ```ts
  * const [r, w] = pipe();
  * ```
+ * @category File descriptors
  */
 export function pipe(): [number, number] {
   return fdPair(binding.pipe(), 'pipe2');
@@ -89,6 +101,7 @@ export function pipe(): [number, number] {
  * ```ts
  * const [a, b] = socketpair();
  * ```
+ * @category File descriptors
  */
 export function socketpair(): [number, number] {
   return fdPair(binding.socketpair(), 'socketpair');
@@ -96,7 +109,15 @@ export function socketpair(): [number, number] {
 
 // ---- TCP ----
 
-/** Options for {@link listenTCP}. */
+/**
+ * Options for {@link listenTCP}.
+ *
+ * @example
+ * ```ts
+ * const lfd = listenTCP('::', 8080, { reusePort: true, backlog: 1024 });
+ * ```
+ * @category Sockets
+ */
 export interface ListenOptions {
   /** The kernel's queue of connections not yet accepted. Default 511, as node:net. */
   backlog?: number | undefined;
@@ -132,6 +153,9 @@ function backlogOf(options: { backlog?: number | undefined }): number {
  * {@link localAddress} tells. Register the fd for reading: a read event means
  * {@link accept} has a connection for you.
  *
+ * @param host - a numeric IPv4 or IPv6 address, `'0.0.0.0'` or `'::'` for every interface, or `'localhost'` (127.0.0.1).
+ * @param port - the TCP port, 0..65535; 0 lets the kernel pick one.
+ * @param options - see {@link ListenOptions}.
  * @throws TypeError for a host that is not a numeric address or bad options; RangeError
  * for a port outside 0..65535; a SystemError (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`).
  * @example
@@ -140,6 +164,7 @@ function backlogOf(options: { backlog?: number | undefined }): number {
  * const { port } = localAddress(lfd);
  * poller.addRead({ fd: lfd, callback: onAccept });
  * ```
+ * @category Sockets
  */
 export function listenTCP(host: string, port: number, options: ListenOptions = {}): number {
   const numeric = numericHost(host);
@@ -150,9 +175,20 @@ export function listenTCP(host: string, port: number, options: ListenOptions = {
   return fd;
 }
 
-/** A connection {@link accept} took: its fd and its peer's address. */
+/**
+ * A connection {@link accept} took: its fd and its peer's address.
+ *
+ * @example
+ * ```ts
+ * const c = accept(lfd);
+ * if (c !== null) console.log(`${c.fd} from ${c.address.address}:${c.address.port}`);
+ * ```
+ * @category Sockets
+ */
 export interface Accepted {
+  /** The connection's descriptor: nonblocking, close-on-exec, yours to register and close. */
   fd: number;
+  /** The peer's address. */
   address: SocketAddress;
 }
 
@@ -161,6 +197,7 @@ export interface Accepted {
  * and close-on-exec, and the peer's address; `null` when none is waiting (EAGAIN). Call it
  * in a loop on each read event until it returns `null`.
  *
+ * @param listenFd - a listening socket from {@link listenTCP} or {@link listenUnix}.
  * @throws a SystemError: `EMFILE` when out of descriptors (the connection stays queued),
  * `EINVAL` when `listenFd` is not listening, `ENOTSOCK` when it is not a socket.
  * @example
@@ -169,6 +206,7 @@ export interface Accepted {
  *   poller.addRead({ fd: c.fd, callback: onData });
  * }
  * ```
+ * @category Sockets
  */
 export function accept(listenFd: number): Accepted | null {
   validateFd(listenFd, 'listenFd');
@@ -178,7 +216,16 @@ export function accept(listenFd: number): Accepted | null {
   throw systemError(r, 'accept', { fd: listenFd });
 }
 
-/** Options for {@link dialTCP}. */
+/**
+ * Options for {@link dialTCP}.
+ *
+ * @example
+ * ```ts
+ * const fd = dialTCP('::1', port, { nonblocking: true });
+ * poller.addWrite({ fd, callback: () => { const err = socketError(fd); if (err) throw err; } });
+ * ```
+ * @category Sockets
+ */
 export interface DialOptions {
   /**
    * Return at once, with the connect maybe still in progress: a write event tells that
@@ -192,6 +239,9 @@ export interface DialOptions {
  * returns its fd, nonblocking and close-on-exec: the analog of Go's `net.DialTCP` +
  * `c.File()`. The fd is yours: register it with a poller, and `close()` it.
  *
+ * @param host - a numeric IPv4 or IPv6 address, or `'localhost'` (127.0.0.1); resolve names with `dns.lookup` first.
+ * @param port - the TCP port, 1..65535.
+ * @param options - see {@link DialOptions}.
  * @throws TypeError for a host that is not a numeric address; RangeError for a port outside
  * 1..65535; a SystemError (`ECONNREFUSED`, `ENETUNREACH`, …) when the connect fails.
  * @example
@@ -199,6 +249,7 @@ export interface DialOptions {
  * const fd = dialTCP('127.0.0.1', 8080);
  * poller.addReadWrite({ fd, callback });
  * ```
+ * @category Sockets
  */
 export function dialTCP(host: string, port: number, options: DialOptions = {}): number {
   const numeric = numericHost(host);
@@ -214,11 +265,13 @@ export function dialTCP(host: string, port: number, options: DialOptions = {}): 
  * The pending error of a socket (SO_ERROR), e.g. how a nonblocking connect ended:
  * undefined when there is none, else a SystemError (returned, not thrown). Reading it
  * clears it.
+ * @param fd - a socket descriptor.
  * @throws a SystemError (`ENOTSOCK`, `EBADF`) when `fd` is not a socket.
  * @example
  * ```ts
  * const err = socketError(fd); if (err) throw err;
  * ```
+ * @category Sockets
  */
 export function socketError(fd: number): Error | undefined {
   validateFd(fd);
@@ -229,7 +282,15 @@ export function socketError(fd: number): Error | undefined {
 
 // ---- Unix stream sockets ----
 
-/** Options for {@link listenUnix}. */
+/**
+ * Options for {@link listenUnix}.
+ *
+ * @example
+ * ```ts
+ * const lfd = listenUnix('/tmp/app.sock', { backlog: 64 });
+ * ```
+ * @category Sockets
+ */
 export interface ListenUnixOptions {
   /** The kernel's queue of connections not yet accepted. Default 511. */
   backlog?: number | undefined;
@@ -239,6 +300,8 @@ export interface ListenUnixOptions {
  * Opens a Unix stream socket listening on `path`. The file stays after `close()`, as with
  * node:net: unlink it yourself (a leftover file makes the next listen fail with EADDRINUSE).
  *
+ * @param path - the socket file to create; it must not exist yet.
+ * @param options - see {@link ListenUnixOptions}.
  * @throws TypeError for an empty path or one with a null byte; a SystemError (`EADDRINUSE`,
  * `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`, `EACCES`).
  * @example
@@ -246,6 +309,7 @@ export interface ListenUnixOptions {
  * const lfd = listenUnix('/tmp/app.sock');
  * poller.addRead({ fd: lfd, callback: onAccept });
  * ```
+ * @category Sockets
  */
 export function listenUnix(path: string, options: ListenUnixOptions = {}): number {
   validatePath(path);
@@ -258,12 +322,14 @@ export function listenUnix(path: string, options: ListenUnixOptions = {}): numbe
 /**
  * Connects a Unix stream socket to `path`: its fd, nonblocking and close-on-exec.
  *
+ * @param path - the socket file a listener is bound to.
  * @throws TypeError for a bad path; a SystemError (`ENOENT`, `ECONNREFUSED` when nothing
  * listens, `EAGAIN` on Linux when the listener's backlog is full).
  * @example
  * ```ts
  * const fd = dialUnix('/tmp/app.sock');
  * ```
+ * @category Sockets
  */
 export function dialUnix(path: string): number {
   validatePath(path);
@@ -274,7 +340,15 @@ export function dialUnix(path: string): number {
 
 // ---- UDP ----
 
-/** Options for {@link bindUDP}. */
+/**
+ * Options for {@link bindUDP}.
+ *
+ * @example
+ * ```ts
+ * const fd = bindUDP('0.0.0.0', 5353, { reuseAddr: true, reusePort: true });
+ * ```
+ * @category Sockets
+ */
 export interface BindOptions {
   /** SO_REUSEADDR. Default false. */
   reuseAddr?: boolean | undefined;
@@ -288,12 +362,16 @@ export interface BindOptions {
  * Opens a UDP socket bound to `host:port` (port 0 picks a free port). Use {@link sendTo}
  * and {@link recvFrom} with it.
  *
+ * @param host - a numeric IPv4 or IPv6 address, `'0.0.0.0'` or `'::'` for every interface, or `'localhost'`.
+ * @param port - the UDP port, 0..65535; 0 lets the kernel pick one.
+ * @param options - see {@link BindOptions}.
  * @throws as {@link listenTCP}.
  * @example
  * ```ts
  * const fd = bindUDP('127.0.0.1', 0);
  * poller.addRead({ fd, callback: onDatagram });
  * ```
+ * @category Sockets
  */
 export function bindUDP(host: string, port: number, options: BindOptions = {}): number {
   const numeric = numericHost(host);
@@ -307,12 +385,17 @@ export function bindUDP(host: string, port: number, options: BindOptions = {}): 
  * Sends one datagram to `host:port`: the bytes sent, or -1 when the socket's buffer is full.
  * Send an IPv4 address from an IPv4 socket and an IPv6 one from an IPv6 socket.
  *
+ * @param fd - a UDP socket from {@link bindUDP}.
+ * @param buf - the datagram.
+ * @param host - the destination's numeric address (or `'localhost'`), of the socket's family.
+ * @param port - the destination port, 1..65535.
  * @throws TypeError/RangeError for a bad address or port; a SystemError (`EMSGSIZE` for a
  * datagram too large, `EAFNOSUPPORT`/`EINVAL` for the other family, `EDESTADDRREQ`).
  * @example
  * ```ts
  * sendTo(fd, Buffer.from('ping'), '127.0.0.1', port);
  * ```
+ * @category Sockets
  */
 export function sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: string, port: number): number {
   validateFd(fd);
@@ -325,9 +408,20 @@ export function sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: str
   throw systemError(n, 'sendto', { fd, address: numeric, port });
 }
 
-/** One datagram {@link recvFrom} received: its size and sender. */
+/**
+ * One datagram {@link recvFrom} received: its size and sender.
+ *
+ * @example
+ * ```ts
+ * const d = recvFrom(fd, buf);
+ * if (d !== null) handle(buf.subarray(0, d.bytes), d.address);
+ * ```
+ * @category Sockets
+ */
 export interface Received {
+  /** How many bytes of the datagram were written into the buffer. */
   bytes: number;
+  /** The sender's address, to answer with {@link sendTo}. */
   address: SocketAddress;
 }
 
@@ -335,6 +429,8 @@ export interface Received {
  * Receives one datagram into `buf`: its size (a datagram longer than `buf` is truncated) and
  * sender, or `null` when none is waiting.
  *
+ * @param fd - a UDP socket from {@link bindUDP}.
+ * @param buf - where the datagram goes; a longer datagram is truncated to its byte length.
  * @throws a SystemError (`EBADF`, `ENOTSOCK`, `ECONNREFUSED` after an ICMP unreachable).
  * @example
  * ```ts
@@ -342,6 +438,7 @@ export interface Received {
  *   sendTo(fd, buf.subarray(0, d.bytes), d.address.address, d.address.port);
  * }
  * ```
+ * @category Sockets
  */
 export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Received | null {
   validateFd(fd);
@@ -357,12 +454,16 @@ export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Receiv
 /**
  * Reads into `buf` from a nonblocking fd, without copying: the number of bytes read,
  * 0 at end of stream, or -1 when nothing is there yet (EAGAIN).
- * @throws a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
+ * @param fd - a nonblocking descriptor.
+ * @param buf - where the bytes go; at most its byte length is read.
+ * @throws TypeError/RangeError for a bad `fd` or a `buf` that is not a Buffer, TypedArray,
+ * DataView or ArrayBuffer; a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
  * @example
  * ```ts
  * const n = read(fd, buf);
  * if (n > 0) handle(buf.subarray(0, n)); else if (n === 0) close(fd);
  * ```
+ * @category File descriptors
  */
 export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   validateFd(fd);
@@ -376,11 +477,15 @@ export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
 /**
  * Writes `buf` to a nonblocking fd: the number of bytes written (maybe fewer than asked)
  * or -1 when there is no room (EAGAIN). A peer that went away gives EPIPE, never SIGPIPE.
- * @throws a SystemError (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
+ * @param fd - a nonblocking descriptor.
+ * @param buf - the bytes to write.
+ * @throws TypeError/RangeError for a bad `fd` or `buf` (as {@link read}); a SystemError
+ * (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
  * @example
  * ```ts
  * const n = write(fd, Buffer.from('hello'));
  * ```
+ * @category File descriptors
  */
 export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   validateFd(fd);
@@ -391,7 +496,15 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   throw systemError(n, 'write', { fd });
 }
 
-/** The most buffers one {@link readv} or {@link writev} call uses (the platform's IOV_MAX, at most 1024). */
+/**
+ * The most buffers one {@link readv} or {@link writev} call uses (the platform's IOV_MAX, at most 1024).
+ *
+ * @example
+ * ```ts
+ * const n = writev(fd, chunks.slice(0, IOV_MAX)); // the rest in the next call
+ * ```
+ * @category File descriptors
+ */
 export const IOV_MAX: number = constants.IOV_MAX;
 
 function validateBuffers(bufs: unknown): asserts bufs is readonly (ArrayBufferView | ArrayBuffer)[] {
@@ -407,11 +520,14 @@ function validateBuffers(bufs: unknown): asserts bufs is readonly (ArrayBufferVi
  * Scatter read: fills the buffers in order with one readv(2), without copying. Returns the
  * total bytes read, 0 at end of stream, or -1 when nothing is there yet. Only the first
  * `IOV_MAX` (1024) buffers are used.
+ * @param fd - a nonblocking descriptor.
+ * @param bufs - the buffers to fill, in order.
  * @throws TypeError when `bufs` is not an array of buffers; a SystemError as {@link read}.
  * @example
  * ```ts
  * const n = readv(fd, [header, body]);
  * ```
+ * @category File descriptors
  */
 export function readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number {
   validateFd(fd);
@@ -426,11 +542,14 @@ export function readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)
  * Gather write: sends the buffers in order with one writev(2) (sendmsg on sockets, so no
  * SIGPIPE). Returns the total bytes written (maybe fewer than all) or -1 when there is no
  * room. Only the first `IOV_MAX` (1024) buffers are used.
+ * @param fd - a nonblocking descriptor.
+ * @param bufs - the buffers to send, in order.
  * @throws TypeError when `bufs` is not an array of buffers; a SystemError as {@link write}.
  * @example
  * ```ts
  * const n = writev(fd, [head, body]);
  * ```
+ * @category File descriptors
  */
 export function writev(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number {
   validateFd(fd);
@@ -445,11 +564,14 @@ export function writev(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer
  * Sends TCP urgent data (MSG_OOB): the peer's poller reports it as an exceptional
  * condition (EPOLLPRI, part of `ReadEvents`), and the peer reads it with
  * {@link recvUrgent}. Only the last byte sent is urgent, as TCP defines it.
+ * @param fd - a connected TCP socket.
+ * @param buf - the bytes to send; the last one is the urgent byte.
  * @throws a SystemError (`EOPNOTSUPP` on a socket that is not TCP, `EPIPE`).
  * @example
  * ```ts
  * sendUrgent(fd, Buffer.from('!'));
  * ```
+ * @category Sockets
  */
 export function sendUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   validateFd(fd);
@@ -463,11 +585,14 @@ export function sendUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): numb
 /**
  * Reads the pending urgent byte of a TCP socket (recv with MSG_OOB): 1, or -1 when it has
  * not arrived yet.
+ * @param fd - a connected TCP socket whose poller reported `EPOLLPRI`.
+ * @param buf - where the urgent byte goes (at least 1 byte long).
  * @throws a SystemError (`EINVAL` when no urgent data is pending or it was read already).
  * @example
  * ```ts
  * if (recvUrgent(fd, one) === 1) onUrgent(one[0]);
  * ```
+ * @category Sockets
  */
 export function recvUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
   validateFd(fd);
@@ -483,11 +608,14 @@ const shutdownHow = { read: constants.SHUT_RD, write: constants.SHUT_WR, both: c
 /**
  * Shuts down one or both directions of a connected socket without closing the fd: after
  * `'write'` the peer reads end of stream (a half-close, as `socket.end()` sends FIN).
+ * @param fd - a connected socket.
+ * @param how - `'read'`, `'write'` or `'both'` (the default).
  * @throws TypeError for another `how`; a SystemError (`ENOTCONN`, `ENOTSOCK`).
  * @example
  * ```ts
  * shutdown(fd, 'write'); // no more requests; keep reading the replies
  * ```
+ * @category File descriptors
  */
 export function shutdown(fd: number, how: 'read' | 'write' | 'both' = 'both'): void {
   validateFd(fd);
@@ -499,12 +627,14 @@ export function shutdown(fd: number, how: 'read' | 'write' | 'both' = 'both'): v
 /**
  * Closes an fd. Delete it from its pollers first (epoll forgets a closed fd by itself,
  * but only when no duplicate of it remains open).
- * @throws a SystemError (`EBADF`) when `fd` is not open.
+ * @param fd - the descriptor to close.
+ * @throws TypeError/RangeError for a bad `fd`; a SystemError (`EBADF`) when `fd` is not open.
  * @example
  * ```ts
  * poller.delete(fd);
  * close(fd);
  * ```
+ * @category File descriptors
  */
 export function close(fd: number): void {
   validateFd(fd);
@@ -515,11 +645,13 @@ export function close(fd: number): void {
 /**
  * Duplicates `fd` (F_DUPFD_CLOEXEC): a new descriptor for the same socket, close-on-exec.
  * Both share the socket and its nonblocking flag; the socket closes when the last one does.
+ * @param fd - the descriptor to duplicate.
  * @throws a SystemError (`EBADF`, `EMFILE`).
  * @example
  * ```ts
  * const mine = dup(fdOf(server));
  * ```
+ * @category File descriptors
  */
 export function dup(fd: number): number {
   validateFd(fd);
@@ -530,7 +662,16 @@ export function dup(fd: number): number {
 
 // ---- options ----
 
-/** The integer options {@link getSocketOption} reads. */
+/**
+ * The integer options {@link getSocketOption} reads.
+ *
+ * @example
+ * ```ts
+ * getSocketOption(fd, 'recvBuffer'); // bytes, as the kernel reports them
+ * ```
+ * @category Socket options
+ * @useDeclaredType
+ */
 export type SocketOptionName = keyof typeof constants.options;
 
 const flagOptions: ReadonlySet<string> = new Set(['noDelay', 'keepAlive', 'reuseAddr', 'reusePort', 'ipv6Only']);
@@ -543,11 +684,14 @@ function setOption(fd: number, opt: number, value: number): void {
 /**
  * Sets TCP_NODELAY: with `on` (the default) small writes leave at once instead of waiting
  * to be coalesced (Nagle's algorithm).
+ * @param fd - a TCP socket.
+ * @param on - `true` (the default) to send small writes at once, `false` to let the kernel coalesce them.
  * @throws a SystemError (`EOPNOTSUPP`/`ENOPROTOOPT` on a socket that is not TCP, `ENOTSOCK`).
  * @example
  * ```ts
  * setNoDelay(c.fd);
  * ```
+ * @category Socket options
  */
 export function setNoDelay(fd: number, on = true): void {
   validateFd(fd);
@@ -558,11 +702,15 @@ export function setNoDelay(fd: number, on = true): void {
 /**
  * Sets SO_KEEPALIVE. With `idleSeconds`, also as gnet's `SetKeepAlivePeriod`: the first
  * probe after `idleSeconds` idle, then one every `idleSeconds / 5` (at least 1 s), 5 probes.
+ * @param fd - a TCP socket.
+ * @param on - whether to send keep-alive probes.
+ * @param idleSeconds - idle time before the first probe, 1..2^31-1; omit it to keep the system defaults.
  * @throws RangeError for `idleSeconds` outside 1..2^31-1; a SystemError as {@link setNoDelay}.
  * @example
  * ```ts
  * setKeepAlive(c.fd, true, 60);
  * ```
+ * @category Socket options
  */
 export function setKeepAlive(fd: number, on: boolean, idleSeconds?: number): void {
   validateFd(fd);
@@ -575,11 +723,14 @@ export function setKeepAlive(fd: number, on: boolean, idleSeconds?: number): voi
 /**
  * Sets SO_RCVBUF, the kernel's receive buffer, in bytes (Linux doubles it for bookkeeping
  * and clamps it to net.core.rmem_max).
+ * @param fd - a socket descriptor.
+ * @param size - the requested size in bytes, 1..2^31-1.
  * @throws RangeError for a size outside 1..2^31-1; a SystemError (`ENOTSOCK`).
  * @example
  * ```ts
  * setRecvBuffer(fd, 1 << 20);
  * ```
+ * @category Socket options
  */
 export function setRecvBuffer(fd: number, size: number): void {
   validateFd(fd);
@@ -589,11 +740,14 @@ export function setRecvBuffer(fd: number, size: number): void {
 
 /**
  * Sets SO_SNDBUF, the kernel's send buffer, in bytes (doubled and clamped as SO_RCVBUF).
+ * @param fd - a socket descriptor.
+ * @param size - the requested size in bytes, 1..2^31-1.
  * @throws as {@link setRecvBuffer}.
  * @example
  * ```ts
  * setSendBuffer(fd, 1 << 20);
  * ```
+ * @category Socket options
  */
 export function setSendBuffer(fd: number, size: number): void {
   validateFd(fd);
@@ -604,12 +758,15 @@ export function setSendBuffer(fd: number, size: number): void {
 /**
  * Reads an integer socket option: a size in bytes, a count, seconds, or for the flags
  * (`noDelay`, `keepAlive`, `reuseAddr`, `reusePort`, `ipv6Only`) 1 or 0.
+ * @param fd - a socket descriptor.
+ * @param name - which option; see {@link SocketOptionName}.
  * @throws TypeError for an unknown name; a SystemError (`ENOPROTOOPT` where the socket
  * has no such option, `ENOTSOCK`).
  * @example
  * ```ts
  * getSocketOption(fd, 'noDelay'); // 1
  * ```
+ * @category Socket options
  */
 export function getSocketOption(fd: number, name: SocketOptionName): number {
   validateFd(fd);
@@ -624,11 +781,13 @@ export function getSocketOption(fd: number, name: SocketOptionName): number {
 /**
  * The address a socket is bound to (getsockname), in node:net's `{ address, family, port }`
  * shape; for a listener on port 0, the port the kernel chose.
+ * @param fd - a bound socket.
  * @throws a SystemError (`ENOTSOCK`, `EBADF`).
  * @example
  * ```ts
  * const { port } = localAddress(listenTCP('127.0.0.1', 0));
  * ```
+ * @category Sockets
  */
 export function localAddress(fd: number): SocketAddress {
   validateFd(fd);
@@ -639,11 +798,13 @@ export function localAddress(fd: number): SocketAddress {
 
 /**
  * The address of a connected socket's peer (getpeername).
+ * @param fd - a connected socket.
  * @throws a SystemError (`ENOTCONN` when not connected, `ENOTSOCK`, `EBADF`).
  * @example
  * ```ts
  * console.log(remoteAddress(c.fd).address);
  * ```
+ * @category Sockets
  */
 export function remoteAddress(fd: number): SocketAddress {
   validateFd(fd);
@@ -654,7 +815,15 @@ export function remoteAddress(fd: number): SocketAddress {
 
 // ---- Node's own sockets ----
 
-/** Something node:net made: a net.Socket or a net.Server. */
+/**
+ * Something node:net made: a net.Socket or a net.Server.
+ *
+ * @example
+ * ```ts
+ * const server: NodeSocketLike = net.createServer().listen(0);
+ * ```
+ * @category Node sockets
+ */
 export type NodeSocketLike = net.Socket | net.Server;
 
 /**
@@ -666,11 +835,13 @@ export type NodeSocketLike = net.Socket | net.Server;
  * but private); there is none on Windows, for TLS sockets only the ciphertext flows
  * through it, and a socket still connecting or already destroyed has none.
  *
+ * @param socket - a connected `net.Socket` or a listening `net.Server` (not TLS, not destroyed).
  * @throws TypeError (`ERR_INVALID_ARG_VALUE`) when the object has no open fd.
  * @example
  * ```ts
  * const fd = fdOf(server); // for getSocketOption(fd, …), localAddress(fd), …
  * ```
+ * @category Node sockets
  */
 export function fdOf(socket: NodeSocketLike): number {
   validateObject(socket, 'socket');
@@ -695,6 +866,7 @@ export function fdOf(socket: NodeSocketLike): number {
  * and so are writes still queued in it. A server's connections already accepted stay
  * Node's. All of {@link fdOf}'s caveats apply.
  *
+ * @param socket - a connected `net.Socket` or a listening `net.Server`, which this destroys or closes.
  * @throws as {@link fdOf}; a SystemError from dup (`EMFILE`).
  * @example
  * ```ts
@@ -703,6 +875,7 @@ export function fdOf(socket: NodeSocketLike): number {
  *   poller.addRead({ fd, callback: onData });
  * });
  * ```
+ * @category Node sockets
  */
 export function takeFd(socket: NodeSocketLike): number {
   const fd = dup(fdOf(socket));
