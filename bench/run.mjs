@@ -681,8 +681,9 @@ const PROFILE_NOTES = `## Where the time goes (perf profiles, not regenerated)
 - **Echo.** With one connection every message is a batch of one: four syscalls per message
   (libuv's wait, the poller's wait, read, send) where the C server makes three, plus the Node
   turn, so it stays near 0.65–0.8× of C here. With 100 and 1000 connections batches amortise
-  that, and the server's CPU per message is within about 10–25% of the C server's, against
-  1.5–2.5× for node:net; the rest is the kernel's TCP path, the same for all three.
+  that: the server spends about 15–40% more CPU per message than the C server (node:net
+  1.5–2.7×). About 2 µs of it is JavaScript and Node-API (the read and write calls, a Buffer
+  view per read in examples/tcp-server.ts); the rest is kernel time, mostly the TCP path.
 - **trigger().** Throughput: no allocation per task beyond the promise and its resolvers (the
   queue is a ring of slots). Wake-to-run latency is an eventfd write and a full loop turn,
   where \`setImmediate\` runs in the same turn's check phase without a syscall.
