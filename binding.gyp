@@ -1,9 +1,18 @@
 {
+  "variables": {
+    # A libkqueue install prefix (include/kqueue, lib): builds the kqueue backend
+    # on Linux, for testing it without a Mac. Empty: the platform's own backend.
+    # scripts/build-kqueue.mjs sets it; a plain build never does.
+    "kqueue_prefix%": "",
+    # "pipe" forces the pipe waker that OpenBSD and older NetBSD use.
+    "kqueue_waker%": ""
+  },
   "targets": [
     {
       "target_name": "netpoll",
       "sources": [
         "csrc/binding.cc",
+        "csrc/waiter.cc",
         "csrc/fdio.c"
       ],
       "include_dirs": [
@@ -26,11 +35,19 @@
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
       },
       "conditions": [
-        [ "OS=='linux'", {
+        [ "OS=='linux' and kqueue_prefix==''", {
           "sources": [ "csrc/selector_epoll.c", "csrc/waker_eventfd.c" ]
+        } ],
+        [ "OS=='linux' and kqueue_prefix!=''", {
+          "sources": [ "csrc/selector_kqueue.c", "csrc/waker_kqueue.c" ],
+          "include_dirs": [ "<(kqueue_prefix)/include/kqueue" ],
+          "libraries": [ "-L<(kqueue_prefix)/lib", "-lkqueue", "-lpthread", "-Wl,-rpath,<(kqueue_prefix)/lib" ]
         } ],
         [ "OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": [ "csrc/selector_kqueue.c", "csrc/waker_kqueue.c" ]
+        } ],
+        [ "kqueue_waker=='pipe'", {
+          "defines": [ "NETPOLL_KQUEUE_PIPE_WAKER" ]
         } ]
       ]
     }

@@ -15,8 +15,12 @@
 #include <cstdint>
 #include <string>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include "fdio.h"
 #include "selector.h"
+#include "waiter.h"
 
 namespace {
 
@@ -32,11 +36,17 @@ struct CallbackState {
 };
 
 // The native half of one poller. It lives apart from the JS wrapper because
-// libuv owns the uv_poll_t until uv_close's callback, which may come after the
+// libuv owns its handle until uv_close's callback, which may come after the
 // wrapper was collected (or before, when the environment tears down first).
+//
+// Events reach the loop one of two ways: the loop watches the selector fd
+// (uv_poll_t) and reads it when readable, or, when that fd cannot be watched
+// (libkqueue) or when asked, a waiter thread reads it and hands each batch
+// over (uv_async_t). Everything after the read is the same.
 struct PollerCore {
   np_selector sel;
-  uv_poll_t poll;
+  uv_poll_t poll;        // unless threaded
+  WaiterThread waiter;   // if threaded
   napi_env env = nullptr;
   AddonData* addon = nullptr;
   NativePoller* owner = nullptr;  // null once the wrapper is finalized
@@ -49,10 +59,12 @@ struct PollerCore {
   CallbackState retired;          // stopped during a batch, released after it
   napi_async_context batch_ctx = nullptr;  // the context make_callback is using
   bool open = false;
+  bool threaded = false;  // events come from the waiter thread
   bool started = false;   // between start() and stop(): holds on_batch
-  bool watching = false;  // uv_poll is active (false while paused)
+  bool watching = false;  // batches are wanted (false while paused or stopped)
   bool refd = true;
   bool in_batch = false;
+  bool pause_after_batch = false;  // pause() was called inside a batch
 };
 
 struct AddonData {
@@ -61,6 +73,10 @@ struct AddonData {
   napi_async_cleanup_hook_handle teardown_hook = nullptr;
   bool tearing_down = false;
 };
+
+uv_handle_t* CoreHandle(PollerCore* c) {
+  return c->threaded ? c->waiter.handle() : reinterpret_cast<uv_handle_t*>(&c->poll);
+}
 
 void UnlinkCore(PollerCore* c) {
   if (c->prev) c->prev->next = c->next;
@@ -76,9 +92,17 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
   *s = CallbackState();
 }
 
-void StopCore(PollerCore* c) {
-  if (c->watching) uv_poll_stop(&c->poll);
+// Stops asking for batches. A waiter thread may be in the kernel already: the
+// batch it brings back waits in the thread's buffer until the next Watch.
+void Unwatch(PollerCore* c) {
+  if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
   c->watching = false;
+  c->pause_after_batch = false;
+  uv_unref(CoreHandle(c));
+}
+
+void StopCore(PollerCore* c) {
+  Unwatch(c);
   c->started = false;
   if (c->in_batch && c->cb.ctx == c->batch_ctx) {
     // make_callback is still running in this context: release it afterwards.
@@ -92,6 +116,7 @@ void StopCore(PollerCore* c) {
 void OnCoreClosed(uv_handle_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   AddonData* addon = c->addon;
+  if (c->threaded) c->waiter.Release();
   delete c;
   addon->closing--;
   if (addon->tearing_down && addon->closing == 0 && addon->teardown_hook) {
@@ -103,6 +128,7 @@ void OnCoreClosed(uv_handle_t* handle) {
 void CloseCore(PollerCore* c);
 
 void OnPollReady(uv_poll_t* handle, int status, int events);
+void OnWaiterReady(uv_async_t* handle);
 
 }  // namespace
 
@@ -128,6 +154,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
             InstanceAccessor<&NativePoller::GetEvents>("events"),
             InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
+            InstanceAccessor<&NativePoller::GetWaiterThread>("waiterThread"),
         });
   }
 
@@ -144,9 +171,16 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   void Detach() { core_ = nullptr; }
 
  private:
-  // Opens the selector; 0 or a negative errno (failedSyscall names the call).
+  // open(waiterThread): opens the selector; 0 or a negative errno (failedSyscall
+  // names the call). The waiter thread is used when asked for or when the
+  // selector fd cannot be watched.
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBoolean()) {
+      Napi::TypeError::New(env, "open(waiterThread) expects a boolean").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bool want_thread = info[0].As<Napi::Boolean>().Value();
     if (core_ || opened_) return Napi::Number::New(env, -EBUSY);
     opened_ = true;
     AddonData* addon = env.GetInstanceData<AddonData>();
@@ -165,14 +199,21 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     }
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    err = uv_poll_init(loop, &c->poll, c->sel.fd);
+    c->threaded = want_thread || !c->sel.pollable;
+    if (c->threaded) {
+      err = c->waiter.Init(loop, &c->sel, OnWaiterReady, c);
+      if (err < 0) failed_syscall_ = "uv_async_init";
+    } else {
+      err = uv_poll_init(loop, &c->poll, c->sel.fd);
+      if (err < 0) failed_syscall_ = "uv_poll_init";
+      c->poll.data = c;
+    }
     if (err < 0) {
-      failed_syscall_ = "uv_poll_init";
       np_selector_close(&c->sel);
       delete c;
       return Napi::Number::New(env, err);
     }
-    c->poll.data = c;
+    threaded_ = c->threaded;
     c->env = env;
     c->addon = addon;
     c->owner = this;
@@ -181,7 +222,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_create_reference(env, buffer, 1, &c->events_ref);
     c->open = true;
     // A poller that is not polling must never keep the process alive.
-    uv_unref(reinterpret_cast<uv_handle_t*>(&c->poll));
+    uv_unref(CoreHandle(c));
     c->next = addon->open_cores;
     if (c->next) c->next->prev = c;
     addon->open_cores = c;
@@ -196,7 +237,14 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     int op, fd, interest;
     if (!Int(info, 0, &op) || !Int(info, 1, &fd) || !Int(info, 2, &interest)) return env.Undefined();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    return Napi::Number::New(env, np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest)));
+    int err = np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest));
+    if (core_->threaded) {
+      // As src/poller.ts does for the batch in hand: after delete(fd), events the
+      // waiter thread already read for fd must not reach a callback.
+      if (op == NP_CTL_DEL) core_->waiter.DropEventsFor(fd);
+      else if (op == NP_CTL_ADD && err == 0) core_->waiter.KeepEventsFor(fd);
+    }
+    return Napi::Number::New(env, err);
   }
 
   // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, errno)
@@ -227,11 +275,14 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
 
   // Pause and resume keep the callback state but stop reading the kernel: the
-  // iterator's backpressure.
+  // iterator's backpressure. Inside a batch, pausing waits until the batch's
+  // microtasks have run: a consumer that asks for more in them (the usual
+  // for-await loop) resumes before anything was stopped, which saves the two
+  // epoll_ctl calls a stop and a restart of the uv_poll would cost per batch.
   Napi::Value Pause(const Napi::CallbackInfo& info) {
     if (core_ && core_->watching) {
-      uv_poll_stop(&core_->poll);
-      core_->watching = false;
+      if (core_->in_batch) core_->pause_after_batch = true;
+      else Unwatch(core_);
     }
     return info.Env().Undefined();
   }
@@ -239,6 +290,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   Napi::Value Resume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_ || !core_->started) return Napi::Number::New(env, -EBADF);
+    core_->pause_after_batch = false;
     return Napi::Number::New(env, Watch(core_));
   }
 
@@ -277,9 +329,12 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   Napi::Value GetFailedSyscall(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), failed_syscall_);
   }
+  Napi::Value GetWaiterThread(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), threaded_);
+  }
 
   static void ApplyRef(PollerCore* c) {
-    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&c->poll);
+    uv_handle_t* h = CoreHandle(c);
     if (c->refd && c->watching) uv_ref(h);
     else uv_unref(h);
   }
@@ -287,10 +342,11 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   static int Watch(PollerCore* c) {
     if (c->watching) return 0;
     // libuv aborts the process when the fd it is asked to watch is no longer open
-    // (its epoll_ctl fails with EBADF), so a backend fd closed behind the poller's
-    // back (fs.closeSync(poller.fd)) must be refused here, as an error.
+    // (its epoll_ctl fails with EBADF), and the waiter thread would wait on a dead fd,
+    // so a backend fd closed behind the poller's back (fs.closeSync(poller.fd)) must
+    // be refused here, as an error.
     if (fcntl(c->sel.fd, F_GETFD) < 0) return -errno;
-    int err = uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
+    int err = c->threaded ? c->waiter.Arm(c->cap) : uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
     if (err < 0) return err;
     c->watching = true;
     ApplyRef(c);
@@ -308,6 +364,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
 
   PollerCore* core_ = nullptr;
   bool opened_ = false;
+  bool threaded_ = false;
   Napi::Reference<Napi::Int32Array> events_;
   std::string failed_syscall_;
 };
@@ -319,9 +376,13 @@ void CloseCore(PollerCore* c) {
   UnlinkCore(c);
   if (c->owner) c->owner->Detach();
   c->owner = nullptr;
+  // The waiter thread must be out of the kernel before the selector closes,
+  // and done with the async handle before uv_close. Joining is prompt: the
+  // selector's waker makes its wait return.
+  if (c->threaded) c->waiter.Join();
   // uv_close before closing the descriptor: libuv still knows the fd until then.
   c->addon->closing++;
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->poll), OnCoreClosed);
+  uv_close(CoreHandle(c), OnCoreClosed);
   np_selector_close(&c->sel);
   if (c->events_ref) {
     napi_delete_reference(c->env, c->events_ref);
@@ -357,19 +418,42 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_close_handle_scope(env, scope);
 }
 
+// gnet's event-list policy: double when a wait fills it, halve when under half is used.
+void ResizeEventList(PollerCore* c, int n, int woke) {
+  const np_backend_info* backend = np_backend();
+  int used = n + woke;
+  if (used >= c->cap && c->cap * 2 <= backend->max_poll_events_cap) c->cap *= 2;
+  else if (used < c->cap / 2 && c->cap / 2 >= backend->min_poll_events_cap) c->cap /= 2;
+}
+
 void OnPollReady(uv_poll_t* handle, int status, int) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   if (!c->open || !c->watching) return;
-  const np_backend_info* backend = np_backend();
   int woke = 0;
   int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
   if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
   DeliverBatch(c, n, woke);
-  if (!c->open || n < 0) return;
-  // gnet's event-list policy: double when a wait fills it, halve when under half is used.
-  int used = n + woke;
-  if (used >= c->cap && c->cap * 2 <= backend->max_poll_events_cap) c->cap *= 2;
-  else if (used < c->cap / 2 && c->cap / 2 >= backend->min_poll_events_cap) c->cap /= 2;
+  if (!c->open) return;
+  if (c->pause_after_batch) Unwatch(c);
+  if (n < 0) return;
+  ResizeEventList(c, n, woke);
+}
+
+// A batch from the waiter thread, into the same path as OnPollReady's. While
+// paused or stopped it stays in the thread's buffer: it is out of the kernel
+// already, and an edge-triggered event would be lost if dropped.
+void OnWaiterReady(uv_async_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (!c->open || !c->watching) return;
+  int n = 0, woke = 0;
+  if (!c->waiter.Take(c->events, &n, &woke)) return;
+  DeliverBatch(c, n, woke);
+  if (!c->open) return;
+  if (c->pause_after_batch) Unwatch(c);
+  if (n >= 0) ResizeEventList(c, n, woke);
+  // The next wait, now that JavaScript has consumed this batch (unless it
+  // paused, stopped or closed the poller meanwhile).
+  if (c->watching) c->waiter.Arm(c->cap);
 }
 
 // Environment teardown (worker exit, process exit): close what is still open.
@@ -384,8 +468,9 @@ void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
   }
 }
 
-// ---- fd helpers: thin wrappers over fdio.c returning numbers, never throwing
-// for kernel errors (src/errors.ts shapes those). ----
+// ---- the socket toolkit: thin wrappers over fdio.c returning numbers (a count,
+// an fd, 0, or a negative errno) or plain objects, never throwing for kernel
+// errors (src/errors.ts shapes those). Only wrong argument types throw. ----
 
 bool IntArg(const Napi::CallbackInfo& info, size_t i, int* out) {
   if (info.Length() <= i || !info[i].IsNumber()) {
@@ -396,12 +481,19 @@ bool IntArg(const Napi::CallbackInfo& info, size_t i, int* out) {
   return true;
 }
 
-// The bytes of a TypedArray, DataView or ArrayBuffer, or false with a TypeError.
-bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len) {
-  napi_env env = info.Env();
-  napi_value v = info.Length() > i ? static_cast<napi_value>(info[i]) : nullptr;
+bool StringArg(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    Napi::TypeError::New(info.Env(), "expected a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+// The bytes of a TypedArray, DataView or ArrayBuffer value; false when it is none.
+bool BytesOf(napi_env env, napi_value v, void** data, size_t* len) {
   bool is = false;
-  if (v && napi_is_typedarray(env, v, &is) == napi_ok && is) {
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t length, offset;
     napi_value ab;
@@ -416,18 +508,59 @@ bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len
     *len = length * elem;
     return true;
   }
-  if (v && napi_is_dataview(env, v, &is) == napi_ok && is) {
+  if (napi_is_dataview(env, v, &is) == napi_ok && is) {
     napi_value ab;
     size_t offset;
     napi_get_dataview_info(env, v, len, data, &ab, &offset);
     return true;
   }
-  if (v && napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
     napi_get_arraybuffer_info(env, v, data, len);
     return true;
   }
-  Napi::TypeError::New(env, "expected a Buffer, TypedArray, DataView or ArrayBuffer").ThrowAsJavaScriptException();
   return false;
+}
+
+// The bytes of argument i, or false with a TypeError.
+bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len) {
+  if (info.Length() > i && BytesOf(info.Env(), info[i], data, len)) return true;
+  Napi::TypeError::New(info.Env(), "expected a Buffer, TypedArray, DataView or ArrayBuffer").ThrowAsJavaScriptException();
+  return false;
+}
+
+// Up to np_iov_max() buffers of the array argument i as iovecs; -1 with a TypeError.
+int IovecArg(const Napi::CallbackInfo& info, size_t i, struct iovec* iov, int cap) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsArray()) {
+    Napi::TypeError::New(env, "expected an array of buffers").ThrowAsJavaScriptException();
+    return -1;
+  }
+  Napi::Array list = info[i].As<Napi::Array>();
+  uint32_t n = list.Length();
+  int count = n < static_cast<uint32_t>(cap) ? static_cast<int>(n) : cap;
+  for (int k = 0; k < count; k++) {
+    Napi::Value item = list.Get(static_cast<uint32_t>(k));
+    if (env.IsExceptionPending()) return -1;
+    void* data;
+    size_t len;
+    if (!BytesOf(env, item, &data, &len)) {
+      Napi::TypeError::New(env, "expected an array of Buffers, TypedArrays, DataViews or ArrayBuffers").ThrowAsJavaScriptException();
+      return -1;
+    }
+    iov[k].iov_base = data;
+    iov[k].iov_len = len;
+  }
+  return count;
+}
+
+Napi::Value Count(Napi::Env env, ssize_t n) { return Napi::Number::New(env, static_cast<double>(n)); }
+
+Napi::Object AddressObject(Napi::Env env, const np_addr& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("address", Napi::String::New(env, a.address));
+  o.Set("family", a.family == AF_INET ? "IPv4" : a.family == AF_INET6 ? "IPv6" : "Unix");
+  o.Set("port", a.port);
+  return o;
 }
 
 Napi::Value FdPair(Napi::Env env, int err, const int fds[2]) {
@@ -448,16 +581,33 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return FdPair(info.Env(), np_socketpair(fds), fds);
 }
 
-Napi::Value DialTCP(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int port, nonblocking;
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "host must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
+Napi::Value ListenTCP(const Napi::CallbackInfo& info) {
+  std::string host;
+  int port, backlog, flags;
+  if (!StringArg(info, 0, &host) || !IntArg(info, 1, &port) || !IntArg(info, 2, &backlog) || !IntArg(info, 3, &flags)) {
+    return info.Env().Undefined();
   }
-  if (!IntArg(info, 1, &port) || !IntArg(info, 2, &nonblocking)) return env.Undefined();
-  std::string host = info[0].As<Napi::String>().Utf8Value();
-  return Napi::Number::New(env, np_dial_tcp(host.c_str(), port, nonblocking));
+  return Napi::Number::New(info.Env(), np_listen_tcp(host.c_str(), port, backlog, flags));
+}
+
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int lfd;
+  if (!IntArg(info, 0, &lfd)) return env.Undefined();
+  np_addr peer;
+  int fd = np_accept(lfd, &peer);
+  if (fd < 0) return Napi::Number::New(env, fd);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", fd);
+  o.Set("address", AddressObject(env, peer));
+  return o;
+}
+
+Napi::Value DialTCP(const Napi::CallbackInfo& info) {
+  std::string host;
+  int port, nonblocking;
+  if (!StringArg(info, 0, &host) || !IntArg(info, 1, &port) || !IntArg(info, 2, &nonblocking)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_dial_tcp(host.c_str(), port, nonblocking));
 }
 
 Napi::Value SocketError(const Napi::CallbackInfo& info) {
@@ -466,12 +616,58 @@ Napi::Value SocketError(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), np_socket_error(fd));
 }
 
+Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
+  std::string path;
+  int backlog;
+  if (!StringArg(info, 0, &path) || !IntArg(info, 1, &backlog)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_listen_unix(path.c_str(), backlog));
+}
+
+Napi::Value DialUnix(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!StringArg(info, 0, &path)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_dial_unix(path.c_str()));
+}
+
+Napi::Value BindUDP(const Napi::CallbackInfo& info) {
+  std::string host;
+  int port, flags;
+  if (!StringArg(info, 0, &host) || !IntArg(info, 1, &port) || !IntArg(info, 2, &flags)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_bind_udp(host.c_str(), port, flags));
+}
+
+Napi::Value SendTo(const Napi::CallbackInfo& info) {
+  int fd, port;
+  void* data;
+  size_t len;
+  std::string host;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !StringArg(info, 2, &host) || !IntArg(info, 3, &port)) {
+    return info.Env().Undefined();
+  }
+  return Count(info.Env(), np_send_to(fd, data, len, host.c_str(), port));
+}
+
+Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return env.Undefined();
+  np_addr from;
+  ssize_t n = np_recv_from(fd, data, len, &from);
+  if (n < 0) return Count(env, n);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("bytes", Count(env, n));
+  o.Set("address", AddressObject(env, from));
+  return o;
+}
+
 Napi::Value Read(const Napi::CallbackInfo& info) {
   int fd;
   void* data;
   size_t len;
   if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), static_cast<double>(np_read(fd, data, len)));
+  return Count(info.Env(), np_read(fd, data, len));
 }
 
 Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -479,7 +675,50 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   void* data;
   size_t len;
   if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), static_cast<double>(np_write(fd, data, len)));
+  return Count(info.Env(), np_write(fd, data, len));
+}
+
+// The iovec array lives on the stack: np_iov_max() is at most 1024 entries (16 KiB).
+constexpr int kIovCap = 1024;
+
+Napi::Value Readv(const Napi::CallbackInfo& info) {
+  int fd;
+  struct iovec iov[kIovCap];
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  int count = IovecArg(info, 1, iov, np_iov_max());
+  if (count < 0) return info.Env().Undefined();
+  return Count(info.Env(), np_readv(fd, iov, count));
+}
+
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  int fd;
+  struct iovec iov[kIovCap];
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  int count = IovecArg(info, 1, iov, np_iov_max());
+  if (count < 0) return info.Env().Undefined();
+  return Count(info.Env(), np_writev(fd, iov, count));
+}
+
+Napi::Value SendUrgent(const Napi::CallbackInfo& info) {
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  return Count(info.Env(), np_send_urgent(fd, data, len));
+}
+
+Napi::Value RecvUrgent(const Napi::CallbackInfo& info) {
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  return Count(info.Env(), np_recv_urgent(fd, data, len));
+}
+
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  int fd, how;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &how)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_shutdown(fd, how));
 }
 
 // Whether `fd` is the backend or waker descriptor of a poller open in this environment.
@@ -498,6 +737,67 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   // the poller's close() is the way.
   if (fd >= 0 && IsPollerOwnFd(info.Env().GetInstanceData<AddonData>(), fd)) return Napi::Number::New(info.Env(), -EBUSY);
   return Napi::Number::New(info.Env(), np_close(fd));
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_dup(fd));
+}
+
+Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
+  int fd, opt, value;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &opt) || !IntArg(info, 2, &value)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_setsockopt(fd, opt, value));
+}
+
+Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
+  int fd, opt;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &opt)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_getsockopt(fd, opt));
+}
+
+Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
+  int fd, on, idle;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &on) || !IntArg(info, 2, &idle)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_set_keepalive(fd, on, idle));
+}
+
+Napi::Value Name(const Napi::CallbackInfo& info, int (*get)(int, np_addr*)) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, &fd)) return env.Undefined();
+  np_addr a;
+  int err = get(fd, &a);
+  if (err < 0) return Napi::Number::New(env, err);
+  return AddressObject(env, a);
+}
+
+Napi::Value LocalAddress(const Napi::CallbackInfo& info) { return Name(info, np_local_address); }
+Napi::Value RemoteAddress(const Napi::CallbackInfo& info) { return Name(info, np_remote_address); }
+
+Napi::Object SocketConstants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("REUSEADDR", static_cast<int>(NP_SOCK_REUSEADDR));
+  o.Set("REUSEPORT", static_cast<int>(NP_SOCK_REUSEPORT));
+  o.Set("V6ONLY", static_cast<int>(NP_SOCK_V6ONLY));
+  o.Set("SHUT_RD", static_cast<int>(NP_SHUT_RD));
+  o.Set("SHUT_WR", static_cast<int>(NP_SHUT_WR));
+  o.Set("SHUT_RDWR", static_cast<int>(NP_SHUT_RDWR));
+  o.Set("IOV_MAX", np_iov_max());
+  Napi::Object opts = Napi::Object::New(env);
+  opts.Set("noDelay", static_cast<int>(NP_OPT_NODELAY));
+  opts.Set("keepAlive", static_cast<int>(NP_OPT_KEEPALIVE));
+  opts.Set("keepAliveIdle", static_cast<int>(NP_OPT_KEEPIDLE));
+  opts.Set("keepAliveInterval", static_cast<int>(NP_OPT_KEEPINTVL));
+  opts.Set("keepAliveCount", static_cast<int>(NP_OPT_KEEPCNT));
+  opts.Set("recvBuffer", static_cast<int>(NP_OPT_RCVBUF));
+  opts.Set("sendBuffer", static_cast<int>(NP_OPT_SNDBUF));
+  opts.Set("reuseAddr", static_cast<int>(NP_OPT_REUSEADDR));
+  opts.Set("reusePort", static_cast<int>(NP_OPT_REUSEPORT));
+  opts.Set("ipv6Only", static_cast<int>(NP_OPT_V6ONLY));
+  o.Set("options", opts);
+  return o;
 }
 
 Napi::Object BackendInfo(Napi::Env env) {
@@ -532,11 +832,30 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backend", BackendInfo(env));
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
   exports.Set("socketpair", Napi::Function::New<SocketPair>(env, "socketpair"));
+  exports.Set("listenTCP", Napi::Function::New<ListenTCP>(env, "listenTCP"));
+  exports.Set("accept", Napi::Function::New<Accept>(env, "accept"));
   exports.Set("dialTCP", Napi::Function::New<DialTCP>(env, "dialTCP"));
   exports.Set("socketError", Napi::Function::New<SocketError>(env, "socketError"));
+  exports.Set("listenUnix", Napi::Function::New<ListenUnix>(env, "listenUnix"));
+  exports.Set("dialUnix", Napi::Function::New<DialUnix>(env, "dialUnix"));
+  exports.Set("bindUDP", Napi::Function::New<BindUDP>(env, "bindUDP"));
+  exports.Set("sendTo", Napi::Function::New<SendTo>(env, "sendTo"));
+  exports.Set("recvFrom", Napi::Function::New<RecvFrom>(env, "recvFrom"));
   exports.Set("read", Napi::Function::New<Read>(env, "read"));
   exports.Set("write", Napi::Function::New<Write>(env, "write"));
+  exports.Set("readv", Napi::Function::New<Readv>(env, "readv"));
+  exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));
+  exports.Set("sendUrgent", Napi::Function::New<SendUrgent>(env, "sendUrgent"));
+  exports.Set("recvUrgent", Napi::Function::New<RecvUrgent>(env, "recvUrgent"));
+  exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
   exports.Set("close", Napi::Function::New<CloseFd>(env, "close"));
+  exports.Set("dup", Napi::Function::New<Dup>(env, "dup"));
+  exports.Set("setSockOpt", Napi::Function::New<SetSockOpt>(env, "setSockOpt"));
+  exports.Set("getSockOpt", Napi::Function::New<GetSockOpt>(env, "getSockOpt"));
+  exports.Set("setKeepAlive", Napi::Function::New<SetKeepAlive>(env, "setKeepAlive"));
+  exports.Set("localAddress", Napi::Function::New<LocalAddress>(env, "localAddress"));
+  exports.Set("remoteAddress", Napi::Function::New<RemoteAddress>(env, "remoteAddress"));
+  exports.Set("socketConstants", SocketConstants(env));
   exports.Set("CTL_ADD", static_cast<int>(NP_CTL_ADD));
   exports.Set("CTL_MOD", static_cast<int>(NP_CTL_MOD));
   exports.Set("CTL_DEL", static_cast<int>(NP_CTL_DEL));

@@ -27,7 +27,18 @@ import { TaskQueue, type TaskFunc } from './queue.js';
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
  * `ErrAcceptSocket` (or an Error whose `cause` chain holds one) to stop polling;
- * any other return value is ignored.
+ * any other return value is ignored. A handler that throws stops polling too: the
+ * `polling()` promise rejects with what it threw.
+ *
+ * @example
+ * ```ts
+ * const onEvent: PollEventHandler = (fd, event, flags) => {
+ *   if (isErrorEvent(event, flags)) return ErrEngineShutdown;
+ *   if (isReadEvent(event)) read(fd, buf);
+ * };
+ * await poller.polling(onEvent);
+ * ```
+ * @category Poller
  */
 export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
 
@@ -35,19 +46,64 @@ export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => E
  * An fd and the callback for its events (gnet's `PollAttachment`). The poller
  * remembers the attachment per fd until `delete(fd)`; `polling()` without a
  * callback dispatches each event to its fd's attachment.
+ *
+ * @example
+ * ```ts
+ * const pa: PollAttachment = { fd: r, callback: (fd) => { read(fd, buf); } };
+ * poller.addRead(pa);
+ * poller.attachment(r) === pa; // true
+ * ```
+ * @category Poller
  */
 export interface PollAttachment {
+  /** The descriptor to watch: any fd epoll/kqueue accepts (not a regular file on epoll). */
   fd: number;
+  /** Called for this fd's events by `polling()` without a callback; optional otherwise. */
   callback?: PollEventHandler | undefined;
 }
 
-/** Task priorities for `trigger()` (gnet's `queue.EventPriority`). */
-export const Priority = Object.freeze({ High: 0, Low: 1 } as const);
-/** `Priority.High` (0) or `Priority.Low` (1). */
+/**
+ * Task priorities for `trigger()` (gnet's `queue.EventPriority`): `Priority.High` (0,
+ * gnet's `HighPriority`) always goes to the urgent queue; `Priority.Low` (1, gnet's
+ * `LowPriority`) too, until the urgent queue holds `MaxPollEventsCap` tasks.
+ *
+ * @example
+ * ```ts
+ * poller.trigger(Priority.High, () => flushAll());
+ * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
+ * ```
+ * @category Tasks
+ */
+export const Priority = Object.freeze({
+  /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
+  High: 0,
+  /** 1, gnet's `LowPriority`: the normal queue once the urgent one is full; at most `MaxAsyncTasksAtOneTime` run per round. */
+  Low: 1,
+} as const);
+/**
+ * `Priority.High` (0) or `Priority.Low` (1).
+ *
+ * @example
+ * ```ts
+ * const p: Priority = urgent ? Priority.High : Priority.Low;
+ * ```
+ * @category Tasks
+ */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
-/** One event as iteration yields it: the same three values a `polling()` callback gets. */
+/**
+ * One event as iteration yields it: the same three values a `polling()` callback gets.
+ *
+ * @example
+ * ```ts
+ * for await (const ev of poller) {
+ *   if (isErrorEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
+ * }
+ * ```
+ * @category Iteration
+ */
 export class PollEvent {
+  /** Makes an event; the poller makes them for you (a plain value, no validation). */
   constructor(
     /** The file descriptor the event is for. */
     readonly fd: number,
@@ -58,7 +114,16 @@ export class PollEvent {
   ) {}
 }
 
-/** Options for {@link Poller.events}. */
+/**
+ * Options for {@link Poller.events}.
+ *
+ * @example
+ * ```ts
+ * const options: EventsOptions = { batch: true, signal: AbortSignal.timeout(5000) };
+ * for await (const batch of poller.events(options)) console.log(batch.length);
+ * ```
+ * @category Iteration
+ */
 export interface EventsOptions {
   /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
   signal?: AbortSignal | undefined;
@@ -114,6 +179,7 @@ interface IterRun {
  * });
  * poller.close();
  * ```
+ * @category Poller
  */
 export class Poller implements AsyncIterable<PollEvent> {
   #native: NativePoller;
@@ -126,6 +192,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   #run: PollRun | undefined;
   #iter: IterRun | undefined;
   #refd = true;
+  /** Entries in the shared event list of the batch being dispatched (0 between batches). */
+  #batchLength = 0;
   readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
   readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
 
@@ -143,6 +211,21 @@ export class Poller implements AsyncIterable<PollEvent> {
   /** `'epoll'` or `'kqueue'`: the backend this poller runs on. */
   get backend(): 'epoll' | 'kqueue' {
     return binding.backend.name;
+  }
+
+  /**
+   * Whether events reach this poller through a waiter thread instead of the event
+   * loop watching its descriptor: true when `openPoller({ waiterThread: true })` (or
+   * `NETPOLL_WAITER_THREAD=1`) asked for it, and under libkqueue, whose descriptor
+   * cannot be watched. Either way events arrive the same: one batch per loop turn.
+   *
+   * @example
+   * ```ts
+   * if (poller.waiterThread) console.log('events come through a waiter thread');
+   * ```
+   */
+  get waiterThread(): boolean {
+    return this.#native.waiterThread;
   }
 
   /** The epoll or kqueue descriptor, or -1 once closed. */
@@ -174,7 +257,18 @@ export class Poller implements AsyncIterable<PollEvent> {
     return iter === undefined ? 0 : iter.buffer.length - iter.head;
   }
 
-  /** The attachment registered for `fd`, if any. */
+  /**
+   * The attachment registered for `fd`, if any: the last one given to `add*` or `mod*`,
+   * until `delete(fd)` or `close()`.
+   *
+   * @param fd - any number; only registered fds have an attachment.
+   * @throws Never: any argument that is not a registered fd gives undefined.
+   * @example
+   * ```ts
+   * poller.addRead({ fd, callback: onReadable });
+   * poller.attachment(fd)?.callback === onReadable; // true
+   * ```
+   */
   attachment(fd: number): PollAttachment | undefined {
     return this.#attachments[fd];
   }
@@ -185,6 +279,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Registers `pa.fd` for readable events (EPOLLIN|EPOLLPRI; EVFILT_READ).
    * Edge-triggered adds EPOLLET|EPOLLRDHUP (EV_CLEAR on kqueue).
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - `true` for edge-triggered (EPOLLET and EPOLLRDHUP on epoll, EV_CLEAR on kqueue): reported once per change, so read or write until -1; default `false`, level-triggered.
    * @throws ErrPollerClosed after close; TypeError/RangeError for a malformed attachment;
    * a SystemError (`EEXIST` when already registered, `EBADF`, `EPERM` for a regular file).
    * @example
@@ -199,6 +295,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Registers `pa.fd` for writable events (EPOLLOUT; EVFILT_WRITE).
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - as for {@link Poller.addRead}.
    * @throws as {@link Poller.addRead}.
    * @example
    * ```ts
@@ -213,6 +311,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Registers `pa.fd` for readable and writable events. On epoll one event carries
    * both bits; on kqueue they arrive as two events.
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - as for {@link Poller.addRead}.
    * @throws as {@link Poller.addRead}.
    * @example
    * ```ts
@@ -226,6 +326,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Changes a registered fd to readable events only, and replaces its attachment.
    *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.addRead}; `ENOENT` when `pa.fd` is not registered.
    * @example
    * ```ts
@@ -239,6 +341,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Changes a registered fd to readable and writable events, and replaces its attachment.
    *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.modRead}.
    * @example
    * ```ts
@@ -252,7 +356,11 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Removes `fd` from the poller and forgets its attachment. The attachment is
    * forgotten even when the kernel reports an error (the fd was already closed).
+   * Events for `fd` already read from the kernel but not delivered yet (later in the
+   * batch being dispatched, or buffered by an iteration) are dropped, so no callback
+   * sees an event for an fd deleted before it, even if the number is reused.
    *
+   * @param fd - a registered descriptor.
    * @throws ErrPollerClosed after close; RangeError/TypeError for a bad fd;
    * a SystemError `ENOENT` when `fd` is not registered, `EBADF` when it is not open.
    * @example
@@ -266,7 +374,33 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateFd(fd);
     const err = this.#native.ctl(CTL_DEL, fd, 0);
     this.#attachments[fd] = undefined;
+    this.#forgetPendingEvents(fd);
     if (err < 0) throw systemError(err, syscalls.del, { fd });
+  }
+
+  /**
+   * Drops the events for `fd` that were read from the kernel but not delivered yet, as
+   * libuv and mio do: after delete(fd) (and a close, and maybe the number's reuse) a
+   * stale event must not reach a callback.
+   */
+  #forgetPendingEvents(fd: number): void {
+    const ev = this.#events;
+    for (let j = 0, end = this.#batchLength * 3; j < end; j += 3) if (ev[j] === fd) ev[j] = -1;
+    const iter = this.#iter;
+    if (iter === undefined) return;
+    const buffer = iter.buffer;
+    let kept = iter.head;
+    for (let i = iter.head; i < buffer.length; i++) {
+      let item = buffer[i];
+      if (iter.batch) {
+        item = (item as PollEvent[]).filter((e) => e.fd !== fd);
+        if ((item as PollEvent[]).length === 0) continue;
+      } else if ((item as PollEvent).fd === fd) {
+        continue;
+      }
+      buffer[kept++] = item;
+    }
+    buffer.length = kept;
   }
 
   #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
@@ -300,6 +434,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    *
    * While polling, the poller keeps the process alive (see {@link Poller.unref}).
    *
+   * @param callback - receives every event; omit it to dispatch each event to its fd's attachment callback.
    * @returns the error that stopped the loop.
    * @throws (rejects) ErrPollerClosed after close; an Error with code `ERR_POLLER_BUSY`
    * when polling or iterating already; TypeError when `callback` is not a function;
@@ -339,7 +474,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   #begin(mode: Mode, onBatch: (n: number, woke: boolean) => void): void {
     // A fresh resource per run: it carries the caller's async context (AsyncLocalStorage).
     const err = this.#native.start(onBatch, { poller: this });
-    if (err < 0) throw systemError(err, 'uv_poll_start');
+    if (err < 0) throw systemError(err, this.#watchSyscall());
     this.#mode = mode;
     // A run that stopped mid-round leaves the wake flag set though its wake was
     // consumed; tasks queued meanwhile would then never run. Start from a clean flag
@@ -355,7 +490,13 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
   }
 
+  /** What failed when the native side could not start delivering batches. */
+  #watchSyscall(): string {
+    return this.#native.waiterThread ? 'uv_thread_create' : 'uv_poll_start';
+  }
+
   #end(): void {
+    this.#batchLength = 0;
     this.#native.stop();
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
@@ -373,9 +514,12 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
       const ev = this.#events;
       const callback = run.callback;
+      this.#batchLength = n;
       if (callback !== undefined) {
         for (let j = 0, end = n * 3; j < end; j += 3) {
-          const result = callback(ev[j], ev[j + 1], ev[j + 2]);
+          const fd = ev[j];
+          if (fd < 0) continue; // deleted earlier in this batch
+          const result = callback(fd, ev[j + 1], ev[j + 2]);
           if (result != null && isStopError(result)) return this.#stopPolling(run, result);
           if (this.#run !== run) return; // closed (or stopped) by the callback
         }
@@ -383,6 +527,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         const attachments = this.#attachments;
         for (let j = 0, end = n * 3; j < end; j += 3) {
           const fd = ev[j];
+          if (fd < 0) continue;
           const cb = attachments[fd]?.callback;
           if (cb === undefined) {
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
@@ -392,6 +537,7 @@ export class Poller implements AsyncIterable<PollEvent> {
           if (this.#run !== run) return;
         }
       }
+      this.#batchLength = 0;
       if (woke) {
         const stop = this.#doChores();
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
@@ -451,9 +597,13 @@ export class Poller implements AsyncIterable<PollEvent> {
    *
    * A task returning `ErrEngineShutdown` stops polling.
    *
+   * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins (see above).
+   * @param fn - the task; runs once, inside the loop, with `param`.
+   * @param param - passed to `fn` as is.
    * @returns a promise of what `fn` returns; it rejects with what `fn` throws (the loop
-   * goes on), and with `ErrPollerClosed` if the poller closes first (such rejections are
-   * marked handled, so fire-and-forget triggers never crash the process).
+   * goes on; handle it), and with `ErrPollerClosed` if the poller closes first (those
+   * rejections are marked handled, so fire-and-forget triggers never crash the process
+   * at close).
    * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
    * @example
    * ```ts
@@ -503,6 +653,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * `close()` ends the iteration normally; an aborted `signal` ends it with an AbortError.
    * A task returning `ErrEngineShutdown` ends it (`done`, with that error as the value).
    *
+   * @param options - `signal` to end the iteration, `batch: true` for one array per kernel wait (see {@link EventsOptions}).
    * @throws AbortError when `signal` is already aborted; (rejects, at the first `next()`)
    * ErrPollerClosed after close, `ERR_POLLER_BUSY` when polling or iterating already.
    * @example
@@ -565,6 +716,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * `for await (const ev of poller)`: the same as {@link Poller.events} with no options.
    *
+   * @throws Never itself; the first `next()` rejects as {@link Poller.events} says.
    * @example
    * ```ts
    * for await (const { fd, event } of poller) {
@@ -609,7 +761,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       iter.waiters.push({ resolve, reject });
       // Nothing buffered and someone waits: read the kernel again.
       const err = this.#native.resume();
-      if (err < 0) this.#finishIteration(iter, systemError(err, 'uv_poll_start'));
+      if (err < 0) this.#finishIteration(iter, systemError(err, this.#watchSyscall()));
     });
   }
 
@@ -668,6 +820,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Keeps the process alive while polling (the default), like `net.Server#ref`.
+   * @returns this poller.
+   * @throws Never; after `close()` it only records the setting.
    * @example
    * ```ts
    * poller.unref(); // a background poller
@@ -682,6 +836,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Lets the process exit while this poller is polling, like `net.Server#unref`.
+   * @returns this poller.
+   * @throws Never; after `close()` it only records the setting.
    * @example
    * ```ts
    * poller.unref();
@@ -694,7 +850,15 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this;
   }
 
-  /** Whether a polling poller keeps the process alive (see {@link Poller.ref}). */
+  /**
+   * Whether a polling poller keeps the process alive (see {@link Poller.ref}).
+   *
+   * @throws Never.
+   * @example
+   * ```ts
+   * poller.unref().hasRef(); // false
+   * ```
+   */
   hasRef(): boolean {
     return this.#refd;
   }
@@ -706,6 +870,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * and later calls throw (or reject with) `ErrPollerClosed`. Idempotent; safe inside a
    * callback or a task.
    *
+   * @throws Never.
    * @example
    * ```ts
    * poller.close();
@@ -731,12 +896,37 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#normal.rejectAll(ErrPollerClosed);
   }
 
-  /** `using poller = openPoller()` closes it at the end of the scope. */
+  /**
+   * `using poller = openPoller()` closes it at the end of the scope: the same as
+   * {@link Poller.close}.
+   *
+   * @throws Never.
+   * @example
+   * ```ts
+   * {
+   *   using poller = openPoller();
+   *   poller.addRead({ fd });
+   * } // poller.close() ran here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** `await using poller = openPoller()` closes it at the end of the scope. */
+  /**
+   * `await using poller = openPoller()` closes it at the end of the scope: the same as
+   * {@link Poller.close}.
+   *
+   * @returns a promise that resolves once closed (it never rejects).
+   * @throws Never.
+   * @example
+   * ```ts
+   * async function serve() {
+   *   await using poller = openPoller();
+   *   await poller.polling(onEvent);
+   * } // closed when serve() returns or throws
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return Promise.resolve();
@@ -744,21 +934,49 @@ export class Poller implements AsyncIterable<PollEvent> {
 }
 
 /**
+ * Options for {@link openPoller}.
+ *
+ * @example
+ * ```ts
+ * const poller = openPoller({ waiterThread: true });
+ * console.log(poller.waiterThread); // true: a thread waits, the loop dispatches
+ * ```
+ * @category Poller
+ */
+export interface OpenPollerOptions {
+  /**
+   * Wait for events on a thread of the poller's own, which hands each batch to the
+   * event loop, instead of having the loop watch the poller's descriptor. Events,
+   * callbacks and ordering are the same; it costs a thread and a handoff per batch.
+   * Needed (and chosen automatically) under libkqueue; elsewhere it exists to test
+   * that path. Default: `process.env.NETPOLL_WAITER_THREAD === '1'`.
+   */
+  waiterThread?: boolean | undefined;
+}
+
+/**
  * Opens a poller (gnet's `OpenPoller`): `epoll_create1(EPOLL_CLOEXEC)` plus an eventfd
  * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
- * BSD and macOS.
+ * BSD and macOS (a pipe where there is no `EVFILT_USER`).
  *
- * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses.
+ * @param options - `waiterThread`: wait for events on a thread of the poller's own
+ * (see {@link OpenPollerOptions}).
+ * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses;
+ * TypeError for malformed options.
  * @example
  * ```ts
  * using poller = openPoller();
  * poller.addRead({ fd, callback: onReadable });
  * await poller.polling();
  * ```
+ * @category Poller
  */
-export function openPoller(): Poller {
+export function openPoller(options: OpenPollerOptions = {}): Poller {
+  validateObject(options, 'options');
+  const { waiterThread = process.env.NETPOLL_WAITER_THREAD === '1' } = options;
+  validateBoolean(waiterThread, 'options.waiterThread');
   const native = new binding.NativePoller();
-  const err = native.open();
+  const err = native.open(waiterThread);
   if (err < 0) throw systemError(err, native.failedSyscall);
   return new Poller(native);
 }

@@ -192,6 +192,60 @@ test('backpressure: thousands of always-ready fds and a slow consumer keep the b
   }
 });
 
+test('a consumer that stops asking leaves new events in the kernel until it asks again', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x')); // never read: the fd stays readable (level-triggered)
+    const it = poller.events();
+    const first = await within(it.next(), 2000, 'the first event');
+    assert.is(first.value.fd, r);
+    // The consumer is busy elsewhere for a while: had the kernel been read again,
+    // the event would wait in the iterator's buffer.
+    await sleep(50);
+    assert.is(poller.bufferedEvents, 0);
+    const second = await within(it.next(), 2000, 'the event after asking again');
+    assert.is(second.value.fd, r);
+    // Asking within the same turn, as a for-await loop does, keeps events coming.
+    let more = 0;
+    for await (const ev of { [Symbol.asyncIterator]: () => it }) {
+      if (ev.fd === r && ++more === 5) break;
+    }
+    assert.is(more, 5);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('events of an fd deleted while buffered are not yielded', async () => {
+  using poller = openPoller();
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      const [r, w] = pipe();
+      fds.push(r, w);
+      poller.addRead({ fd: r });
+      write(w, Buffer.from('x'));
+    }
+    const readers = fds.filter((_, i) => i % 2 === 0);
+    const yielded: number[] = [];
+    for await (const ev of poller) {
+      yielded.push(ev.fd);
+      if (yielded.length === 1) {
+        assert.is(poller.bufferedEvents, 3, 'the other three are buffered');
+        for (const fd of readers) if (fd !== ev.fd) poller.delete(fd);
+        assert.is(poller.bufferedEvents, 0);
+      }
+      if (yielded.length === 3) break;
+    }
+    assert.equal(yielded, [yielded[0], yielded[0], yielded[0]]);
+  } finally {
+    fds.forEach(close);
+  }
+});
+
 test('using and await using close the poller at the end of the scope', async () => {
   let outer: ReturnType<typeof openPoller>;
   {

@@ -477,6 +477,36 @@ test('delete() forgets the attachment even when the fd was already closed', () =
   assert.is(poller.attachment(r), undefined);
 });
 
+test('an fd deleted by a callback gets none of the events already read in the same batch', async () => {
+  using poller = openPoller();
+  const [r1, w1] = pipe();
+  const [r2, w2] = pipe();
+  try {
+    poller.addRead({ fd: r1 });
+    poller.addRead({ fd: r2 });
+    write(w1, Buffer.from('x'));
+    write(w2, Buffer.from('x'));
+    const seen: number[] = [];
+    let deleted = -1;
+    const timer = stopAfter(poller, 60);
+    await within(
+      poller.polling((fd) => {
+        seen.push(fd);
+        if (deleted < 0) {
+          deleted = fd === r1 ? r2 : r1;
+          poller.delete(deleted); // both are in this batch: the other's event must be dropped
+        }
+      }),
+      2000,
+    );
+    clearTimeout(timer);
+    assert.ok(seen.length > 1);
+    assert.not.ok(seen.includes(deleted), `events after delete: ${seen}`);
+  } finally {
+    for (const fd of [r1, w1, r2, w2]) close(fd);
+  }
+});
+
 test('more than MaxPollEventsCap ready fds are all delivered over successive batches; the event list grows to the cap', async () => {
   using poller = openPoller();
   const count = MaxPollEventsCap + 100;
