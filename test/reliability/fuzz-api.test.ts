@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as fc from 'fast-check';
 import * as netpoll from '../../src/index.js';
 import { ErrEngineShutdown, ErrPollerClosed, Poller, PollEvent, close, openPoller, pipe, write } from '../../src/index.js';
@@ -19,6 +21,9 @@ const SETTLE_MS = 2000;
 
 /** What the fuzz's own callbacks and getters throw: the caller's error, passed through. */
 class CallerError extends Error {}
+
+const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-fuzz-'));
+let socketSerial = 0;
 
 /** A value made at call time (fds and pollers must be fresh, and closed ones checked still closed). */
 class Special {
@@ -71,6 +76,11 @@ class Context {
     // Something for polling and iteration to deliver quickly.
     this.poller.addRead({ fd: this.live[0], callback: () => undefined });
     write(this.live[1], Buffer.from('ready'));
+  }
+
+  /** A fresh Unix socket path in this test's private directory. */
+  socketPath(): string {
+    return path.join(socketDir, `s${++socketSerial}.sock`);
   }
 
   /** A number that is no open fd now: a just-closed one if still free, else one far above the limit. */
@@ -331,6 +341,7 @@ const fns: Record<string, Call> = {
     const fd = a[0] === c.live[0] || a[0] === c.live[1] ? c.closedFd() : c.safeFd(a[0]);
     return (netpoll.close as (...x: unknown[]) => unknown)(fd, ...a.slice(1));
   },
+  ...socketToolkit(),
   isReadEvent: (_c, a) => (netpoll.isReadEvent as (...x: unknown[]) => unknown)(...a),
   isWriteEvent: (_c, a) => (netpoll.isWriteEvent as (...x: unknown[]) => unknown)(...a),
   isErrorEvent: (_c, a) => (netpoll.isErrorEvent as (...x: unknown[]) => unknown)(...a),
@@ -338,6 +349,45 @@ const fns: Record<string, Call> = {
   'new PollEvent': (_c, a) => new (PollEvent as unknown as new (...x: unknown[]) => unknown)(...a),
   'new Poller': (_c, a) => new (Poller as unknown as new (...x: unknown[]) => unknown)(...a),
 };
+
+/**
+ * The socket toolkit (netpoll.socket.*), each called with the random values as they
+ * come, except where they would reach beyond this test: fds that are not this run's
+ * are swapped for closed ones, addresses for the loopback, ports for a refusing (or
+ * kernel-picked) one, Unix socket paths for fresh ones in a private directory. Every
+ * fd a call returns is closed.
+ */
+function socketToolkit(): Record<string, Call> {
+  const t = netpoll.socket as unknown as Record<string, (...x: unknown[]) => unknown>;
+  const fdFirst = new Set(['accept', 'socketError', 'sendTo', 'recvFrom', 'read', 'write', 'readv', 'writev', 'sendUrgent', 'recvUrgent', 'shutdown', 'close', 'dup', 'setNoDelay', 'setKeepAlive', 'setRecvBuffer', 'setSendBuffer', 'getSocketOption', 'localAddress', 'remoteAddress']);
+  const validPort = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+  const out: Record<string, Call> = {};
+  for (const [name, fn] of Object.entries(t)) {
+    if (typeof fn !== 'function') continue;
+    out[`socket.${name}`] = (c, a) => {
+      const args = [...a];
+      if (fdFirst.has(name)) args[0] = name === 'close' && (args[0] === c.live[0] || args[0] === c.live[1]) ? c.closedFd() : c.safeFd(args[0]);
+      if (name === 'listenTCP' || name === 'bindUDP') {
+        args[0] = safeHost(args[0]);
+        if (validPort(args[1])) args[1] = 0;
+      }
+      if (name === 'dialTCP') {
+        args[0] = safeHost(args[0]);
+        if (validPort(args[1])) args[1] = c.refusedPort;
+      }
+      if (name === 'sendTo') {
+        args[2] = safeHost(args[2]);
+        if (validPort(args[3])) args[3] = c.refusedPort;
+      }
+      if ((name === 'listenUnix' || name === 'dialUnix') && typeof args[0] === 'string' && args[0] !== '' && !args[0].includes('\0')) args[0] = c.socketPath();
+      const result = fn(...args);
+      if (typeof result === 'number' && ['listenTCP', 'dialTCP', 'listenUnix', 'dialUnix', 'bindUDP', 'dup', 'takeFd'].includes(name)) safeClose(result);
+      if (result !== null && typeof result === 'object' && typeof (result as { fd?: unknown }).fd === 'number') safeClose((result as { fd: number }).fd);
+      return result;
+    };
+  }
+  return out;
+}
 
 const methods = [
   'addRead', 'addWrite', 'addReadWrite', 'modRead', 'modReadWrite', 'delete', 'attachment', 'polling', 'trigger',
@@ -482,6 +532,7 @@ test('close() refuses a poller\'s own fd (libuv would abort on it), and polling 
 });
 
 test('no unhandled rejection, uncaught exception or leaked fd after the fuzz', async () => {
+  fs.rmSync(socketDir, { recursive: true, force: true });
   await sleep(50);
   global.gc?.();
   await sleep(50);

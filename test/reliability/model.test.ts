@@ -500,15 +500,17 @@ class Close implements Cmd {
 }
 
 class Reopen implements Cmd {
+  /** `waiterThread`: the poller waits on a thread of its own and hands batches to the loop. */
+  constructor(readonly waiterThread: boolean) {}
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
     r.poller.close();
     await checkTasksRejected(m, r, String(this));
-    r.poller = openPoller();
+    r.poller = openPoller({ waiterThread: this.waiterThread });
     markClosed(m);
     m.open = true;
   }
-  toString = (): string => 'openPoller()';
+  toString = (): string => (this.waiterThread ? 'openPoller({ waiterThread: true })' : 'openPoller()');
 }
 
 /** polling() until every expected event was seen, then stop it from a task. */
@@ -670,7 +672,7 @@ const pollArb = fc.constantFrom<'callback' | 'dispatch'>('callback', 'dispatch')
 const lifecycleArb: fc.Arbitrary<Cmd> = fc.oneof(
   fc.constantFrom<'callback' | 'task'>('callback', 'task').map((w) => new CloseWhilePolling(w)),
   fc.constant(new Close()),
-  fc.constant(new Reopen()),
+  fc.boolean().map((t) => new Reopen(t)),
 );
 
 // fc.commands picks among these uniformly: repeats weight the common steps.
@@ -695,7 +697,7 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
 
 // ---- per-sequence setup and teardown ----
 
-async function setup(peers: TcpPeers): Promise<{ model: Model; real: Real }> {
+async function setup(peers: TcpPeers, waiterThread: boolean): Promise<{ model: Model; real: Real }> {
   const [pr, pw] = pipe(); // end 0: the read end; its peer is the write end
   const [qr, qw] = pipe(); // end 1: the write end; its peer is the read end
   const [ua, ub] = socketpair();
@@ -707,7 +709,7 @@ async function setup(peers: TcpPeers): Promise<{ model: Model; real: Real }> {
     { fd: tcp.fd, peerFd: -1, peerSocket: tcp.peer },
   ];
   const real: Real = {
-    poller: openPoller(),
+    poller: openPoller({ waiterThread }),
     ends,
     callbacks: [],
     sink: undefined,
@@ -747,9 +749,10 @@ test('random operation sequences over pipes, socketpairs and TCP match the model
   const started = Date.now();
   try {
     const details = await fc.check(
-      fc.asyncProperty(fc.commands(commandArbs, { maxCommands: STEPS, size: 'max' }), async (cmds) => {
+      // One sequence in four starts on a poller with a waiter thread (the other delivery path).
+      fc.asyncProperty(fc.commands(commandArbs, { maxCommands: STEPS, size: 'max' }), fc.integer({ min: 0, max: 3 }), async (cmds, path) => {
         sequences++;
-        const s = await setup(peers);
+        const s = await setup(peers, path === 0);
         try {
           await fc.asyncModelRun(() => s, cmds);
           const ran = String(cmds);
@@ -767,7 +770,7 @@ test('random operation sequences over pipes, socketpairs and TCP match the model
       const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
       assert.unreachable(
         `model violated (replay: NETPOLL_MODEL_SEED=${details.seed} NETPOLL_MODEL_PATH="${details.counterexamplePath}")\n` +
-          `    steps: ${details.counterexample === null ? '?' : String(details.counterexample[0])}\n    error: ${error}`,
+          `    steps: ${details.counterexample === null ? '?' : `${details.counterexample[1] === 0 ? '[waiter thread] ' : ''}${String(details.counterexample[0])}`}\n    error: ${error}`,
       );
     }
   } finally {
