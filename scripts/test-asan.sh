@@ -10,13 +10,14 @@
 # our own are checked by the fd-count tests and by `npm run test:valgrind`.
 # Any sanitizer report aborts the process, so the test file fails.
 #
-# Compiler: clang (Debian: clang libclang-rt-14-dev) when present, else gcc's libasan.
+# Compiler: clang (Debian: clang libclang-rt-14-dev) when present, else (or with
+# NETPOLL_ASAN_CC=gcc) gcc's own libasan/libubsan, which come with g++.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/build-asan
 
-if command -v clang >/dev/null && [ -e "$(clang -print-file-name=libclang_rt.asan-x86_64.so)" ]; then
+if [ "${NETPOLL_ASAN_CC:-}" != gcc ] && command -v clang >/dev/null && [ -e "$(clang -print-file-name=libclang_rt.asan-x86_64.so)" ]; then
   export CC=clang CXX=clang++
   runtime=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
   # clang leaves a shared object's sanitizer symbols to the preloaded runtime.
