@@ -11,6 +11,7 @@
       ],
       "defines": [
         "NAPI_VERSION=8",
+        "NETPOLL_SOURCE_HASH=<!(node scripts/source-hash.cjs)",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "_GNU_SOURCE"

@@ -500,10 +500,24 @@ Napi::Object BackendInfo(Napi::Env env) {
   return o;
 }
 
+// The sha256 of the sources this binary was built from (scripts/source-hash.cjs, passed
+// in by binding.gyp). The marker prefix lets a test find it in the bytes of a prebuild
+// for another architecture, one it cannot load, and compare it with the current sources.
+#define NP_STRINGIFY_(x) #x
+#define NP_STRINGIFY(x) NP_STRINGIFY_(x)
+#ifdef NETPOLL_SOURCE_HASH
+constexpr char kSourceHashMarker[] = "netpoll-source-sha256:" NP_STRINGIFY(NETPOLL_SOURCE_HASH);
+#else
+constexpr char kSourceHashMarker[] = "netpoll-source-sha256:unknown";
+#endif
+constexpr size_t kSourceHashOffset = sizeof("netpoll-source-sha256:") - 1;
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new AddonData();
   env.SetInstanceData<AddonData>(addon);
   napi_add_async_cleanup_hook(env, OnTeardown, addon, &addon->teardown_hook);
+
+  exports.Set("sourceHash", Napi::String::New(env, kSourceHashMarker + kSourceHashOffset));
 
   exports.Set("NativePoller", NativePoller::Define(env));
   exports.Set("backend", BackendInfo(env));

@@ -70,6 +70,11 @@ export declare class NativePoller {
 }
 
 export interface Binding {
+  /**
+   * The sha256 of the native sources (csrc/ and binding.gyp) this binary was built from,
+   * as scripts/source-hash.cjs computes it; "unknown" when built without binding.gyp's define.
+   */
+  readonly sourceHash: string;
   readonly NativePoller: typeof NativePoller;
   readonly backend: BackendInfo;
   readonly CTL_ADD: number;

@@ -1,0 +1,111 @@
+// The committed prebuilds must be built from the committed native sources: each binary
+// carries the hash of csrc/ and binding.gyp it was built from (scripts/source-hash.cjs),
+// and a C change without `npm run prebuild` fails here instead of shipping old binaries.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const hashScript = path.join(root, 'scripts', 'source-hash.cjs');
+const { sourceHash, sourceFiles } = require(hashScript) as { sourceHash(): string; sourceFiles(): string[] };
+
+const REGENERATE = 'run `npm run prebuild` (needs the Debian cross compilers, see docs/install.md) and commit prebuilds/';
+
+/** What we ship prebuilt, and the ELF machine each must be built for. */
+const EXPECTED: Record<string, { file: string; elfClass: 1 | 2; machine: number }> = {
+  'linux-x64': { file: 'node.napi.node', elfClass: 2, machine: 62 /* EM_X86_64 */ },
+  'linux-arm64': { file: 'node.napi.armv8.node', elfClass: 2, machine: 183 /* EM_AARCH64 */ },
+  'linux-arm': { file: 'node.napi.armv7.node', elfClass: 1, machine: 40 /* EM_ARM */ },
+};
+
+const prebuildsDir = path.join(root, 'prebuilds');
+const prebuilds = fs.existsSync(prebuildsDir)
+  ? fs.readdirSync(prebuildsDir).sort().flatMap((dir) =>
+      fs.readdirSync(path.join(prebuildsDir, dir)).filter((f) => f.endsWith('.node')).sort().map((f) => `${dir}/${f}`))
+  : [];
+const current = sourceHash();
+
+/** The source hash a binary embeds (binding.cc's marker string), read from its bytes. */
+function embeddedHash(bytes: Buffer): string | undefined {
+  const m = /netpoll-source-sha256:([0-9a-f]{64}|unknown)/.exec(bytes.toString('latin1'));
+  return m?.[1];
+}
+
+test('prebuilds exist for linux-x64, linux-arm64 and linux-arm under the names both loaders look for', () => {
+  const want = Object.entries(EXPECTED).map(([dir, e]) => `${dir}/${e.file}`).sort();
+  assert.equal(prebuilds, want, `prebuilds/ holds ${JSON.stringify(prebuilds)}; ${REGENERATE}`);
+});
+
+for (const rel of prebuilds) {
+  test(`prebuilds/${rel} was built from the current csrc/ and binding.gyp, for its architecture`, () => {
+    const bytes = fs.readFileSync(path.join(prebuildsDir, rel));
+    const built = embeddedHash(bytes);
+    assert.ok(built !== undefined, `prebuilds/${rel} carries no source hash; ${REGENERATE}`);
+    assert.is(built, current, `prebuilds/${rel} was built from sources ${built}, but csrc/ and binding.gyp now hash to ${current}: ${REGENERATE}`);
+    const expected = EXPECTED[rel.split('/')[0]!];
+    assert.ok(expected !== undefined, `prebuilds/${rel} is for no target we build`);
+    assert.equal([...bytes.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `prebuilds/${rel} is not an ELF file`);
+    assert.is(bytes[4], expected.elfClass, `prebuilds/${rel} has ELF class ${bytes[4]}`);
+    assert.is(bytes.readUInt16LE(18), expected.machine, `prebuilds/${rel} is for ELF machine ${bytes.readUInt16LE(18)}`);
+  });
+}
+
+test('the prebuild for this machine loads and reports the hash its bytes carry', () => {
+  const dir = `${process.platform}-${process.arch}`;
+  const expected = EXPECTED[dir];
+  if (expected === undefined) return; // no prebuild for this platform: installs build from source
+  const file = path.join(prebuildsDir, dir, expected.file);
+  const addon = require(file) as { sourceHash: string; socketpair(): unknown };
+  assert.is(addon.sourceHash, embeddedHash(fs.readFileSync(file)));
+  assert.is(addon.sourceHash, current, `prebuilds/${dir}/${expected.file} reports ${addon.sourceHash}; ${REGENERATE}`);
+});
+
+test('node-gyp-build picks the committed prebuild when there is no local build', () => {
+  const dir = `${process.platform}-${process.arch}`;
+  const expected = EXPECTED[dir];
+  if (expected === undefined) return;
+  // PREBUILDS_ONLY makes node-gyp-build skip build/Release, as in an installed tarball.
+  const picked = execFileSync(process.execPath, ['-p', `require('node-gyp-build').resolve(${JSON.stringify(root)})`], {
+    cwd: root,
+    env: { ...process.env, PREBUILDS_ONLY: '1' },
+    encoding: 'utf8',
+  }).trim();
+  assert.is(path.relative(root, picked), path.join('prebuilds', dir, expected.file));
+});
+
+test('the source hash covers csrc/ and binding.gyp and ignores line endings, mtimes and dotfiles', () => {
+  const files = sourceFiles();
+  assert.ok(files.includes('binding.gyp'));
+  assert.ok(files.includes('csrc/binding.cc'));
+  assert.ok(files.every((f) => f === 'binding.gyp' || f.startsWith('csrc/')), files.join(' '));
+
+  // A copy elsewhere, as a fresh clone on a Windows checkout (CRLF) with new mtimes would be.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-hash-'));
+  try {
+    fs.mkdirSync(path.join(tmp, 'scripts'));
+    fs.copyFileSync(hashScript, path.join(tmp, 'scripts', 'source-hash.cjs'));
+    for (const f of files) {
+      fs.mkdirSync(path.dirname(path.join(tmp, f)), { recursive: true });
+      const text = fs.readFileSync(path.join(root, f), 'latin1').replace(/\r?\n/g, '\r\n');
+      fs.writeFileSync(path.join(tmp, f), text, 'latin1');
+      fs.utimesSync(path.join(tmp, f), new Date(0), new Date(0));
+    }
+    fs.writeFileSync(path.join(tmp, 'csrc', '.binding.cc.swp'), 'editor state');
+    const run = () => execFileSync(process.execPath, [path.join(tmp, 'scripts', 'source-hash.cjs')], { cwd: os.tmpdir(), encoding: 'utf8' }).trim();
+    assert.is(run(), current);
+
+    // Any content change, or a new source file, is a different build.
+    fs.appendFileSync(path.join(tmp, 'csrc', 'fdio.h'), '\n');
+    const changed = run();
+    assert.is.not(changed, current);
+    fs.writeFileSync(path.join(tmp, 'csrc', 'extra.c'), '');
+    assert.is.not(run(), changed);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test.run();
