@@ -12,6 +12,8 @@
 #   5. @electron/rebuild against a named Electron version (--version, x64, arm64, armv7l)
 #      finds the prebuild and skips compiling, with no compiler and no network
 #      (in a fresh network namespace when unshare works, else behind a dead proxy).
+#   6. With a compiler: `npm rebuild --build-from-source` in the installed package (the
+#      macOS/BSD path) builds from the shipped sources and embeds the prebuilds' hash.
 #
 # Needs: node, npm, network to the npm registry (for node-gyp-build and node-addon-api),
 # this checkout's devDependencies (typescript, @types/node, @electron/rebuild).
@@ -93,7 +95,8 @@ const path = require('node:path');
 const np = require('netpoll');
 const pkgDir = path.dirname(require.resolve('netpoll/package.json'));
 const loaded = require('node-gyp-build').resolve(pkgDir);
-assert.equal(path.relative(pkgDir, loaded), path.join('prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node'));
+const expected = process.env.EXPECT_ADDON || path.join('prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node');
+assert.equal(path.relative(pkgDir, loaded), expected);
 const poller = np.openPoller();
 const [a, b] = np.socketpair();
 poller.addRead({ fd: a });
@@ -233,6 +236,31 @@ rebuild_from_source_fails() {
 }
 check "control: electron-rebuild --build-from-source tries to compile and fails here" rebuild_from_source_fails
 check "after electron-rebuild the package still loads its prebuild" env -C "$app" PATH="$NOCC_PATH" node use.cjs
+
+# --- 6. the source-build fallback (what macOS and the BSDs get), with the compiler ------
+# Built from the unpacked tarball by node-gyp, it embeds the same source hash as the
+# prebuilds: binding.gyp computes it from the package root, with the files that ship.
+source_build_matches() {
+  (cd "$app2" && npm rebuild netpoll --build-from-source --foreground-scripts >"$work/source-build.log" 2>&1) ||
+    { tail -30 "$work/source-build.log"; return 1; }
+  local pkg="$app2/node_modules/netpoll"
+  [ -f "$pkg/build/Release/netpoll.node" ] || { echo "no build/Release/netpoll.node"; return 1; }
+  (cd "$app2" && node -e '
+    const assert = require("node:assert");
+    const path = require("node:path");
+    const pkg = path.dirname(require.resolve("netpoll/package.json"));
+    const built = require(path.join(pkg, "build/Release/netpoll.node")).sourceHash;
+    const prebuilt = require(path.join(pkg, "prebuilds", `${process.platform}-${process.arch}`, "node.napi.node")).sourceHash;
+    assert.match(built, /^[0-9a-f]{64}$/);
+    assert.equal(built, prebuilt);
+    assert.equal(path.relative(pkg, require("node-gyp-build").resolve(pkg)), path.join("build", "Release", "netpoll.node"));
+  ') && (cd "$app2" && EXPECT_ADDON=build/Release/netpoll.node node use.cjs)
+}
+if command -v g++ >/dev/null && command -v make >/dev/null; then
+  check "npm rebuild --build-from-source in the installed package builds the same sources the prebuilds carry" source_build_matches
+else
+  log "skip the source-build check: no g++/make here"
+fi
 
 log "tarball $size bytes; took $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"
