@@ -70,10 +70,27 @@ test('node-gyp-build picks the committed prebuild when there is no local build',
   // PREBUILDS_ONLY makes node-gyp-build skip build/Release, as in an installed tarball.
   const picked = execFileSync(process.execPath, ['-p', `require('node-gyp-build').resolve(${JSON.stringify(root)})`], {
     cwd: root,
-    env: { ...process.env, PREBUILDS_ONLY: '1' },
+    env: { ...process.env, NETPOLL_PREBUILD: undefined, PREBUILDS_ONLY: '1' },
     encoding: 'utf8',
   }).trim();
   assert.is(path.relative(root, picked), path.join('prebuilds', dir, expected.file));
+});
+
+test('the prebuild for this machine passes the smoke tests (open, register, poll a socketpair, trigger, close)', () => {
+  const dir = `${process.platform}-${process.arch}`;
+  if (EXPECTED[dir] === undefined) return;
+  // The rest of the suite runs on build/Release when there is one; this runs on what ships.
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'smoke.test.js')], {
+    cwd: root,
+    // NETPOLL_ADDON would bypass node-gyp-build (undefined values are left out of the env).
+    env: { ...process.env, NETPOLL_ADDON: undefined, PREBUILDS_ONLY: '1', FORCE_COLOR: '0', NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: 60000,
+  });
+  const total = Number(/Total:\s+(\d+)/.exec(out)?.[1]);
+  const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1]);
+  assert.ok(total >= 3, out);
+  assert.is(passed, total, out);
 });
 
 test('the source hash covers csrc/ and binding.gyp and ignores line endings, mtimes and dotfiles', () => {
