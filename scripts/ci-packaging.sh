@@ -55,7 +55,7 @@ check "the restricted PATH has no compiler or make" no_compiler
 
 # --- 1. pack --------------------------------------------------------------------------
 cd "$root"
-log "npm pack (runs prepare: tsc + ESM wrappers)"
+log "npm pack (runs prepare: node-gyp rebuild, tsc, ESM wrappers)"
 if ! tarname="$(npm pack --silent --pack-destination "$work" | tail -1)"; then
   bad "npm pack"; echo "$passed passed, $failed failed"; exit 1
 fi
@@ -144,6 +144,28 @@ console.log('esm ok');
 EOF
 check "require('netpoll') loads the prebuild and polls a socketpair (CJS)" env -C "$app" PATH="$NOCC_PATH" node use.cjs
 check "import { openPoller } from 'netpoll' polls a socketpair and shares the CJS instance (ESM)" env -C "$app" PATH="$NOCC_PATH" node use.mjs
+# Every entry of `exports` (".", and "./socket" once it exists) loads both ways, with the same names.
+cat > "$app/entries.mjs" <<'EOF'
+import assert from 'node:assert';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const { exports: map } = require('netpoll/package.json');
+let n = 0;
+for (const [sub, target] of Object.entries(map)) {
+  if (sub === './package.json') continue;
+  const spec = sub === '.' ? 'netpoll' : `netpoll/${sub.slice(2)}`;
+  assert.ok(target.import?.types && target.require?.types, `${spec}: exports needs types for import and require`);
+  const cjs = require(spec);
+  const esm = await import(spec);
+  const names = Object.keys(cjs).sort();
+  assert.ok(names.length > 0, `${spec} exports nothing`);
+  assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), names, `${spec}: ESM and CJS names differ`);
+  for (const k of names) assert.equal(esm[k], cjs[k], `${spec}: ${k} differs between ESM and CJS`);
+  n++;
+}
+console.log(`${n} entries`);
+EOF
+check "every exports entry has types and loads through require and import with the same names" env -C "$app" PATH="$NOCC_PATH" node entries.mjs
 check "nothing was compiled into node_modules/netpoll/build" test ! -e "$app/node_modules/netpoll/build"
 
 # --- 3. types ---------------------------------------------------------------------------
