@@ -12,6 +12,9 @@
 #include <cstdint>
 #include <string>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include "fdio.h"
 #include "selector.h"
 
@@ -373,8 +376,9 @@ void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
   }
 }
 
-// ---- fd helpers: thin wrappers over fdio.c returning numbers, never throwing
-// for kernel errors (src/errors.ts shapes those). ----
+// ---- the socket toolkit: thin wrappers over fdio.c returning numbers (a count,
+// an fd, 0, or a negative errno) or plain objects, never throwing for kernel
+// errors (src/errors.ts shapes those). Only wrong argument types throw. ----
 
 bool IntArg(const Napi::CallbackInfo& info, size_t i, int* out) {
   if (info.Length() <= i || !info[i].IsNumber()) {
@@ -385,12 +389,19 @@ bool IntArg(const Napi::CallbackInfo& info, size_t i, int* out) {
   return true;
 }
 
-// The bytes of a TypedArray, DataView or ArrayBuffer, or false with a TypeError.
-bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len) {
-  napi_env env = info.Env();
-  napi_value v = info.Length() > i ? static_cast<napi_value>(info[i]) : nullptr;
+bool StringArg(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    Napi::TypeError::New(info.Env(), "expected a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+// The bytes of a TypedArray, DataView or ArrayBuffer value; false when it is none.
+bool BytesOf(napi_env env, napi_value v, void** data, size_t* len) {
   bool is = false;
-  if (v && napi_is_typedarray(env, v, &is) == napi_ok && is) {
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t length, offset;
     napi_value ab;
@@ -405,18 +416,59 @@ bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len
     *len = length * elem;
     return true;
   }
-  if (v && napi_is_dataview(env, v, &is) == napi_ok && is) {
+  if (napi_is_dataview(env, v, &is) == napi_ok && is) {
     napi_value ab;
     size_t offset;
     napi_get_dataview_info(env, v, len, data, &ab, &offset);
     return true;
   }
-  if (v && napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
     napi_get_arraybuffer_info(env, v, data, len);
     return true;
   }
-  Napi::TypeError::New(env, "expected a Buffer, TypedArray, DataView or ArrayBuffer").ThrowAsJavaScriptException();
   return false;
+}
+
+// The bytes of argument i, or false with a TypeError.
+bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len) {
+  if (info.Length() > i && BytesOf(info.Env(), info[i], data, len)) return true;
+  Napi::TypeError::New(info.Env(), "expected a Buffer, TypedArray, DataView or ArrayBuffer").ThrowAsJavaScriptException();
+  return false;
+}
+
+// Up to np_iov_max() buffers of the array argument i as iovecs; -1 with a TypeError.
+int IovecArg(const Napi::CallbackInfo& info, size_t i, struct iovec* iov, int cap) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsArray()) {
+    Napi::TypeError::New(env, "expected an array of buffers").ThrowAsJavaScriptException();
+    return -1;
+  }
+  Napi::Array list = info[i].As<Napi::Array>();
+  uint32_t n = list.Length();
+  int count = n < static_cast<uint32_t>(cap) ? static_cast<int>(n) : cap;
+  for (int k = 0; k < count; k++) {
+    Napi::Value item = list.Get(static_cast<uint32_t>(k));
+    if (env.IsExceptionPending()) return -1;
+    void* data;
+    size_t len;
+    if (!BytesOf(env, item, &data, &len)) {
+      Napi::TypeError::New(env, "expected an array of Buffers, TypedArrays, DataViews or ArrayBuffers").ThrowAsJavaScriptException();
+      return -1;
+    }
+    iov[k].iov_base = data;
+    iov[k].iov_len = len;
+  }
+  return count;
+}
+
+Napi::Value Count(Napi::Env env, ssize_t n) { return Napi::Number::New(env, static_cast<double>(n)); }
+
+Napi::Object AddressObject(Napi::Env env, const np_addr& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("address", Napi::String::New(env, a.address));
+  o.Set("family", a.family == AF_INET ? "IPv4" : a.family == AF_INET6 ? "IPv6" : "Unix");
+  o.Set("port", a.port);
+  return o;
 }
 
 Napi::Value FdPair(Napi::Env env, int err, const int fds[2]) {
@@ -437,16 +489,33 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return FdPair(info.Env(), np_socketpair(fds), fds);
 }
 
-Napi::Value DialTCP(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int port, nonblocking;
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "host must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
+Napi::Value ListenTCP(const Napi::CallbackInfo& info) {
+  std::string host;
+  int port, backlog, flags;
+  if (!StringArg(info, 0, &host) || !IntArg(info, 1, &port) || !IntArg(info, 2, &backlog) || !IntArg(info, 3, &flags)) {
+    return info.Env().Undefined();
   }
-  if (!IntArg(info, 1, &port) || !IntArg(info, 2, &nonblocking)) return env.Undefined();
-  std::string host = info[0].As<Napi::String>().Utf8Value();
-  return Napi::Number::New(env, np_dial_tcp(host.c_str(), port, nonblocking));
+  return Napi::Number::New(info.Env(), np_listen_tcp(host.c_str(), port, backlog, flags));
+}
+
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int lfd;
+  if (!IntArg(info, 0, &lfd)) return env.Undefined();
+  np_addr peer;
+  int fd = np_accept(lfd, &peer);
+  if (fd < 0) return Napi::Number::New(env, fd);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", fd);
+  o.Set("address", AddressObject(env, peer));
+  return o;
+}
+
+Napi::Value DialTCP(const Napi::CallbackInfo& info) {
+  std::string host;
+  int port, nonblocking;
+  if (!StringArg(info, 0, &host) || !IntArg(info, 1, &port) || !IntArg(info, 2, &nonblocking)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_dial_tcp(host.c_str(), port, nonblocking));
 }
 
 Napi::Value SocketError(const Napi::CallbackInfo& info) {
@@ -455,12 +524,58 @@ Napi::Value SocketError(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), np_socket_error(fd));
 }
 
+Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
+  std::string path;
+  int backlog;
+  if (!StringArg(info, 0, &path) || !IntArg(info, 1, &backlog)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_listen_unix(path.c_str(), backlog));
+}
+
+Napi::Value DialUnix(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!StringArg(info, 0, &path)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_dial_unix(path.c_str()));
+}
+
+Napi::Value BindUDP(const Napi::CallbackInfo& info) {
+  std::string host;
+  int port, flags;
+  if (!StringArg(info, 0, &host) || !IntArg(info, 1, &port) || !IntArg(info, 2, &flags)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_bind_udp(host.c_str(), port, flags));
+}
+
+Napi::Value SendTo(const Napi::CallbackInfo& info) {
+  int fd, port;
+  void* data;
+  size_t len;
+  std::string host;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !StringArg(info, 2, &host) || !IntArg(info, 3, &port)) {
+    return info.Env().Undefined();
+  }
+  return Count(info.Env(), np_send_to(fd, data, len, host.c_str(), port));
+}
+
+Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return env.Undefined();
+  np_addr from;
+  ssize_t n = np_recv_from(fd, data, len, &from);
+  if (n < 0) return Count(env, n);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("bytes", Count(env, n));
+  o.Set("address", AddressObject(env, from));
+  return o;
+}
+
 Napi::Value Read(const Napi::CallbackInfo& info) {
   int fd;
   void* data;
   size_t len;
   if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), static_cast<double>(np_read(fd, data, len)));
+  return Count(info.Env(), np_read(fd, data, len));
 }
 
 Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -468,13 +583,117 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   void* data;
   size_t len;
   if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), static_cast<double>(np_write(fd, data, len)));
+  return Count(info.Env(), np_write(fd, data, len));
+}
+
+// The iovec array lives on the stack: np_iov_max() is at most 1024 entries (16 KiB).
+constexpr int kIovCap = 1024;
+
+Napi::Value Readv(const Napi::CallbackInfo& info) {
+  int fd;
+  struct iovec iov[kIovCap];
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  int count = IovecArg(info, 1, iov, np_iov_max());
+  if (count < 0) return info.Env().Undefined();
+  return Count(info.Env(), np_readv(fd, iov, count));
+}
+
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  int fd;
+  struct iovec iov[kIovCap];
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  int count = IovecArg(info, 1, iov, np_iov_max());
+  if (count < 0) return info.Env().Undefined();
+  return Count(info.Env(), np_writev(fd, iov, count));
+}
+
+Napi::Value SendUrgent(const Napi::CallbackInfo& info) {
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  return Count(info.Env(), np_send_urgent(fd, data, len));
+}
+
+Napi::Value RecvUrgent(const Napi::CallbackInfo& info) {
+  int fd;
+  void* data;
+  size_t len;
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  return Count(info.Env(), np_recv_urgent(fd, data, len));
+}
+
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  int fd, how;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &how)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_shutdown(fd, how));
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd;
   if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
   return Napi::Number::New(info.Env(), np_close(fd));
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_dup(fd));
+}
+
+Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
+  int fd, opt, value;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &opt) || !IntArg(info, 2, &value)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_setsockopt(fd, opt, value));
+}
+
+Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
+  int fd, opt;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &opt)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_getsockopt(fd, opt));
+}
+
+Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
+  int fd, on, idle;
+  if (!IntArg(info, 0, &fd) || !IntArg(info, 1, &on) || !IntArg(info, 2, &idle)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_set_keepalive(fd, on, idle));
+}
+
+Napi::Value Name(const Napi::CallbackInfo& info, int (*get)(int, np_addr*)) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, &fd)) return env.Undefined();
+  np_addr a;
+  int err = get(fd, &a);
+  if (err < 0) return Napi::Number::New(env, err);
+  return AddressObject(env, a);
+}
+
+Napi::Value LocalAddress(const Napi::CallbackInfo& info) { return Name(info, np_local_address); }
+Napi::Value RemoteAddress(const Napi::CallbackInfo& info) { return Name(info, np_remote_address); }
+
+Napi::Object SocketConstants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("REUSEADDR", static_cast<int>(NP_SOCK_REUSEADDR));
+  o.Set("REUSEPORT", static_cast<int>(NP_SOCK_REUSEPORT));
+  o.Set("V6ONLY", static_cast<int>(NP_SOCK_V6ONLY));
+  o.Set("SHUT_RD", static_cast<int>(NP_SHUT_RD));
+  o.Set("SHUT_WR", static_cast<int>(NP_SHUT_WR));
+  o.Set("SHUT_RDWR", static_cast<int>(NP_SHUT_RDWR));
+  o.Set("IOV_MAX", np_iov_max());
+  Napi::Object opts = Napi::Object::New(env);
+  opts.Set("noDelay", static_cast<int>(NP_OPT_NODELAY));
+  opts.Set("keepAlive", static_cast<int>(NP_OPT_KEEPALIVE));
+  opts.Set("keepAliveIdle", static_cast<int>(NP_OPT_KEEPIDLE));
+  opts.Set("keepAliveInterval", static_cast<int>(NP_OPT_KEEPINTVL));
+  opts.Set("keepAliveCount", static_cast<int>(NP_OPT_KEEPCNT));
+  opts.Set("recvBuffer", static_cast<int>(NP_OPT_RCVBUF));
+  opts.Set("sendBuffer", static_cast<int>(NP_OPT_SNDBUF));
+  opts.Set("reuseAddr", static_cast<int>(NP_OPT_REUSEADDR));
+  opts.Set("reusePort", static_cast<int>(NP_OPT_REUSEPORT));
+  opts.Set("ipv6Only", static_cast<int>(NP_OPT_V6ONLY));
+  o.Set("options", opts);
+  return o;
 }
 
 Napi::Object BackendInfo(Napi::Env env) {
@@ -523,11 +742,30 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backend", BackendInfo(env));
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
   exports.Set("socketpair", Napi::Function::New<SocketPair>(env, "socketpair"));
+  exports.Set("listenTCP", Napi::Function::New<ListenTCP>(env, "listenTCP"));
+  exports.Set("accept", Napi::Function::New<Accept>(env, "accept"));
   exports.Set("dialTCP", Napi::Function::New<DialTCP>(env, "dialTCP"));
   exports.Set("socketError", Napi::Function::New<SocketError>(env, "socketError"));
+  exports.Set("listenUnix", Napi::Function::New<ListenUnix>(env, "listenUnix"));
+  exports.Set("dialUnix", Napi::Function::New<DialUnix>(env, "dialUnix"));
+  exports.Set("bindUDP", Napi::Function::New<BindUDP>(env, "bindUDP"));
+  exports.Set("sendTo", Napi::Function::New<SendTo>(env, "sendTo"));
+  exports.Set("recvFrom", Napi::Function::New<RecvFrom>(env, "recvFrom"));
   exports.Set("read", Napi::Function::New<Read>(env, "read"));
   exports.Set("write", Napi::Function::New<Write>(env, "write"));
+  exports.Set("readv", Napi::Function::New<Readv>(env, "readv"));
+  exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));
+  exports.Set("sendUrgent", Napi::Function::New<SendUrgent>(env, "sendUrgent"));
+  exports.Set("recvUrgent", Napi::Function::New<RecvUrgent>(env, "recvUrgent"));
+  exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
   exports.Set("close", Napi::Function::New<CloseFd>(env, "close"));
+  exports.Set("dup", Napi::Function::New<Dup>(env, "dup"));
+  exports.Set("setSockOpt", Napi::Function::New<SetSockOpt>(env, "setSockOpt"));
+  exports.Set("getSockOpt", Napi::Function::New<GetSockOpt>(env, "getSockOpt"));
+  exports.Set("setKeepAlive", Napi::Function::New<SetKeepAlive>(env, "setKeepAlive"));
+  exports.Set("localAddress", Napi::Function::New<LocalAddress>(env, "localAddress"));
+  exports.Set("remoteAddress", Napi::Function::New<RemoteAddress>(env, "remoteAddress"));
+  exports.Set("socketConstants", SocketConstants(env));
   exports.Set("CTL_ADD", static_cast<int>(NP_CTL_ADD));
   exports.Set("CTL_MOD", static_cast<int>(NP_CTL_MOD));
   exports.Set("CTL_DEL", static_cast<int>(NP_CTL_DEL));

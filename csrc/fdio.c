@@ -3,19 +3,35 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* Darwin: SO_NOSIGPIPE is set on the socket instead. */
 #endif
 
-static int set_nonblocking_cloexec(int fd) {
+#if defined(IOV_MAX) && IOV_MAX < 1024
+#define NP_IOV_MAX IOV_MAX
+#else
+#define NP_IOV_MAX 1024
+#endif
+
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+#define NP_HAVE_ACCEPT4 1
+#endif
+
+int np_iov_max(void) { return NP_IOV_MAX; }
+
+/* Only platforms without pipe2, SOCK_NONBLOCK or accept4 (Darwin) call this. */
+__attribute__((unused)) static int set_nonblocking_cloexec(int fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
   int fdfl = fcntl(fd, F_GETFD);
@@ -30,6 +46,27 @@ static void no_sigpipe(int fd) {
 #else
   (void)fd;
 #endif
+}
+
+/* Closes `fd` and returns `err`, keeping errno's meaning intact for the caller. */
+static int fail_close(int fd, int err) {
+  close(fd);
+  return err;
+}
+
+/* A new socket, nonblocking and close-on-exec in one call where the kernel allows. */
+static int new_socket(int family, int type) {
+#ifdef SOCK_NONBLOCK
+  int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+#else
+  int fd = socket(family, type, 0);
+  if (fd < 0) return -errno;
+  int err = set_nonblocking_cloexec(fd);
+  if (err < 0) return fail_close(fd, err);
+#endif
+  no_sigpipe(fd);
+  return fd;
 }
 
 int np_pipe(int fds[2]) {
@@ -64,19 +101,223 @@ int np_socketpair(int fds[2]) {
   return 0;
 }
 
-/* Fills `ss` from a numeric address; -EINVAL when it is not one. */
+/* ---- addresses ---- */
+
+/* Fills `ss` from a numeric address; -EINVAL when it is not one or the port is out of range. */
 static int parse_address(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  if (port < 0 || port > 65535) return -EINVAL;
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return -EINVAL;
+  if (res->ai_addrlen > sizeof *ss || (res->ai_family != AF_INET && res->ai_family != AF_INET6)) {
+    freeaddrinfo(res);
+    return -EAFNOSUPPORT;
+  }
+  memset(ss, 0, sizeof *ss);
   memcpy(ss, res->ai_addr, res->ai_addrlen);
-  *len = res->ai_addrlen;
+  *len = (socklen_t)res->ai_addrlen;
   freeaddrinfo(res);
   if (ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
   else ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
   return 0;
+}
+
+static int fill_unix_address(const char *path, struct sockaddr_un *sun, socklen_t *len) {
+  size_t n = strlen(path);
+  if (n == 0) return -EINVAL;
+  if (n >= sizeof sun->sun_path) return -ENAMETOOLONG;
+  memset(sun, 0, sizeof *sun);
+  sun->sun_family = AF_UNIX;
+  memcpy(sun->sun_path, path, n + 1);
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return 0;
+}
+
+static int format_address(const struct sockaddr_storage *ss, socklen_t len, np_addr *out) {
+  out->family = ss->ss_family;
+  out->port = 0;
+  out->address[0] = '\0';
+  switch (ss->ss_family) {
+    case AF_INET:
+    case AF_INET6: {
+      int err = getnameinfo((const struct sockaddr *)ss, len, out->address, sizeof out->address, NULL, 0, NI_NUMERICHOST);
+      if (err != 0) return -EINVAL;
+      out->port = ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+                                                 : ((const struct sockaddr_in6 *)ss)->sin6_port);
+      return 0;
+    }
+    case AF_UNIX: {
+      const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+      size_t offset = offsetof(struct sockaddr_un, sun_path);
+      if (len <= offset) return 0; /* unnamed: a socketpair end or a client that never bound */
+      size_t n = len - offset;
+      if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
+      if (sun->sun_path[0] == '\0') {
+        /* Linux's abstract namespace: no terminating NUL, shown with a leading '@' as ss(8) does. */
+        n = n - 1 < sizeof out->address - 2 ? n - 1 : sizeof out->address - 2;
+        out->address[0] = '@';
+        memcpy(out->address + 1, sun->sun_path + 1, n);
+        out->address[n + 1] = '\0';
+      } else {
+        n = strnlen(sun->sun_path, n);
+        if (n > sizeof out->address - 1) n = sizeof out->address - 1;
+        memcpy(out->address, sun->sun_path, n);
+        out->address[n] = '\0';
+      }
+      return 0;
+    }
+    default:
+      return -EAFNOSUPPORT;
+  }
+}
+
+int np_local_address(int fd, np_addr *out) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+  return format_address(&ss, len, out);
+}
+
+int np_remote_address(int fd, np_addr *out) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+  return format_address(&ss, len, out);
+}
+
+/* ---- options ---- */
+
+static int set_int(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
+}
+
+/* The level and name of one of the NP_OPT_* options; -ENOPROTOOPT where the platform lacks it. */
+static int option_of(int opt, int *level, int *name) {
+  switch (opt) {
+    case NP_OPT_NODELAY: *level = IPPROTO_TCP; *name = TCP_NODELAY; return 0;
+    case NP_OPT_KEEPALIVE: *level = SOL_SOCKET; *name = SO_KEEPALIVE; return 0;
+#if defined(TCP_KEEPIDLE)
+    case NP_OPT_KEEPIDLE: *level = IPPROTO_TCP; *name = TCP_KEEPIDLE; return 0;
+#elif defined(TCP_KEEPALIVE)
+    case NP_OPT_KEEPIDLE: *level = IPPROTO_TCP; *name = TCP_KEEPALIVE; return 0; /* Darwin's name */
+#endif
+#ifdef TCP_KEEPINTVL
+    case NP_OPT_KEEPINTVL: *level = IPPROTO_TCP; *name = TCP_KEEPINTVL; return 0;
+#endif
+#ifdef TCP_KEEPCNT
+    case NP_OPT_KEEPCNT: *level = IPPROTO_TCP; *name = TCP_KEEPCNT; return 0;
+#endif
+    case NP_OPT_RCVBUF: *level = SOL_SOCKET; *name = SO_RCVBUF; return 0;
+    case NP_OPT_SNDBUF: *level = SOL_SOCKET; *name = SO_SNDBUF; return 0;
+    case NP_OPT_REUSEADDR: *level = SOL_SOCKET; *name = SO_REUSEADDR; return 0;
+#ifdef SO_REUSEPORT
+    case NP_OPT_REUSEPORT: *level = SOL_SOCKET; *name = SO_REUSEPORT; return 0;
+#endif
+    case NP_OPT_V6ONLY: *level = IPPROTO_IPV6; *name = IPV6_V6ONLY; return 0;
+    default: return opt >= 0 && opt < NP_OPT_COUNT ? -ENOPROTOOPT : -EINVAL;
+  }
+}
+
+int np_setsockopt(int fd, int opt, int value) {
+  int level, name, err = option_of(opt, &level, &name);
+  if (err < 0) return err;
+  return set_int(fd, level, name, value);
+}
+
+int np_getsockopt(int fd, int opt) {
+  int level, name, err = option_of(opt, &level, &name);
+  if (err < 0) return err;
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, level, name, &value, &len) < 0) return -errno;
+  /* Every option here is a size, a count or a flag; a flag may read back as any
+   * nonzero value (Darwin gives its bit), so callers test flags against 0. */
+  return value < 0 ? 0 : value;
+}
+
+int np_set_keepalive(int fd, int on, int idle_seconds) {
+  int err = np_setsockopt(fd, NP_OPT_KEEPALIVE, on ? 1 : 0);
+  if (err < 0 || !on || idle_seconds <= 0) return err;
+  int interval = idle_seconds / 5 > 0 ? idle_seconds / 5 : 1;
+  if ((err = np_setsockopt(fd, NP_OPT_KEEPIDLE, idle_seconds)) < 0) return err;
+  if ((err = np_setsockopt(fd, NP_OPT_KEEPINTVL, interval)) < 0 && err != -ENOPROTOOPT) return err;
+  if ((err = np_setsockopt(fd, NP_OPT_KEEPCNT, 5)) < 0 && err != -ENOPROTOOPT) return err;
+  return 0;
+}
+
+static int apply_flags(int fd, int family, int flags) {
+  int err;
+  if ((flags & NP_SOCK_REUSEADDR) && (err = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0) return err;
+  if (flags & NP_SOCK_REUSEPORT) {
+#ifdef SO_REUSEPORT
+    if ((err = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0) return err;
+#else
+    return -ENOPROTOOPT;
+#endif
+  }
+  /* Set both ways: the system default for IPv6 sockets varies (net.ipv6.bindv6only). */
+  if (family == AF_INET6 && (err = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, (flags & NP_SOCK_V6ONLY) ? 1 : 0)) < 0) return err;
+  return 0;
+}
+
+/* ---- TCP ---- */
+
+int np_listen_tcp(const char *host, int port, int backlog, int flags) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int err = parse_address(host, port, &ss, &len);
+  if (err < 0) return err;
+  int fd = new_socket(ss.ss_family, SOCK_STREAM);
+  if (fd < 0) return fd;
+  if ((err = apply_flags(fd, ss.ss_family, flags)) < 0) return fail_close(fd, err);
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0) return fail_close(fd, -errno);
+  if (listen(fd, backlog) < 0) return fail_close(fd, -errno);
+  return fd;
+}
+
+int np_accept(int listen_fd, np_addr *peer) {
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+#ifdef NP_HAVE_ACCEPT4
+    int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = accept(listen_fd, (struct sockaddr *)&ss, &len);
+#endif
+    if (fd < 0) {
+      /* A connection reset before we took it is not the listener's failure (Go and libuv retry too). */
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return -errno;
+    }
+#ifndef NP_HAVE_ACCEPT4
+    int err = set_nonblocking_cloexec(fd);
+    if (err < 0) return fail_close(fd, err);
+#endif
+    no_sigpipe(fd);
+    if (peer != NULL && format_address(&ss, len, peer) < 0) {
+      peer->family = ss.ss_family;
+      peer->port = 0;
+      peer->address[0] = '\0';
+    }
+    return fd;
+  }
+}
+
+/* Waits for a connect that returned EINPROGRESS, as Go's blocking net.Dial does. */
+static int wait_connected(int fd) {
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
+    int r = poll(&p, 1, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    return np_socket_error(fd);
+  }
 }
 
 int np_dial_tcp(const char *host, int port, int nonblocking) {
@@ -84,32 +325,13 @@ int np_dial_tcp(const char *host, int port, int nonblocking) {
   socklen_t len;
   int err = parse_address(host, port, &ss, &len);
   if (err < 0) return err;
-  int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-  if (fd < 0) return -errno;
-  if ((err = set_nonblocking_cloexec(fd)) < 0) goto fail;
-  no_sigpipe(fd);
+  int fd = new_socket(ss.ss_family, SOCK_STREAM);
+  if (fd < 0) return fd;
   if (connect(fd, (struct sockaddr *)&ss, len) == 0) return fd;
-  if (errno != EINPROGRESS) {
-    err = -errno;
-    goto fail;
-  }
+  if (errno != EINPROGRESS) return fail_close(fd, -errno);
   if (nonblocking) return fd;
-  /* A blocking dial, like Go's net.DialTCP: wait for the handshake here. */
-  for (;;) {
-    struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
-    int r = poll(&p, 1, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      err = -errno;
-      goto fail;
-    }
-    break;
-  }
-  if ((err = np_socket_error(fd)) < 0) goto fail;
+  if ((err = wait_connected(fd)) < 0) return fail_close(fd, err);
   return fd;
-fail:
-  close(fd);
-  return err;
 }
 
 int np_socket_error(int fd) {
@@ -118,6 +340,83 @@ int np_socket_error(int fd) {
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) return -errno;
   return -soerr;
 }
+
+/* ---- Unix stream sockets ---- */
+
+int np_listen_unix(const char *path, int backlog) {
+  struct sockaddr_un sun;
+  socklen_t len;
+  int err = fill_unix_address(path, &sun, &len);
+  if (err < 0) return err;
+  int fd = new_socket(AF_UNIX, SOCK_STREAM);
+  if (fd < 0) return fd;
+  if (bind(fd, (struct sockaddr *)&sun, len) < 0) return fail_close(fd, -errno);
+  if (listen(fd, backlog) < 0) return fail_close(fd, -errno);
+  return fd;
+}
+
+int np_dial_unix(const char *path) {
+  struct sockaddr_un sun;
+  socklen_t len;
+  int err = fill_unix_address(path, &sun, &len);
+  if (err < 0) return err;
+  int fd = new_socket(AF_UNIX, SOCK_STREAM);
+  if (fd < 0) return fd;
+  for (;;) {
+    if (connect(fd, (struct sockaddr *)&sun, len) == 0) return fd;
+    if (errno == EINTR) continue;
+    /* Linux answers a full backlog with EAGAIN (nothing is in progress: retrying is
+     * the caller's choice); the BSDs may report EINPROGRESS, finished below. */
+    if (errno != EINPROGRESS) return fail_close(fd, -errno);
+    if ((err = wait_connected(fd)) < 0) return fail_close(fd, err);
+    return fd;
+  }
+}
+
+/* ---- UDP ---- */
+
+int np_bind_udp(const char *host, int port, int flags) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int err = parse_address(host, port, &ss, &len);
+  if (err < 0) return err;
+  int fd = new_socket(ss.ss_family, SOCK_DGRAM);
+  if (fd < 0) return fd;
+  if ((err = apply_flags(fd, ss.ss_family, flags)) < 0) return fail_close(fd, err);
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0) return fail_close(fd, -errno);
+  return fd;
+}
+
+ssize_t np_send_to(int fd, const void *buf, size_t len, const char *host, int port) {
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  int err = parse_address(host, port, &ss, &sslen);
+  if (err < 0) return err;
+  for (;;) {
+    ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&ss, sslen);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+ssize_t np_recv_from(int fd, void *buf, size_t len, np_addr *from) {
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    ssize_t n = recvfrom(fd, buf, len, 0, (struct sockaddr *)&ss, &sslen);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (from != NULL && format_address(&ss, sslen, from) < 0) {
+      from->family = ss.ss_family;
+      from->port = 0;
+      from->address[0] = '\0';
+    }
+    return n;
+  }
+}
+
+/* ---- I/O ---- */
 
 ssize_t np_read(int fd, void *buf, size_t len) {
   for (;;) {
@@ -140,7 +439,67 @@ ssize_t np_write(int fd, const void *buf, size_t len) {
   }
 }
 
+ssize_t np_readv(int fd, const struct iovec *iov, int count) {
+  if (count > NP_IOV_MAX) count = NP_IOV_MAX;
+  for (;;) {
+    ssize_t n = readv(fd, iov, count);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+ssize_t np_writev(int fd, const struct iovec *iov, int count) {
+  if (count > NP_IOV_MAX) count = NP_IOV_MAX;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = (struct iovec *)iov;
+  msg.msg_iovlen = count;
+  for (;;) {
+    /* sendmsg for MSG_NOSIGNAL, as in np_write; writev for pipes and files. */
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = writev(fd, iov, count);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+ssize_t np_send_urgent(int fd, const void *buf, size_t len) {
+  for (;;) {
+    ssize_t n = send(fd, buf, len, MSG_OOB | MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+ssize_t np_recv_urgent(int fd, void *buf, size_t len) {
+  for (;;) {
+    ssize_t n = recv(fd, buf, len, MSG_OOB);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+int np_shutdown(int fd, int how) {
+  int native;
+  switch (how) {
+    case NP_SHUT_RD: native = SHUT_RD; break;
+    case NP_SHUT_WR: native = SHUT_WR; break;
+    case NP_SHUT_RDWR: native = SHUT_RDWR; break;
+    default: return -EINVAL;
+  }
+  return shutdown(fd, native) == 0 ? 0 : -errno;
+}
+
 int np_close(int fd) {
   /* No retry on EINTR: on Linux the descriptor is already gone. */
   return close(fd) == 0 || errno == EINTR ? 0 : -errno;
+}
+
+int np_dup(int fd) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return copy < 0 ? -errno : copy;
 }

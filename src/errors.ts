@@ -2,8 +2,20 @@
 // SystemErrors from the negative errnos the binding returns, and argument checks.
 import * as util from 'node:util';
 
-/** An Error with a stable `code`, as Node's own errors have. */
+/**
+ * An Error with a stable `code`, as Node's own errors have: the type of the sentinel
+ * errors and of the `ERR_POLLER_BUSY` / `ERR_NO_CALLBACK` state errors.
+ *
+ * @example
+ * ```ts
+ * try { await poller.polling(cb); } catch (e) {
+ *   if ((e as CodedError).code === 'ERR_POLLER_BUSY') console.error('already polling');
+ * }
+ * ```
+ * @category Errors
+ */
 export interface CodedError extends Error {
+  /** A stable identifier to branch on, such as `'ERR_POLLER_CLOSED'`; messages may change. */
   readonly code: string;
 }
 
@@ -18,27 +30,72 @@ function sentinel(message: string, code: string): CodedError {
 /**
  * Returned by a callback or a task to stop the loop (gnet's `errors.ErrEngineShutdown`);
  * also what `polling()` resolves with when the poller is closed while polling.
+ * Code `'ERR_ENGINE_SHUTDOWN'`; frozen, compared by identity or with {@link errorIs}.
+ *
+ * @example
+ * ```ts
+ * const err = await poller.polling((fd, event) => {
+ *   if (isReadEvent(event) && read(fd, buf) === 0) return ErrEngineShutdown; // peer closed
+ * });
+ * err === ErrEngineShutdown; // true
+ * ```
+ * @category Errors
  */
 export const ErrEngineShutdown: CodedError = sentinel('server is going to be shutdown', 'ERR_ENGINE_SHUTDOWN');
 
-/** Returned by a callback to stop the loop after a failed accept (gnet's `errors.ErrAcceptSocket`). */
+/**
+ * Returned by a callback to stop the loop after a failed accept (gnet's
+ * `errors.ErrAcceptSocket`). Code `'ERR_ACCEPT_SOCKET'`. Tasks cannot stop the loop with
+ * it: as in gnet, only callbacks can.
+ *
+ * @example
+ * ```ts
+ * const err = await poller.polling(() => new Error('accept failed', { cause: ErrAcceptSocket }));
+ * errorIs(err, ErrAcceptSocket); // true
+ * ```
+ * @category Errors
+ */
 export const ErrAcceptSocket: CodedError = sentinel('accept a new connection error', 'ERR_ACCEPT_SOCKET');
 
-/** Thrown (or rejected with) by every call on a closed poller, and by pending `trigger()` promises at close. */
+/**
+ * Thrown (or rejected with) by every call on a closed poller, and by pending `trigger()`
+ * promises at close. Code `'ERR_POLLER_CLOSED'`.
+ *
+ * @example
+ * ```ts
+ * poller.close();
+ * try { poller.addRead({ fd }); } catch (e) { e === ErrPollerClosed; } // true
+ * ```
+ * @category Errors
+ */
 export const ErrPollerClosed: CodedError = sentinel('poller is closed', 'ERR_POLLER_CLOSED');
 
-/** The sentinel errors, grouped as gnet's `pkg/errors` is. */
+/**
+ * The sentinel errors, grouped as gnet's `pkg/errors` is, for code ported from Go that
+ * writes `errors.ErrEngineShutdown`. Frozen.
+ *
+ * @example
+ * ```ts
+ * import { errors } from 'netpoll';
+ * poller.polling(() => errors.ErrEngineShutdown);
+ * ```
+ * @category Errors
+ */
 export const errors = Object.freeze({ ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed });
 
 /**
  * Go's `errors.Is`: whether `err` is `target` or wraps it, following `cause` and the
  * `errors` of an AggregateError (Go's joined errors). Cycles are tolerated.
  *
+ * @param err - the error to examine; any value is accepted.
+ * @param target - the error to look for, usually a sentinel such as {@link ErrEngineShutdown}.
+ * @throws Never.
  * @example
  * ```ts
  * const wrapped = new Error('listener failed', { cause: ErrAcceptSocket });
  * errorIs(wrapped, ErrAcceptSocket); // true
  * ```
+ * @category Errors
  */
 export function errorIs(err: unknown, target: unknown): boolean {
   const seen = new Set<unknown>();
@@ -69,13 +126,32 @@ export function isShutdown(result: unknown): boolean {
   return errorIs(result, ErrEngineShutdown);
 }
 
-/** A kernel error in node:net's shape: `code`, negative `errno`, `syscall`. */
+/**
+ * A kernel error in node:net's shape: `code`, negative `errno`, `syscall`. The message
+ * reads `syscall CODE (description)`, e.g. `epoll_ctl add EEXIST (file already exists)`.
+ *
+ * @example
+ * ```ts
+ * try { poller.addRead({ fd }); } catch (e) {
+ *   const err = e as SystemError;
+ *   if (err.code === 'EEXIST') poller.modRead({ fd }); // already registered
+ *   else throw err;
+ * }
+ * ```
+ * @category Errors
+ */
 export interface SystemError extends Error {
+  /** The errno name: `'EEXIST'`, `'ENOENT'`, `'EBADF'`, `'EMFILE'`, … */
   readonly code: string;
+  /** The errno, negative as in Node's own errors: `util.getSystemErrorName(err.errno)` gives `code`. */
   readonly errno: number;
+  /** The failing call, as gnet names it: `'epoll_ctl add'`, `'epoll_wait'`, `'read'`, `'connect'`, … */
   readonly syscall: string;
+  /** The descriptor the call was about, when there is one. */
   readonly fd?: number;
+  /** The address `dialTCP` tried, for connect errors. */
   readonly address?: string;
+  /** The port `dialTCP` tried, for connect errors. */
   readonly port?: number;
 }
 
@@ -172,4 +248,13 @@ export function abortError(reason: unknown): Error {
   err.name = 'AbortError';
   err.code = 'ABORT_ERR';
   return err;
+}
+
+/** Checks that `value` is one of `allowed` (a TypeError with code ERR_INVALID_ARG_VALUE otherwise). */
+export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): asserts value is T {
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    const err = new TypeError(`The argument '${name}' must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${util.inspect(value)}`) as TypeError & { code: string };
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
 }

@@ -5,29 +5,135 @@ import { binding } from './binding.js';
 
 const backend = binding.backend;
 
-/** What happened: the epoll events mask on Linux, the kevent filter on kqueue. */
+/**
+ * What happened: the epoll events mask on Linux (a bit set: `EPOLLIN`, `EPOLLOUT`,
+ * `EPOLLERR`, …), the kevent filter on kqueue (one value: `EVFILT_READ` or `EVFILT_WRITE`).
+ * Test it with {@link isReadEvent}, {@link isWriteEvent} and {@link isErrorEvent} rather
+ * than with bit operations, so the same code runs on both backends.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (fd: number, event: IOEvent, flags: IOFlags) => {
+ *   if (isReadEvent(event)) read(fd, buf);
+ * };
+ * ```
+ * @category Events
+ */
 export type IOEvent = number;
-/** More about it: always 0 on epoll; the kevent flags (EV_EOF, EV_ERROR, …) on kqueue. */
+/**
+ * More about it: always 0 on epoll; the kevent flags (`EV_EOF`, `EV_ERROR`, …) on kqueue,
+ * where end of stream is a flag rather than an event bit. Pass it to {@link isErrorEvent}.
+ *
+ * @example
+ * ```ts
+ * poller.polling((fd, event, flags) => {
+ *   if (isErrorEvent(event, flags)) { poller.delete(fd); close(fd); }
+ * });
+ * ```
+ * @category Events
+ */
 export type IOFlags = number;
 
-/** The backend this build polls with. */
+/**
+ * The backend this build polls with: `'epoll'` on Linux, `'kqueue'` on BSD and macOS.
+ * The constants below take that backend's values, as gnet's `defs_poller_*.go` do.
+ *
+ * @example
+ * ```ts
+ * console.log(`polling with ${Backend}, up to ${MaxPollEventsCap} events per wait`);
+ * ```
+ * @category Events
+ */
 export const Backend: 'epoll' | 'kqueue' = backend.name;
 
-/** Initial capacity of the poller's event list (128 on epoll, 64 on kqueue). */
+/**
+ * Initial capacity of the poller's event list (128 on epoll, 64 on kqueue). The list
+ * doubles when a wait fills it, up to {@link MaxPollEventsCap}, and halves when a wait
+ * fills less than half of it, down to {@link MinPollEventsCap} (gnet's rule).
+ *
+ * @example
+ * ```ts
+ * openPoller().eventListSize === InitPollEventsCap; // true for a fresh poller
+ * ```
+ * @category Events
+ */
 export const InitPollEventsCap: number = backend.InitPollEventsCap;
-/** Maximum events read per kernel wait (1024 on epoll, 512 on kqueue); also the urgent-queue threshold of `trigger()`. */
+/**
+ * Maximum events read per kernel wait (1024 on epoll, 512 on kqueue); also the
+ * urgent-queue threshold of {@link Poller.trigger}: a `Priority.Low` task goes to the
+ * normal queue only once the urgent queue holds this many tasks.
+ *
+ * @example
+ * ```ts
+ * poller.eventListSize <= MaxPollEventsCap; // always, while the poller is open
+ * ```
+ * @category Events
+ */
 export const MaxPollEventsCap: number = backend.MaxPollEventsCap;
-/** Minimum capacity the event list shrinks to (32 on epoll, 16 on kqueue). */
+/**
+ * Minimum capacity the event list shrinks to (32 on epoll, 16 on kqueue).
+ *
+ * @example
+ * ```ts
+ * poller.eventListSize >= MinPollEventsCap; // always, while the poller is open
+ * ```
+ * @category Events
+ */
 export const MinPollEventsCap: number = backend.MinPollEventsCap;
-/** Most normal-priority tasks run per loop round (256 on epoll, 128 on kqueue). */
+/**
+ * Most normal-priority tasks run per loop round (256 on epoll, 128 on kqueue), so a flood
+ * of `Priority.Low` tasks cannot starve I/O events.
+ *
+ * @example
+ * ```ts
+ * // 1000 low-priority tasks behind a full urgent queue take ceil(1000 / 256) rounds on epoll.
+ * const rounds = Math.ceil(1000 / MaxAsyncTasksAtOneTime);
+ * ```
+ * @category Events
+ */
 export const MaxAsyncTasksAtOneTime: number = backend.MaxAsyncTasksAtOneTime;
-/** Readable events: EPOLLIN | EPOLLPRI on epoll, EVFILT_READ on kqueue. */
+/**
+ * Readable events: `EPOLLIN | EPOLLPRI` on epoll, `EVFILT_READ` on kqueue.
+ *
+ * @example
+ * ```ts
+ * isReadEvent(ReadEvents); // true
+ * ```
+ * @category Events
+ */
 export const ReadEvents: IOEvent = backend.ReadEvents;
-/** Writable events: EPOLLOUT on epoll, EVFILT_WRITE on kqueue. */
+/**
+ * Writable events: `EPOLLOUT` on epoll, `EVFILT_WRITE` on kqueue.
+ *
+ * @example
+ * ```ts
+ * isWriteEvent(WriteEvents); // true
+ * ```
+ * @category Events
+ */
 export const WriteEvents: IOEvent = backend.WriteEvents;
-/** ReadEvents | WriteEvents, as gnet defines it. */
+/**
+ * `ReadEvents | WriteEvents`, as gnet defines it. On kqueue, where events are filters and
+ * not bits, it is not itself an event the poller reports.
+ *
+ * @example
+ * ```ts
+ * if (Backend === 'epoll') isReadEvent(ReadWriteEvents) && isWriteEvent(ReadWriteEvents); // true
+ * ```
+ * @category Events
+ */
 export const ReadWriteEvents: IOEvent = backend.ReadWriteEvents;
-/** Exceptional conditions: EPOLLERR | EPOLLHUP on epoll; the flags EV_EOF | EV_ERROR on kqueue. */
+/**
+ * Exceptional conditions: the event bits `EPOLLERR | EPOLLHUP` on epoll; the flags
+ * `EV_EOF | EV_ERROR` on kqueue. {@link isErrorEvent} tests the right one for the backend.
+ *
+ * @example
+ * ```ts
+ * const failed = Backend === 'epoll' ? (event & ErrEvents) !== 0 : (flags & ErrEvents) !== 0;
+ * // the same as isErrorEvent(event, flags)
+ * ```
+ * @category Events
+ */
 export const ErrEvents: number = backend.ErrEvents;
 
 const filters = backend.eventsAreFilters;
@@ -35,10 +141,13 @@ const filters = backend.eventsAreFilters;
 /**
  * Whether `event` reports readability (gnet's `IsReadEvent`).
  *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
+ * @throws Never.
  * @example
  * ```ts
  * poller.polling((fd, event) => { if (isReadEvent(event)) read(fd, buf); });
  * ```
+ * @category Events
  */
 export function isReadEvent(event: IOEvent): boolean {
   return filters ? event === ReadEvents : (event & ReadEvents) !== 0;
@@ -47,10 +156,13 @@ export function isReadEvent(event: IOEvent): boolean {
 /**
  * Whether `event` reports writability (gnet's `IsWriteEvent`).
  *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
+ * @throws Never.
  * @example
  * ```ts
  * if (isWriteEvent(event)) write(fd, pending);
  * ```
+ * @category Events
  */
 export function isWriteEvent(event: IOEvent): boolean {
   return filters ? event === WriteEvents : (event & WriteEvents) !== 0;
@@ -60,10 +172,14 @@ export function isWriteEvent(event: IOEvent): boolean {
  * Whether the event reports an error or hang-up (gnet's `IsErrorEvent`): the event
  * mask on epoll, the flags on kqueue.
  *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
+ * @param flags - the `flags` that came with it (0 on epoll).
+ * @throws Never.
  * @example
  * ```ts
  * if (isErrorEvent(event, flags)) { poller.delete(fd); close(fd); }
  * ```
+ * @category Events
  */
 export function isErrorEvent(event: IOEvent, flags: IOFlags): boolean {
   return filters ? (flags & ErrEvents) !== 0 : (event & ErrEvents) !== 0;

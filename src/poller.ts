@@ -27,7 +27,18 @@ import { TaskQueue, type TaskFunc } from './queue.js';
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
  * `ErrAcceptSocket` (or an Error whose `cause` chain holds one) to stop polling;
- * any other return value is ignored.
+ * any other return value is ignored. A handler that throws stops polling too: the
+ * `polling()` promise rejects with what it threw.
+ *
+ * @example
+ * ```ts
+ * const onEvent: PollEventHandler = (fd, event, flags) => {
+ *   if (isErrorEvent(event, flags)) return ErrEngineShutdown;
+ *   if (isReadEvent(event)) read(fd, buf);
+ * };
+ * await poller.polling(onEvent);
+ * ```
+ * @category Poller
  */
 export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
 
@@ -35,19 +46,64 @@ export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => E
  * An fd and the callback for its events (gnet's `PollAttachment`). The poller
  * remembers the attachment per fd until `delete(fd)`; `polling()` without a
  * callback dispatches each event to its fd's attachment.
+ *
+ * @example
+ * ```ts
+ * const pa: PollAttachment = { fd: r, callback: (fd) => { read(fd, buf); } };
+ * poller.addRead(pa);
+ * poller.attachment(r) === pa; // true
+ * ```
+ * @category Poller
  */
 export interface PollAttachment {
+  /** The descriptor to watch: any fd epoll/kqueue accepts (not a regular file on epoll). */
   fd: number;
+  /** Called for this fd's events by `polling()` without a callback; optional otherwise. */
   callback?: PollEventHandler | undefined;
 }
 
-/** Task priorities for `trigger()` (gnet's `queue.EventPriority`). */
-export const Priority = Object.freeze({ High: 0, Low: 1 } as const);
-/** `Priority.High` (0) or `Priority.Low` (1). */
+/**
+ * Task priorities for `trigger()` (gnet's `queue.EventPriority`): `Priority.High` (0,
+ * gnet's `HighPriority`) always goes to the urgent queue; `Priority.Low` (1, gnet's
+ * `LowPriority`) too, until the urgent queue holds `MaxPollEventsCap` tasks.
+ *
+ * @example
+ * ```ts
+ * poller.trigger(Priority.High, () => flushAll());
+ * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
+ * ```
+ * @category Tasks
+ */
+export const Priority = Object.freeze({
+  /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
+  High: 0,
+  /** 1, gnet's `LowPriority`: the normal queue once the urgent one is full; at most `MaxAsyncTasksAtOneTime` run per round. */
+  Low: 1,
+} as const);
+/**
+ * `Priority.High` (0) or `Priority.Low` (1).
+ *
+ * @example
+ * ```ts
+ * const p: Priority = urgent ? Priority.High : Priority.Low;
+ * ```
+ * @category Tasks
+ */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
-/** One event as iteration yields it: the same three values a `polling()` callback gets. */
+/**
+ * One event as iteration yields it: the same three values a `polling()` callback gets.
+ *
+ * @example
+ * ```ts
+ * for await (const ev of poller) {
+ *   if (isErrorEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
+ * }
+ * ```
+ * @category Iteration
+ */
 export class PollEvent {
+  /** Makes an event; the poller makes them for you (a plain value, no validation). */
   constructor(
     /** The file descriptor the event is for. */
     readonly fd: number,
@@ -58,7 +114,16 @@ export class PollEvent {
   ) {}
 }
 
-/** Options for {@link Poller.events}. */
+/**
+ * Options for {@link Poller.events}.
+ *
+ * @example
+ * ```ts
+ * const options: EventsOptions = { batch: true, signal: AbortSignal.timeout(5000) };
+ * for await (const batch of poller.events(options)) console.log(batch.length);
+ * ```
+ * @category Iteration
+ */
 export interface EventsOptions {
   /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
   signal?: AbortSignal | undefined;
@@ -114,6 +179,7 @@ interface IterRun {
  * });
  * poller.close();
  * ```
+ * @category Poller
  */
 export class Poller implements AsyncIterable<PollEvent> {
   #native: NativePoller;
@@ -126,6 +192,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   #run: PollRun | undefined;
   #iter: IterRun | undefined;
   #refd = true;
+  /** Entries in the shared event list of the batch being dispatched (0 between batches). */
+  #batchLength = 0;
   readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
   readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
 
@@ -160,7 +228,27 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.#native.capacity;
   }
 
-  /** The attachment registered for `fd`, if any. */
+  /**
+   * How many events (or batches, with `batch: true`) the running iteration holds that
+   * its consumer has not taken yet: at most one kernel wait's worth.
+   */
+  get bufferedEvents(): number {
+    const iter = this.#iter;
+    return iter === undefined ? 0 : iter.buffer.length - iter.head;
+  }
+
+  /**
+   * The attachment registered for `fd`, if any: the last one given to `add*` or `mod*`,
+   * until `delete(fd)` or `close()`.
+   *
+   * @param fd - any number; only registered fds have an attachment.
+   * @throws Never: any argument that is not a registered fd gives undefined.
+   * @example
+   * ```ts
+   * poller.addRead({ fd, callback: onReadable });
+   * poller.attachment(fd)?.callback === onReadable; // true
+   * ```
+   */
   attachment(fd: number): PollAttachment | undefined {
     return this.#attachments[fd];
   }
@@ -171,6 +259,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Registers `pa.fd` for readable events (EPOLLIN|EPOLLPRI; EVFILT_READ).
    * Edge-triggered adds EPOLLET|EPOLLRDHUP (EV_CLEAR on kqueue).
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - `true` for edge-triggered (EPOLLET and EPOLLRDHUP on epoll, EV_CLEAR on kqueue): reported once per change, so read or write until -1; default `false`, level-triggered.
    * @throws ErrPollerClosed after close; TypeError/RangeError for a malformed attachment;
    * a SystemError (`EEXIST` when already registered, `EBADF`, `EPERM` for a regular file).
    * @example
@@ -185,6 +275,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Registers `pa.fd` for writable events (EPOLLOUT; EVFILT_WRITE).
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - as for {@link Poller.addRead}.
    * @throws as {@link Poller.addRead}.
    * @example
    * ```ts
@@ -199,6 +291,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Registers `pa.fd` for readable and writable events. On epoll one event carries
    * both bits; on kqueue they arrive as two events.
    *
+   * @param pa - the fd and, optionally, the callback for its events (see {@link PollAttachment}).
+   * @param edgeTriggered - as for {@link Poller.addRead}.
    * @throws as {@link Poller.addRead}.
    * @example
    * ```ts
@@ -212,6 +306,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Changes a registered fd to readable events only, and replaces its attachment.
    *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.addRead}; `ENOENT` when `pa.fd` is not registered.
    * @example
    * ```ts
@@ -225,6 +321,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Changes a registered fd to readable and writable events, and replaces its attachment.
    *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.modRead}.
    * @example
    * ```ts
@@ -238,7 +336,11 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * Removes `fd` from the poller and forgets its attachment. The attachment is
    * forgotten even when the kernel reports an error (the fd was already closed).
+   * Events for `fd` already read from the kernel but not delivered yet (later in the
+   * batch being dispatched, or buffered by an iteration) are dropped, so no callback
+   * sees an event for an fd deleted before it, even if the number is reused.
    *
+   * @param fd - a registered descriptor.
    * @throws ErrPollerClosed after close; RangeError/TypeError for a bad fd;
    * a SystemError `ENOENT` when `fd` is not registered, `EBADF` when it is not open.
    * @example
@@ -252,7 +354,33 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateFd(fd);
     const err = this.#native.ctl(CTL_DEL, fd, 0);
     this.#attachments[fd] = undefined;
+    this.#forgetPendingEvents(fd);
     if (err < 0) throw systemError(err, syscalls.del, { fd });
+  }
+
+  /**
+   * Drops the events for `fd` that were read from the kernel but not delivered yet, as
+   * libuv and mio do: after delete(fd) (and a close, and maybe the number's reuse) a
+   * stale event must not reach a callback.
+   */
+  #forgetPendingEvents(fd: number): void {
+    const ev = this.#events;
+    for (let j = 0, end = this.#batchLength * 3; j < end; j += 3) if (ev[j] === fd) ev[j] = -1;
+    const iter = this.#iter;
+    if (iter === undefined) return;
+    const buffer = iter.buffer;
+    let kept = iter.head;
+    for (let i = iter.head; i < buffer.length; i++) {
+      let item = buffer[i];
+      if (iter.batch) {
+        item = (item as PollEvent[]).filter((e) => e.fd !== fd);
+        if ((item as PollEvent[]).length === 0) continue;
+      } else if ((item as PollEvent).fd === fd) {
+        continue;
+      }
+      buffer[kept++] = item;
+    }
+    buffer.length = kept;
   }
 
   #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
@@ -286,6 +414,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    *
    * While polling, the poller keeps the process alive (see {@link Poller.unref}).
    *
+   * @param callback - receives every event; omit it to dispatch each event to its fd's attachment callback.
    * @returns the error that stopped the loop.
    * @throws (rejects) ErrPollerClosed after close; an Error with code `ERR_POLLER_BUSY`
    * when polling or iterating already; TypeError when `callback` is not a function;
@@ -322,12 +451,15 @@ export class Poller implements AsyncIterable<PollEvent> {
     const err = this.#native.start(onBatch, { poller: this });
     if (err < 0) throw systemError(err, 'uv_poll_start');
     this.#mode = mode;
-    // Tasks queued while idle, or left over when a run stopped mid-round, whose wake
-    // may already have been consumed: wake again so they run in the first turn.
+    // A run that stopped mid-round leaves the wake flag set though its wake was
+    // consumed; tasks queued meanwhile would then never run. Start from a clean flag
+    // and wake for whatever is queued, so it runs in the first turn.
+    this.#wakePending = false;
     if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
   }
 
   #end(): void {
+    this.#batchLength = 0;
     this.#native.stop();
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
@@ -345,9 +477,12 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
       const ev = this.#events;
       const callback = run.callback;
+      this.#batchLength = n;
       if (callback !== undefined) {
         for (let j = 0, end = n * 3; j < end; j += 3) {
-          const result = callback(ev[j], ev[j + 1], ev[j + 2]);
+          const fd = ev[j];
+          if (fd < 0) continue; // deleted earlier in this batch
+          const result = callback(fd, ev[j + 1], ev[j + 2]);
           if (result != null && isStopError(result)) return this.#stopPolling(run, result);
           if (this.#run !== run) return; // closed (or stopped) by the callback
         }
@@ -355,6 +490,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         const attachments = this.#attachments;
         for (let j = 0, end = n * 3; j < end; j += 3) {
           const fd = ev[j];
+          if (fd < 0) continue;
           const cb = attachments[fd]?.callback;
           if (cb === undefined) {
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
@@ -364,6 +500,7 @@ export class Poller implements AsyncIterable<PollEvent> {
           if (this.#run !== run) return;
         }
       }
+      this.#batchLength = 0;
       if (woke) {
         const stop = this.#doChores();
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
@@ -423,9 +560,13 @@ export class Poller implements AsyncIterable<PollEvent> {
    *
    * A task returning `ErrEngineShutdown` stops polling.
    *
+   * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins (see above).
+   * @param fn - the task; runs once, inside the loop, with `param`.
+   * @param param - passed to `fn` as is.
    * @returns a promise of what `fn` returns; it rejects with what `fn` throws (the loop
-   * goes on), and with `ErrPollerClosed` if the poller closes first (such rejections are
-   * marked handled, so fire-and-forget triggers never crash the process).
+   * goes on; handle it), and with `ErrPollerClosed` if the poller closes first (those
+   * rejections are marked handled, so fire-and-forget triggers never crash the process
+   * at close).
    * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
    * @example
    * ```ts
@@ -475,6 +616,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * `close()` ends the iteration normally; an aborted `signal` ends it with an AbortError.
    * A task returning `ErrEngineShutdown` ends it (`done`, with that error as the value).
    *
+   * @param options - `signal` to end the iteration, `batch: true` for one array per kernel wait (see {@link EventsOptions}).
    * @throws AbortError when `signal` is already aborted; (rejects, at the first `next()`)
    * ErrPollerClosed after close, `ERR_POLLER_BUSY` when polling or iterating already.
    * @example
@@ -532,6 +674,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * `for await (const ev of poller)`: the same as {@link Poller.events} with no options.
    *
+   * @throws Never itself; the first `next()` rejects as {@link Poller.events} says.
    * @example
    * ```ts
    * for await (const { fd, event } of poller) {
@@ -629,6 +772,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Keeps the process alive while polling (the default), like `net.Server#ref`.
+   * @returns this poller.
+   * @throws Never; after `close()` it only records the setting.
    * @example
    * ```ts
    * poller.unref(); // a background poller
@@ -643,6 +788,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Lets the process exit while this poller is polling, like `net.Server#unref`.
+   * @returns this poller.
+   * @throws Never; after `close()` it only records the setting.
    * @example
    * ```ts
    * poller.unref();
@@ -655,7 +802,15 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this;
   }
 
-  /** Whether a polling poller keeps the process alive (see {@link Poller.ref}). */
+  /**
+   * Whether a polling poller keeps the process alive (see {@link Poller.ref}).
+   *
+   * @throws Never.
+   * @example
+   * ```ts
+   * poller.unref().hasRef(); // false
+   * ```
+   */
   hasRef(): boolean {
     return this.#refd;
   }
@@ -667,6 +822,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * and later calls throw (or reject with) `ErrPollerClosed`. Idempotent; safe inside a
    * callback or a task.
    *
+   * @throws Never.
    * @example
    * ```ts
    * poller.close();
@@ -692,12 +848,37 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#normal.rejectAll(ErrPollerClosed);
   }
 
-  /** `using poller = openPoller()` closes it at the end of the scope. */
+  /**
+   * `using poller = openPoller()` closes it at the end of the scope: the same as
+   * {@link Poller.close}.
+   *
+   * @throws Never.
+   * @example
+   * ```ts
+   * {
+   *   using poller = openPoller();
+   *   poller.addRead({ fd });
+   * } // poller.close() ran here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** `await using poller = openPoller()` closes it at the end of the scope. */
+  /**
+   * `await using poller = openPoller()` closes it at the end of the scope: the same as
+   * {@link Poller.close}.
+   *
+   * @returns a promise that resolves once closed (it never rejects).
+   * @throws Never.
+   * @example
+   * ```ts
+   * async function serve() {
+   *   await using poller = openPoller();
+   *   await poller.polling(onEvent);
+   * } // closed when serve() returns or throws
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return Promise.resolve();
@@ -716,6 +897,7 @@ export class Poller implements AsyncIterable<PollEvent> {
  * poller.addRead({ fd, callback: onReadable });
  * await poller.polling();
  * ```
+ * @category Poller
  */
 export function openPoller(): Poller {
   const native = new binding.NativePoller();

@@ -2,7 +2,18 @@
 // parts in consecutive slots of one array, so queuing a task allocates nothing
 // beyond the promise the caller gets.
 
-/** A task's function, as gnet's `queue.Func`. */
+/**
+ * A task's function, as gnet's `queue.Func`: called with the `param` given to
+ * {@link Poller.trigger}, inside the loop. What it returns (awaited) resolves the
+ * trigger's promise; returning `ErrEngineShutdown` also stops polling.
+ *
+ * @example
+ * ```ts
+ * const closeConn: TaskFunc<number, void> = (fd) => { poller.delete(fd); close(fd); };
+ * await poller.trigger(Priority.Low, closeConn, fd);
+ * ```
+ * @category Tasks
+ */
 export type TaskFunc<P = unknown, R = unknown> = (param: P) => R;
 
 const SLOTS = 5; // fn, param, resolve, reject, promise

@@ -69,6 +69,37 @@ export declare class NativePoller {
   readonly failedSyscall: string;
 }
 
+/** A socket address as the binding reports it (node:net's shape; 'Unix' carries the path, port 0). */
+export interface NativeAddress {
+  address: string;
+  family: 'IPv4' | 'IPv6' | 'Unix';
+  port: number;
+}
+
+/** The numbers the socket calls take, from csrc/fdio.h. */
+export interface SocketConstants {
+  readonly REUSEADDR: number;
+  readonly REUSEPORT: number;
+  readonly V6ONLY: number;
+  readonly SHUT_RD: number;
+  readonly SHUT_WR: number;
+  readonly SHUT_RDWR: number;
+  /** The most buffers one readv/writev call uses. */
+  readonly IOV_MAX: number;
+  readonly options: {
+    readonly noDelay: number;
+    readonly keepAlive: number;
+    readonly keepAliveIdle: number;
+    readonly keepAliveInterval: number;
+    readonly keepAliveCount: number;
+    readonly recvBuffer: number;
+    readonly sendBuffer: number;
+    readonly reuseAddr: number;
+    readonly reusePort: number;
+    readonly ipv6Only: number;
+  };
+}
+
 export interface Binding {
   /**
    * The sha256 of the native sources (csrc/ and binding.gyp) this binary was built from,
@@ -87,14 +118,51 @@ export interface Binding {
   pipe(): [number, number] | number;
   /** Two connected AF_UNIX stream sockets, nonblocking and close-on-exec, or a negative errno. */
   socketpair(): [number, number] | number;
+  /** A listening TCP socket on a numeric address (`flags`: socketConstants REUSEADDR|REUSEPORT|V6ONLY), or a negative errno. */
+  listenTCP(host: string, port: number, backlog: number, flags: number): number;
+  /** The next connection (nonblocking, close-on-exec) and its peer, or a negative errno (-EAGAIN: none waits). */
+  accept(listenFd: number): { fd: number; address: NativeAddress } | number;
   /** A TCP socket fd connected to a numeric address (nonblocking = 1: maybe still connecting), or a negative errno. */
   dialTCP(host: string, port: number, nonblocking: number): number;
   /** The socket's pending error (SO_ERROR) as a negative errno, or 0. */
   socketError(fd: number): number;
+  /** A listening Unix stream socket bound to `path`, or a negative errno. */
+  listenUnix(path: string, backlog: number): number;
+  /** A Unix stream socket connected to `path`, or a negative errno. */
+  dialUnix(path: string): number;
+  /** A UDP socket bound to a numeric address (`flags` as listenTCP), or a negative errno. */
+  bindUDP(host: string, port: number, flags: number): number;
+  /** Bytes sent to a numeric address, or a negative errno. */
+  sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: string, port: number): number;
+  /** One datagram's size and sender, or a negative errno. */
+  recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): { bytes: number; address: NativeAddress } | number;
   /** Bytes read (0 at end of stream) or a negative errno. */
   read(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
   /** Bytes written or a negative errno. */
   write(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
+  /** Bytes read into the first IOV_MAX buffers, in order (0 at end of stream), or a negative errno. */
+  readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number;
+  /** Bytes written from the first IOV_MAX buffers, in order, or a negative errno. */
+  writev(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number;
+  /** Bytes sent as TCP urgent data (MSG_OOB), or a negative errno. */
+  sendUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
+  /** Urgent bytes received (MSG_OOB), or a negative errno (-EINVAL: no urgent data pending). */
+  recvUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
+  /** 0 or a negative errno; `how` is socketConstants SHUT_RD | SHUT_WR | SHUT_RDWR. */
+  shutdown(fd: number, how: number): number;
   /** 0 or a negative errno. */
   close(fd: number): number;
+  /** A close-on-exec duplicate of `fd`, or a negative errno. */
+  dup(fd: number): number;
+  /** Sets an integer option (`opt` from socketConstants.options): 0 or a negative errno. */
+  setSockOpt(fd: number, opt: number, value: number): number;
+  /** An integer option's value (>= 0), or a negative errno. */
+  getSockOpt(fd: number, opt: number): number;
+  /** SO_KEEPALIVE, plus idle/interval/count when `idleSeconds` > 0: 0 or a negative errno. */
+  setKeepAlive(fd: number, on: number, idleSeconds: number): number;
+  /** getsockname, or a negative errno. */
+  localAddress(fd: number): NativeAddress | number;
+  /** getpeername, or a negative errno (-ENOTCONN when not connected). */
+  remoteAddress(fd: number): NativeAddress | number;
+  readonly socketConstants: SocketConstants;
 }

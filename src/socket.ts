@@ -1,0 +1,885 @@
+// The socket toolkit: raw, nonblocking sockets this thread owns (what gnet's
+// pkg/socket gives Go), to register with a Poller. Node's own sockets belong to
+// libuv; these belong to you: read and write them when the poller says so, and
+// close them yourself.
+//
+// Every fd made here is nonblocking and close-on-exec; no write raises SIGPIPE.
+// Addresses are numeric (resolve names first with dns.lookup): a name lookup
+// blocks, which a poller loop must never do.
+import * as net from 'node:net';
+import * as os from 'node:os';
+import { binding } from './binding.js';
+import {
+  systemError,
+  validateBoolean,
+  validateBuffer,
+  validateFd,
+  validateInteger,
+  validateObject,
+  validateOneOf,
+  validateString,
+} from './errors.js';
+
+const constants = binding.socketConstants;
+const EAGAIN = -os.constants.errno.EAGAIN;
+const EWOULDBLOCK = -os.constants.errno.EWOULDBLOCK;
+const INT_MAX = 0x7fffffff;
+
+/**
+ * A socket address in node:net's shape. For a Unix socket, `address` is the path ('' when unnamed) and `port` is 0.
+ *
+ * @example
+ * ```ts
+ * const { address, family, port } = remoteAddress(fd); // e.g. '127.0.0.1', 'IPv4', 52144
+ * ```
+ * @category Sockets
+ */
+export interface SocketAddress {
+  /** The numeric IP address, or the Unix socket's path ('' when unnamed). */
+  address: string;
+  /** `'IPv4'`, `'IPv6'` or `'Unix'`. */
+  family: 'IPv4' | 'IPv6' | 'Unix';
+  /** The port; 0 for a Unix socket. */
+  port: number;
+}
+
+function wouldBlock(n: number): boolean {
+  return n === EAGAIN || n === EWOULDBLOCK;
+}
+
+function fdPair(result: [number, number] | number, syscall: string): [number, number] {
+  if (typeof result === 'number') throw systemError(result, syscall);
+  return result;
+}
+
+function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  validateBoolean(value, name);
+  return value;
+}
+
+/** The numeric address for `host`: 'localhost' means the IPv4 loopback. */
+function numericHost(host: unknown, name = 'host'): string {
+  validateString(host, name);
+  if (host === 'localhost') return '127.0.0.1';
+  if (net.isIP(host) === 0) {
+    const err = new TypeError(`"${host}" is not a numeric IPv4 or IPv6 address (resolve names with dns.lookup first)`) as TypeError & { code: string };
+    err.code = 'ERR_INVALID_IP_ADDRESS';
+    throw err;
+  }
+  return host;
+}
+
+function validatePath(path: unknown): asserts path is string {
+  validateString(path, 'path');
+  if (path.length === 0 || path.includes('\0')) {
+    const err = new TypeError(`The argument 'path' must be a non-empty string without null bytes. Received ${JSON.stringify(path)}`) as TypeError & { code: string };
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+}
+
+// ---- pipes and socketpairs ----
+
+/**
+ * Creates a pipe: `[readFd, writeFd]`, both nonblocking and close-on-exec.
+ * @throws a SystemError (`EMFILE`) when out of descriptors.
+ * @example
+ * ```ts
+ * const [r, w] = pipe();
+ * ```
+ * @category File descriptors
+ */
+export function pipe(): [number, number] {
+  return fdPair(binding.pipe(), 'pipe2');
+}
+
+/**
+ * Creates two connected Unix stream sockets, nonblocking and close-on-exec.
+ * @throws a SystemError (`EMFILE`) when out of descriptors.
+ * @example
+ * ```ts
+ * const [a, b] = socketpair();
+ * ```
+ * @category File descriptors
+ */
+export function socketpair(): [number, number] {
+  return fdPair(binding.socketpair(), 'socketpair');
+}
+
+// ---- TCP ----
+
+/**
+ * Options for {@link listenTCP}.
+ *
+ * @example
+ * ```ts
+ * const lfd = listenTCP('::', 8080, { reusePort: true, backlog: 1024 });
+ * ```
+ * @category Sockets
+ */
+export interface ListenOptions {
+  /** The kernel's queue of connections not yet accepted. Default 511, as node:net. */
+  backlog?: number | undefined;
+  /** SO_REUSEADDR: rebind a port whose old connections linger in TIME_WAIT. Default true, as Node and Go. */
+  reuseAddr?: boolean | undefined;
+  /**
+   * SO_REUSEPORT: let several sockets (one per worker thread, say) listen on one port, the
+   * kernel spreading connections among them (gnet's multicore model). Default false.
+   */
+  reusePort?: boolean | undefined;
+  /** IPV6_V6ONLY for an IPv6 host: `'::'` then takes IPv6 only instead of both families. Default false. */
+  ipv6Only?: boolean | undefined;
+}
+
+function sockFlags(options: ListenOptions, reuseAddrDefault: boolean): number {
+  validateObject(options, 'options');
+  let flags = 0;
+  if (optionalBoolean(options.reuseAddr, 'options.reuseAddr', reuseAddrDefault)) flags |= constants.REUSEADDR;
+  if (optionalBoolean(options.reusePort, 'options.reusePort', false)) flags |= constants.REUSEPORT;
+  if (optionalBoolean(options.ipv6Only, 'options.ipv6Only', false)) flags |= constants.V6ONLY;
+  return flags;
+}
+
+function backlogOf(options: { backlog?: number | undefined }): number {
+  const backlog = options.backlog ?? 511;
+  validateInteger(backlog, 'options.backlog', 0, INT_MAX);
+  return backlog;
+}
+
+/**
+ * Opens a TCP socket listening on `host:port` (a numeric IPv4/IPv6 address, `'::'` or
+ * `'0.0.0.0'` for all interfaces, or 'localhost'); port 0 picks a free port, which
+ * {@link localAddress} tells. Register the fd for reading: a read event means
+ * {@link accept} has a connection for you.
+ *
+ * @param host - a numeric IPv4 or IPv6 address, `'0.0.0.0'` or `'::'` for every interface, or `'localhost'` (127.0.0.1).
+ * @param port - the TCP port, 0..65535; 0 lets the kernel pick one.
+ * @param options - see {@link ListenOptions}.
+ * @throws TypeError for a host that is not a numeric address or bad options; RangeError
+ * for a port outside 0..65535; a SystemError (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`).
+ * @example
+ * ```ts
+ * const lfd = listenTCP('127.0.0.1', 0, { reusePort: true });
+ * const { port } = localAddress(lfd);
+ * poller.addRead({ fd: lfd, callback: onAccept });
+ * ```
+ * @category Sockets
+ */
+export function listenTCP(host: string, port: number, options: ListenOptions = {}): number {
+  const numeric = numericHost(host);
+  validateInteger(port, 'port', 0, 65535);
+  const flags = sockFlags(options, true);
+  const fd = binding.listenTCP(numeric, port, backlogOf(options), flags);
+  if (fd < 0) throw systemError(fd, 'listen', { address: numeric, port });
+  return fd;
+}
+
+/**
+ * A connection {@link accept} took: its fd and its peer's address.
+ *
+ * @example
+ * ```ts
+ * const c = accept(lfd);
+ * if (c !== null) console.log(`${c.fd} from ${c.address.address}:${c.address.port}`);
+ * ```
+ * @category Sockets
+ */
+export interface Accepted {
+  /** The connection's descriptor: nonblocking, close-on-exec, yours to register and close. */
+  fd: number;
+  /** The peer's address. */
+  address: SocketAddress;
+}
+
+/**
+ * Takes the next connection from a listening socket (accept4 on Linux): its fd, nonblocking
+ * and close-on-exec, and the peer's address; `null` when none is waiting (EAGAIN). Call it
+ * in a loop on each read event until it returns `null`.
+ *
+ * @param listenFd - a listening socket from {@link listenTCP} or {@link listenUnix}.
+ * @throws a SystemError: `EMFILE` when out of descriptors (the connection stays queued),
+ * `EINVAL` when `listenFd` is not listening, `ENOTSOCK` when it is not a socket.
+ * @example
+ * ```ts
+ * for (let c = accept(lfd); c !== null; c = accept(lfd)) {
+ *   poller.addRead({ fd: c.fd, callback: onData });
+ * }
+ * ```
+ * @category Sockets
+ */
+export function accept(listenFd: number): Accepted | null {
+  validateFd(listenFd, 'listenFd');
+  const r = binding.accept(listenFd);
+  if (typeof r !== 'number') return r as Accepted;
+  if (wouldBlock(r)) return null;
+  throw systemError(r, 'accept', { fd: listenFd });
+}
+
+/**
+ * Options for {@link dialTCP}.
+ *
+ * @example
+ * ```ts
+ * const fd = dialTCP('::1', port, { nonblocking: true });
+ * poller.addWrite({ fd, callback: () => { const err = socketError(fd); if (err) throw err; } });
+ * ```
+ * @category Sockets
+ */
+export interface DialOptions {
+  /**
+   * Return at once, with the connect maybe still in progress: a write event tells that
+   * it finished and {@link socketError} tells how. Default false: connect before returning.
+   */
+  nonblocking?: boolean | undefined;
+}
+
+/**
+ * Connects a TCP socket to `host:port` (a numeric IPv4/IPv6 address or 'localhost') and
+ * returns its fd, nonblocking and close-on-exec: the analog of Go's `net.DialTCP` +
+ * `c.File()`. The fd is yours: register it with a poller, and `close()` it.
+ *
+ * @param host - a numeric IPv4 or IPv6 address, or `'localhost'` (127.0.0.1); resolve names with `dns.lookup` first.
+ * @param port - the TCP port, 1..65535.
+ * @param options - see {@link DialOptions}.
+ * @throws TypeError for a host that is not a numeric address; RangeError for a port outside
+ * 1..65535; a SystemError (`ECONNREFUSED`, `ENETUNREACH`, …) when the connect fails.
+ * @example
+ * ```ts
+ * const fd = dialTCP('127.0.0.1', 8080);
+ * poller.addReadWrite({ fd, callback });
+ * ```
+ * @category Sockets
+ */
+export function dialTCP(host: string, port: number, options: DialOptions = {}): number {
+  const numeric = numericHost(host);
+  validateInteger(port, 'port', 1, 65535);
+  validateObject(options, 'options');
+  const nonblocking = optionalBoolean(options.nonblocking, 'options.nonblocking', false);
+  const fd = binding.dialTCP(numeric, port, nonblocking ? 1 : 0);
+  if (fd < 0) throw systemError(fd, 'connect', { address: numeric, port });
+  return fd;
+}
+
+/**
+ * The pending error of a socket (SO_ERROR), e.g. how a nonblocking connect ended:
+ * undefined when there is none, else a SystemError (returned, not thrown). Reading it
+ * clears it.
+ * @param fd - a socket descriptor.
+ * @throws a SystemError (`ENOTSOCK`, `EBADF`) when `fd` is not a socket.
+ * @example
+ * ```ts
+ * const err = socketError(fd); if (err) throw err;
+ * ```
+ * @category Sockets
+ */
+export function socketError(fd: number): Error | undefined {
+  validateFd(fd);
+  const err = binding.socketError(fd);
+  if (err === -os.constants.errno.ENOTSOCK || err === -os.constants.errno.EBADF) throw systemError(err, 'getsockopt', { fd });
+  return err < 0 ? systemError(err, 'connect', { fd }) : undefined;
+}
+
+// ---- Unix stream sockets ----
+
+/**
+ * Options for {@link listenUnix}.
+ *
+ * @example
+ * ```ts
+ * const lfd = listenUnix('/tmp/app.sock', { backlog: 64 });
+ * ```
+ * @category Sockets
+ */
+export interface ListenUnixOptions {
+  /** The kernel's queue of connections not yet accepted. Default 511. */
+  backlog?: number | undefined;
+}
+
+/**
+ * Opens a Unix stream socket listening on `path`. The file stays after `close()`, as with
+ * node:net: unlink it yourself (a leftover file makes the next listen fail with EADDRINUSE).
+ *
+ * @param path - the socket file to create; it must not exist yet.
+ * @param options - see {@link ListenUnixOptions}.
+ * @throws TypeError for an empty path or one with a null byte; a SystemError (`EADDRINUSE`,
+ * `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`, `EACCES`).
+ * @example
+ * ```ts
+ * const lfd = listenUnix('/tmp/app.sock');
+ * poller.addRead({ fd: lfd, callback: onAccept });
+ * ```
+ * @category Sockets
+ */
+export function listenUnix(path: string, options: ListenUnixOptions = {}): number {
+  validatePath(path);
+  validateObject(options, 'options');
+  const fd = binding.listenUnix(path, backlogOf(options));
+  if (fd < 0) throw systemError(fd, 'listen', { address: path });
+  return fd;
+}
+
+/**
+ * Connects a Unix stream socket to `path`: its fd, nonblocking and close-on-exec.
+ *
+ * @param path - the socket file a listener is bound to.
+ * @throws TypeError for a bad path; a SystemError (`ENOENT`, `ECONNREFUSED` when nothing
+ * listens, `EAGAIN` on Linux when the listener's backlog is full).
+ * @example
+ * ```ts
+ * const fd = dialUnix('/tmp/app.sock');
+ * ```
+ * @category Sockets
+ */
+export function dialUnix(path: string): number {
+  validatePath(path);
+  const fd = binding.dialUnix(path);
+  if (fd < 0) throw systemError(fd, 'connect', { address: path });
+  return fd;
+}
+
+// ---- UDP ----
+
+/**
+ * Options for {@link bindUDP}.
+ *
+ * @example
+ * ```ts
+ * const fd = bindUDP('0.0.0.0', 5353, { reuseAddr: true, reusePort: true });
+ * ```
+ * @category Sockets
+ */
+export interface BindOptions {
+  /** SO_REUSEADDR. Default false. */
+  reuseAddr?: boolean | undefined;
+  /** SO_REUSEPORT: several sockets share the port. Default false. */
+  reusePort?: boolean | undefined;
+  /** IPV6_V6ONLY for an IPv6 host. Default false. */
+  ipv6Only?: boolean | undefined;
+}
+
+/**
+ * Opens a UDP socket bound to `host:port` (port 0 picks a free port). Use {@link sendTo}
+ * and {@link recvFrom} with it.
+ *
+ * @param host - a numeric IPv4 or IPv6 address, `'0.0.0.0'` or `'::'` for every interface, or `'localhost'`.
+ * @param port - the UDP port, 0..65535; 0 lets the kernel pick one.
+ * @param options - see {@link BindOptions}.
+ * @throws as {@link listenTCP}.
+ * @example
+ * ```ts
+ * const fd = bindUDP('127.0.0.1', 0);
+ * poller.addRead({ fd, callback: onDatagram });
+ * ```
+ * @category Sockets
+ */
+export function bindUDP(host: string, port: number, options: BindOptions = {}): number {
+  const numeric = numericHost(host);
+  validateInteger(port, 'port', 0, 65535);
+  const fd = binding.bindUDP(numeric, port, sockFlags(options, false));
+  if (fd < 0) throw systemError(fd, 'bind', { address: numeric, port });
+  return fd;
+}
+
+/**
+ * Sends one datagram to `host:port`: the bytes sent, or -1 when the socket's buffer is full.
+ * Send an IPv4 address from an IPv4 socket and an IPv6 one from an IPv6 socket.
+ *
+ * @param fd - a UDP socket from {@link bindUDP}.
+ * @param buf - the datagram.
+ * @param host - the destination's numeric address (or `'localhost'`), of the socket's family.
+ * @param port - the destination port, 1..65535.
+ * @throws TypeError/RangeError for a bad address or port; a SystemError (`EMSGSIZE` for a
+ * datagram too large, `EAFNOSUPPORT`/`EINVAL` for the other family, `EDESTADDRREQ`).
+ * @example
+ * ```ts
+ * sendTo(fd, Buffer.from('ping'), '127.0.0.1', port);
+ * ```
+ * @category Sockets
+ */
+export function sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: string, port: number): number {
+  validateFd(fd);
+  validateBuffer(buf, 'buf');
+  const numeric = numericHost(host);
+  validateInteger(port, 'port', 1, 65535);
+  const n = binding.sendTo(fd, buf, numeric, port);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'sendto', { fd, address: numeric, port });
+}
+
+/**
+ * One datagram {@link recvFrom} received: its size and sender.
+ *
+ * @example
+ * ```ts
+ * const d = recvFrom(fd, buf);
+ * if (d !== null) handle(buf.subarray(0, d.bytes), d.address);
+ * ```
+ * @category Sockets
+ */
+export interface Received {
+  /** How many bytes of the datagram were written into the buffer. */
+  bytes: number;
+  /** The sender's address, to answer with {@link sendTo}. */
+  address: SocketAddress;
+}
+
+/**
+ * Receives one datagram into `buf`: its size (a datagram longer than `buf` is truncated) and
+ * sender, or `null` when none is waiting.
+ *
+ * @param fd - a UDP socket from {@link bindUDP}.
+ * @param buf - where the datagram goes; a longer datagram is truncated to its byte length.
+ * @throws a SystemError (`EBADF`, `ENOTSOCK`, `ECONNREFUSED` after an ICMP unreachable).
+ * @example
+ * ```ts
+ * for (let d = recvFrom(fd, buf); d !== null; d = recvFrom(fd, buf)) {
+ *   sendTo(fd, buf.subarray(0, d.bytes), d.address.address, d.address.port);
+ * }
+ * ```
+ * @category Sockets
+ */
+export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Received | null {
+  validateFd(fd);
+  validateBuffer(buf, 'buf');
+  const r = binding.recvFrom(fd, buf);
+  if (typeof r !== 'number') return r as Received;
+  if (wouldBlock(r)) return null;
+  throw systemError(r, 'recvfrom', { fd });
+}
+
+// ---- I/O ----
+
+/**
+ * Reads into `buf` from a nonblocking fd, without copying: the number of bytes read,
+ * 0 at end of stream, or -1 when nothing is there yet (EAGAIN).
+ * @param fd - a nonblocking descriptor.
+ * @param buf - where the bytes go; at most its byte length is read.
+ * @throws TypeError/RangeError for a bad `fd` or a `buf` that is not a Buffer, TypedArray,
+ * DataView or ArrayBuffer; a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
+ * @example
+ * ```ts
+ * const n = read(fd, buf);
+ * if (n > 0) handle(buf.subarray(0, n)); else if (n === 0) close(fd);
+ * ```
+ * @category File descriptors
+ */
+export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
+  validateFd(fd);
+  validateBuffer(buf, 'buf');
+  const n = binding.read(fd, buf);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'read', { fd });
+}
+
+/**
+ * Writes `buf` to a nonblocking fd: the number of bytes written (maybe fewer than asked)
+ * or -1 when there is no room (EAGAIN). A peer that went away gives EPIPE, never SIGPIPE.
+ * @param fd - a nonblocking descriptor.
+ * @param buf - the bytes to write.
+ * @throws TypeError/RangeError for a bad `fd` or `buf` (as {@link read}); a SystemError
+ * (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
+ * @example
+ * ```ts
+ * const n = write(fd, Buffer.from('hello'));
+ * ```
+ * @category File descriptors
+ */
+export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
+  validateFd(fd);
+  validateBuffer(buf, 'buf');
+  const n = binding.write(fd, buf);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'write', { fd });
+}
+
+/**
+ * The most buffers one {@link readv} or {@link writev} call uses (the platform's IOV_MAX, at most 1024).
+ *
+ * @example
+ * ```ts
+ * const n = writev(fd, chunks.slice(0, IOV_MAX)); // the rest in the next call
+ * ```
+ * @category File descriptors
+ */
+export const IOV_MAX: number = constants.IOV_MAX;
+
+function validateBuffers(bufs: unknown): asserts bufs is readonly (ArrayBufferView | ArrayBuffer)[] {
+  if (!Array.isArray(bufs)) {
+    const err = new TypeError(`The "bufs" argument must be an array of Buffers, TypedArrays, DataViews or ArrayBuffers. Received ${typeof bufs}`) as TypeError & { code: string };
+    err.code = 'ERR_INVALID_ARG_TYPE';
+    throw err;
+  }
+  for (let i = 0; i < bufs.length; i++) validateBuffer(bufs[i], `bufs[${i}]`);
+}
+
+/**
+ * Scatter read: fills the buffers in order with one readv(2), without copying. Returns the
+ * total bytes read, 0 at end of stream, or -1 when nothing is there yet. Only the first
+ * `IOV_MAX` (1024) buffers are used.
+ * @param fd - a nonblocking descriptor.
+ * @param bufs - the buffers to fill, in order.
+ * @throws TypeError when `bufs` is not an array of buffers; a SystemError as {@link read}.
+ * @example
+ * ```ts
+ * const n = readv(fd, [header, body]);
+ * ```
+ * @category File descriptors
+ */
+export function readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number {
+  validateFd(fd);
+  validateBuffers(bufs);
+  const n = binding.readv(fd, bufs);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'readv', { fd });
+}
+
+/**
+ * Gather write: sends the buffers in order with one writev(2) (sendmsg on sockets, so no
+ * SIGPIPE). Returns the total bytes written (maybe fewer than all) or -1 when there is no
+ * room. Only the first `IOV_MAX` (1024) buffers are used.
+ * @param fd - a nonblocking descriptor.
+ * @param bufs - the buffers to send, in order.
+ * @throws TypeError when `bufs` is not an array of buffers; a SystemError as {@link write}.
+ * @example
+ * ```ts
+ * const n = writev(fd, [head, body]);
+ * ```
+ * @category File descriptors
+ */
+export function writev(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number {
+  validateFd(fd);
+  validateBuffers(bufs);
+  const n = binding.writev(fd, bufs);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'writev', { fd });
+}
+
+/**
+ * Sends TCP urgent data (MSG_OOB): the peer's poller reports it as an exceptional
+ * condition (EPOLLPRI, part of `ReadEvents`), and the peer reads it with
+ * {@link recvUrgent}. Only the last byte sent is urgent, as TCP defines it.
+ * @param fd - a connected TCP socket.
+ * @param buf - the bytes to send; the last one is the urgent byte.
+ * @throws a SystemError (`EOPNOTSUPP` on a socket that is not TCP, `EPIPE`).
+ * @example
+ * ```ts
+ * sendUrgent(fd, Buffer.from('!'));
+ * ```
+ * @category Sockets
+ */
+export function sendUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
+  validateFd(fd);
+  validateBuffer(buf, 'buf');
+  const n = binding.sendUrgent(fd, buf);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'send', { fd });
+}
+
+/**
+ * Reads the pending urgent byte of a TCP socket (recv with MSG_OOB): 1, or -1 when it has
+ * not arrived yet.
+ * @param fd - a connected TCP socket whose poller reported `EPOLLPRI`.
+ * @param buf - where the urgent byte goes (at least 1 byte long).
+ * @throws a SystemError (`EINVAL` when no urgent data is pending or it was read already).
+ * @example
+ * ```ts
+ * if (recvUrgent(fd, one) === 1) onUrgent(one[0]);
+ * ```
+ * @category Sockets
+ */
+export function recvUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
+  validateFd(fd);
+  validateBuffer(buf, 'buf');
+  const n = binding.recvUrgent(fd, buf);
+  if (n >= 0) return n;
+  if (wouldBlock(n)) return -1;
+  throw systemError(n, 'recv', { fd });
+}
+
+const shutdownHow = { read: constants.SHUT_RD, write: constants.SHUT_WR, both: constants.SHUT_RDWR } as const;
+
+/**
+ * Shuts down one or both directions of a connected socket without closing the fd: after
+ * `'write'` the peer reads end of stream (a half-close, as `socket.end()` sends FIN).
+ * @param fd - a connected socket.
+ * @param how - `'read'`, `'write'` or `'both'` (the default).
+ * @throws TypeError for another `how`; a SystemError (`ENOTCONN`, `ENOTSOCK`).
+ * @example
+ * ```ts
+ * shutdown(fd, 'write'); // no more requests; keep reading the replies
+ * ```
+ * @category File descriptors
+ */
+export function shutdown(fd: number, how: 'read' | 'write' | 'both' = 'both'): void {
+  validateFd(fd);
+  validateOneOf(how, 'how', ['read', 'write', 'both'] as const);
+  const err = binding.shutdown(fd, shutdownHow[how]);
+  if (err < 0) throw systemError(err, 'shutdown', { fd });
+}
+
+/**
+ * Closes an fd. Delete it from its pollers first (epoll forgets a closed fd by itself,
+ * but only when no duplicate of it remains open).
+ * @param fd - the descriptor to close.
+ * @throws TypeError/RangeError for a bad `fd`; a SystemError (`EBADF`) when `fd` is not open.
+ * @example
+ * ```ts
+ * poller.delete(fd);
+ * close(fd);
+ * ```
+ * @category File descriptors
+ */
+export function close(fd: number): void {
+  validateFd(fd);
+  const err = binding.close(fd);
+  if (err < 0) throw systemError(err, 'close', { fd });
+}
+
+/**
+ * Duplicates `fd` (F_DUPFD_CLOEXEC): a new descriptor for the same socket, close-on-exec.
+ * Both share the socket and its nonblocking flag; the socket closes when the last one does.
+ * @param fd - the descriptor to duplicate.
+ * @throws a SystemError (`EBADF`, `EMFILE`).
+ * @example
+ * ```ts
+ * const mine = dup(fdOf(server));
+ * ```
+ * @category File descriptors
+ */
+export function dup(fd: number): number {
+  validateFd(fd);
+  const copy = binding.dup(fd);
+  if (copy < 0) throw systemError(copy, 'dup', { fd });
+  return copy;
+}
+
+// ---- options ----
+
+/**
+ * The integer options {@link getSocketOption} reads.
+ *
+ * @example
+ * ```ts
+ * getSocketOption(fd, 'recvBuffer'); // bytes, as the kernel reports them
+ * ```
+ * @category Socket options
+ * @useDeclaredType
+ */
+export type SocketOptionName = keyof typeof constants.options;
+
+const flagOptions: ReadonlySet<string> = new Set(['noDelay', 'keepAlive', 'reuseAddr', 'reusePort', 'ipv6Only']);
+
+function setOption(fd: number, opt: number, value: number): void {
+  const err = binding.setSockOpt(fd, opt, value);
+  if (err < 0) throw systemError(err, 'setsockopt', { fd });
+}
+
+/**
+ * Sets TCP_NODELAY: with `on` (the default) small writes leave at once instead of waiting
+ * to be coalesced (Nagle's algorithm).
+ * @param fd - a TCP socket.
+ * @param on - `true` (the default) to send small writes at once, `false` to let the kernel coalesce them.
+ * @throws a SystemError (`EOPNOTSUPP`/`ENOPROTOOPT` on a socket that is not TCP, `ENOTSOCK`).
+ * @example
+ * ```ts
+ * setNoDelay(c.fd);
+ * ```
+ * @category Socket options
+ */
+export function setNoDelay(fd: number, on = true): void {
+  validateFd(fd);
+  validateBoolean(on, 'on');
+  setOption(fd, constants.options.noDelay, on ? 1 : 0);
+}
+
+/**
+ * Sets SO_KEEPALIVE. With `idleSeconds`, also as gnet's `SetKeepAlivePeriod`: the first
+ * probe after `idleSeconds` idle, then one every `idleSeconds / 5` (at least 1 s), 5 probes.
+ * @param fd - a TCP socket.
+ * @param on - whether to send keep-alive probes.
+ * @param idleSeconds - idle time before the first probe, 1..2^31-1; omit it to keep the system defaults.
+ * @throws RangeError for `idleSeconds` outside 1..2^31-1; a SystemError as {@link setNoDelay}.
+ * @example
+ * ```ts
+ * setKeepAlive(c.fd, true, 60);
+ * ```
+ * @category Socket options
+ */
+export function setKeepAlive(fd: number, on: boolean, idleSeconds?: number): void {
+  validateFd(fd);
+  validateBoolean(on, 'on');
+  if (idleSeconds !== undefined) validateInteger(idleSeconds, 'idleSeconds', 1, INT_MAX);
+  const err = binding.setKeepAlive(fd, on ? 1 : 0, idleSeconds ?? 0);
+  if (err < 0) throw systemError(err, 'setsockopt', { fd });
+}
+
+/**
+ * Sets SO_RCVBUF, the kernel's receive buffer, in bytes (Linux doubles it for bookkeeping
+ * and clamps it to net.core.rmem_max).
+ * @param fd - a socket descriptor.
+ * @param size - the requested size in bytes, 1..2^31-1.
+ * @throws RangeError for a size outside 1..2^31-1; a SystemError (`ENOTSOCK`).
+ * @example
+ * ```ts
+ * setRecvBuffer(fd, 1 << 20);
+ * ```
+ * @category Socket options
+ */
+export function setRecvBuffer(fd: number, size: number): void {
+  validateFd(fd);
+  validateInteger(size, 'size', 1, INT_MAX);
+  setOption(fd, constants.options.recvBuffer, size);
+}
+
+/**
+ * Sets SO_SNDBUF, the kernel's send buffer, in bytes (doubled and clamped as SO_RCVBUF).
+ * @param fd - a socket descriptor.
+ * @param size - the requested size in bytes, 1..2^31-1.
+ * @throws as {@link setRecvBuffer}.
+ * @example
+ * ```ts
+ * setSendBuffer(fd, 1 << 20);
+ * ```
+ * @category Socket options
+ */
+export function setSendBuffer(fd: number, size: number): void {
+  validateFd(fd);
+  validateInteger(size, 'size', 1, INT_MAX);
+  setOption(fd, constants.options.sendBuffer, size);
+}
+
+/**
+ * Reads an integer socket option: a size in bytes, a count, seconds, or for the flags
+ * (`noDelay`, `keepAlive`, `reuseAddr`, `reusePort`, `ipv6Only`) 1 or 0.
+ * @param fd - a socket descriptor.
+ * @param name - which option; see {@link SocketOptionName}.
+ * @throws TypeError for an unknown name; a SystemError (`ENOPROTOOPT` where the socket
+ * has no such option, `ENOTSOCK`).
+ * @example
+ * ```ts
+ * getSocketOption(fd, 'noDelay'); // 1
+ * ```
+ * @category Socket options
+ */
+export function getSocketOption(fd: number, name: SocketOptionName): number {
+  validateFd(fd);
+  validateOneOf(name, 'name', Object.keys(constants.options) as SocketOptionName[]);
+  const value = binding.getSockOpt(fd, constants.options[name]);
+  if (value < 0) throw systemError(value, 'getsockopt', { fd });
+  return flagOptions.has(name) ? (value !== 0 ? 1 : 0) : value;
+}
+
+// ---- names ----
+
+/**
+ * The address a socket is bound to (getsockname), in node:net's `{ address, family, port }`
+ * shape; for a listener on port 0, the port the kernel chose.
+ * @param fd - a bound socket.
+ * @throws a SystemError (`ENOTSOCK`, `EBADF`).
+ * @example
+ * ```ts
+ * const { port } = localAddress(listenTCP('127.0.0.1', 0));
+ * ```
+ * @category Sockets
+ */
+export function localAddress(fd: number): SocketAddress {
+  validateFd(fd);
+  const r = binding.localAddress(fd);
+  if (typeof r === 'number') throw systemError(r, 'getsockname', { fd });
+  return r;
+}
+
+/**
+ * The address of a connected socket's peer (getpeername).
+ * @param fd - a connected socket.
+ * @throws a SystemError (`ENOTCONN` when not connected, `ENOTSOCK`, `EBADF`).
+ * @example
+ * ```ts
+ * console.log(remoteAddress(c.fd).address);
+ * ```
+ * @category Sockets
+ */
+export function remoteAddress(fd: number): SocketAddress {
+  validateFd(fd);
+  const r = binding.remoteAddress(fd);
+  if (typeof r === 'number') throw systemError(r, 'getpeername', { fd });
+  return r;
+}
+
+// ---- Node's own sockets ----
+
+/**
+ * Something node:net made: a net.Socket or a net.Server.
+ *
+ * @example
+ * ```ts
+ * const server: NodeSocketLike = net.createServer().listen(0);
+ * ```
+ * @category Node sockets
+ */
+export type NodeSocketLike = net.Socket | net.Server;
+
+/**
+ * The fd libuv holds for a connected net.Socket or a listening net.Server, read from its
+ * internal handle. The fd still belongs to libuv: do not close it or register it with a
+ * poller (libuv's own epoll watches it). Use {@link takeFd} to make it yours.
+ *
+ * Caveats: it reads `_handle.fd`, which node:net does not document (stable since Node 0.x,
+ * but private); there is none on Windows, for TLS sockets only the ciphertext flows
+ * through it, and a socket still connecting or already destroyed has none.
+ *
+ * @param socket - a connected `net.Socket` or a listening `net.Server` (not TLS, not destroyed).
+ * @throws TypeError (`ERR_INVALID_ARG_VALUE`) when the object has no open fd.
+ * @example
+ * ```ts
+ * const fd = fdOf(server); // for getSocketOption(fd, …), localAddress(fd), …
+ * ```
+ * @category Node sockets
+ */
+export function fdOf(socket: NodeSocketLike): number {
+  validateObject(socket, 'socket');
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    const err = new TypeError('The argument \'socket\' has no open file descriptor: pass a connected net.Socket or a listening net.Server (not TLS, not destroyed)') as TypeError & { code: string };
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+  return fd;
+}
+
+/**
+ * Takes a net.Socket or net.Server away from Node: duplicates its fd (yours: nonblocking,
+ * close-on-exec, register it with a poller and close it yourself) and then destroys the
+ * socket or closes the server, so that libuv stops watching it. The connection or the
+ * listener itself stays open through the duplicate.
+ *
+ * Caveats: call it before Node has read anything, i.e. in the 'connection' or 'connect'
+ * listener, or after `pause()`: bytes Node already read stay in the stream and are lost,
+ * and so are writes still queued in it. A server's connections already accepted stay
+ * Node's. All of {@link fdOf}'s caveats apply.
+ *
+ * @param socket - a connected `net.Socket` or a listening `net.Server`, which this destroys or closes.
+ * @throws as {@link fdOf}; a SystemError from dup (`EMFILE`).
+ * @example
+ * ```ts
+ * const server = net.createServer((c) => {
+ *   const fd = takeFd(c);
+ *   poller.addRead({ fd, callback: onData });
+ * });
+ * ```
+ * @category Node sockets
+ */
+export function takeFd(socket: NodeSocketLike): number {
+  const fd = dup(fdOf(socket));
+  if (socket instanceof net.Server) socket.close();
+  else socket.destroy();
+  return fd;
+}

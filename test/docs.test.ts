@@ -1,0 +1,122 @@
+// The code in README.md and docs/guide.md is real code: every TypeScript block that imports
+// 'netpoll' type-checks against src/, and every block preceded by
+// `<!-- doctest: expect "…" "…" -->` runs and prints those lines, in that order.
+// `<!-- doctest: skip … -->` exempts a block (it needs Electron); `<!-- doctest: typecheck … -->`
+// only type-checks it (it needs hardware); `(epoll only)` in an expect directive runs the block
+// only on the epoll backend (its output names epoll's event bits).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ts from 'typescript';
+import { Backend } from '../src/index.js';
+
+const root = path.resolve(__dirname, '..', '..');
+const documents = ['README.md', 'docs/guide.md', 'docs/socket.md'];
+
+interface Block {
+  readonly where: string; // file:line of the block's first code line
+  readonly doc: string;
+  readonly line: number;
+  readonly code: string;
+  readonly directive: string | undefined;
+}
+
+function blocksOf(doc: string): Block[] {
+  const lines = fs.readFileSync(path.join(root, doc), 'utf8').split('\n');
+  const blocks: Block[] = [];
+  let pending: string | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const marker = /^<!-- doctest: (.*) -->$/.exec(lines[i]!);
+    if (marker) {
+      pending = marker[1];
+      if (!/^```ts$/.test(lines[i + 1] ?? '')) throw new Error(`${doc}:${i + 1}: a doctest marker must be followed by a \`\`\`ts block`);
+      continue;
+    }
+    if (lines[i] !== '```ts') continue;
+    const start = i + 1;
+    let end = start;
+    while (end < lines.length && lines[end] !== '```') end++;
+    blocks.push({ where: `${doc}:${start + 1}`, doc, line: start + 1, code: lines.slice(start, end).join('\n'), directive: pending });
+    pending = undefined;
+    i = end;
+  }
+  return blocks;
+}
+
+const blocks = documents.flatMap(blocksOf);
+const programs = blocks.filter((b) => /from 'netpoll'/.test(b.code) && !b.directive?.startsWith('skip'));
+const runnable = blocks.filter((b) => b.directive?.startsWith('expect'));
+
+/** The quoted strings of an `expect "a" "b"` directive. */
+function expectedLines(directive: string): string[] {
+  return [...directive.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
+}
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-doctest-'));
+const fileOf = (b: Block): string => path.join(scratch, `${b.doc.replace(/[^a-z0-9]+/gi, '_')}_${b.line}.mts`);
+
+test('the documents contain the examples this test expects to check', () => {
+  assert.ok(programs.some((b) => b.doc === 'README.md'), 'README.md has a checked example');
+  assert.ok(runnable.some((b) => b.doc === 'README.md'), 'README.md has a run example');
+  assert.ok(runnable.filter((b) => b.doc === 'docs/guide.md').length >= 4, 'docs/guide.md has run examples');
+  for (const b of runnable) assert.ok(expectedLines(b.directive!).length > 0, `${b.where}: expect lists no output`);
+});
+
+test('every example that imports netpoll type-checks against src/', () => {
+  const index = path.join(root, 'src', 'index.js'); // node16 resolution maps it to index.ts
+  const files = programs.map((b) => {
+    const file = fileOf(b);
+    fs.writeFileSync(file, b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(index)}`));
+    return file;
+  });
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.Node16,
+    moduleResolution: ts.ModuleResolutionKind.Node16,
+    lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
+    types: ['node'],
+    typeRoots: [path.join(root, 'node_modules', '@types')],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+  });
+  const problems = ts.getPreEmitDiagnostics(program).map((d) => {
+    const text = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+    if (d.file === undefined || d.start === undefined) return text;
+    const { line } = d.file.getLineAndCharacterOfPosition(d.start);
+    const block = programs[files.indexOf(path.normalize(d.file.fileName))];
+    return block ? `${block.doc}:${block.line + line}: ${text}` : `${d.file.fileName}:${line + 1}: ${text}`;
+  });
+  assert.equal(problems, []);
+});
+
+for (const b of runnable) {
+  test(`the example at ${b.where} runs and prints what the document says`, () => {
+    if (b.directive!.includes('(epoll only)') && Backend !== 'epoll') return;
+    const dist = path.join(root, 'dist', 'src', 'index.js');
+    const js = ts.transpileModule(b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(dist)}`), {
+      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
+      fileName: 'example.mts',
+    }).outputText;
+    const file = fileOf(b).replace(/\.mts$/, '.mjs');
+    fs.writeFileSync(file, js);
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20000 });
+    assert.is(r.signal, null, `${b.where} timed out`);
+    assert.is(r.status, 0, `${b.where} failed:\n${r.stderr}`);
+    // The lines must appear in order; lines printed by concurrent code may interleave.
+    const out = r.stdout.split('\n');
+    let at = 0;
+    for (const want of expectedLines(b.directive!)) {
+      const found = out.indexOf(want, at);
+      assert.ok(found >= 0, `${b.where}: expected the line ${JSON.stringify(want)} (in order) in:\n${r.stdout}`);
+      at = found + 1;
+    }
+  });
+}
+
+test.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+test.run();

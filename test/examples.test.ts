@@ -1,0 +1,339 @@
+// Every example, started as its npm script would start it, driven by real clients
+// (node:net, node:http, curl when installed), checked, and stopped.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { ErrEngineShutdown } from '../src/index.js';
+import { startCounterServer, type Counts } from '../examples/electron/server.js';
+import { sleep, within } from './helpers.js';
+
+const examples = path.join(__dirname, '..', 'examples');
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  output(): string;
+  /** Sends SIGTERM and resolves with the exit code and everything printed. */
+  stop(): Promise<{ code: number | null; output: string }>;
+}
+
+/** Starts `node dist/examples/<script> ...args` on a free port and waits for its "listening on" line. */
+async function start(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [path.join(examples, script), ...args], {
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const port = await within(
+    new Promise<number>((resolve, reject) => {
+      const check = (): void => {
+        const m = /listening on (?:\[[^\]]+\]|[\d.]+):(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      };
+      child.stdout!.on('data', check);
+      void exited.then((code) => reject(new Error(`${script} exited (${code}) before listening:\n${out}`)));
+    }),
+    10000,
+    `${script} listening`,
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  return {
+    child,
+    port,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const code = await within(exited, 10000, `${script} stopping`).catch((e) => {
+        child.kill('SIGKILL');
+        throw e;
+      });
+      return { code, output: out };
+    },
+  };
+}
+
+/** Runs `fn` against a started example and always stops it. */
+async function withExample(script: string, args: string[], env: Record<string, string>, fn: (r: Running) => Promise<void>): Promise<string> {
+  const r = await start(script, args, env);
+  try {
+    await fn(r);
+  } catch (e) {
+    r.child.kill('SIGKILL');
+    throw e;
+  }
+  const { code, output } = await r.stop();
+  assert.is(code, 0, `exit code 0 after SIGTERM; output:\n${output}`);
+  return output;
+}
+
+/** Sends `data` on a new connection (optionally pausing the reader for `pauseMs`) and resolves with all it got back once `expect` bytes arrived. */
+function echoRoundTrip(port: number, data: Buffer, pauseMs = 0): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.write(data);
+      if (pauseMs > 0) {
+        c.pause();
+        setTimeout(() => c.resume(), pauseMs);
+      }
+    });
+    c.on('data', (d) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= data.length) c.end();
+    });
+    c.on('close', () => resolve(Buffer.concat(chunks)));
+    c.on('error', reject);
+  });
+}
+
+/** Writes raw bytes (optionally in pieces, with pauses) and resolves with everything read until the server closes or `until` matches. */
+function rawExchange(port: number, pieces: (string | Buffer)[], until?: (text: string) => boolean, gapMs = 0): Promise<{ text: string; closedByServer: boolean }> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let finished = false;
+    const c = net.connect(port, '127.0.0.1', async () => {
+      for (const p of pieces) {
+        c.write(p);
+        if (gapMs > 0) await sleep(gapMs);
+      }
+    });
+    c.setEncoding('latin1');
+    c.on('data', (d: string) => {
+      text += d;
+      if (until?.(text) && !finished) {
+        finished = true;
+        c.destroy();
+        resolve({ text, closedByServer: false });
+      }
+    });
+    c.on('end', () => {
+      if (finished) return;
+      finished = true;
+      c.destroy();
+      resolve({ text, closedByServer: true });
+    });
+    c.on('error', reject);
+  });
+}
+
+function get(agent: http.Agent, port: number, urlPath: string, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function which(cmd: string): Promise<boolean> {
+  return new Promise((resolve) => execFile('sh', ['-c', `command -v ${cmd}`], (err) => resolve(!err)));
+}
+
+function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { timeout: 10000 }, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr }))),
+  );
+}
+
+const countMatches = (text: string, re: RegExp): number => (text.match(re) ?? []).length;
+
+// ---- echo ----
+
+test('echo example: many concurrent clients get their bytes back, a slow reader too', async () => {
+  const output = await withExample('echo.js', [], {}, async ({ port }) => {
+    const payloads = Array.from({ length: 40 }, (_, i) => randomBytes(1 + ((i * 7919) % 20000)));
+    const replies = await within(Promise.all(payloads.map((p) => echoRoundTrip(port, p))), 20000, '40 echo clients');
+    replies.forEach((r, i) => assert.ok(r.equals(payloads[i]), `client ${i} got its ${payloads[i].length} bytes back`));
+    // 8 MiB to a client that does not read for a while: the server must queue, wait and resume.
+    const big = randomBytes(8 * 1024 * 1024);
+    const back = await within(echoRoundTrip(port, big, 300), 30000, 'the 8 MiB echo');
+    assert.is(back.length, big.length);
+    assert.ok(back.equals(big), '8 MiB came back intact');
+  });
+  assert.match(output, /echo server stopped after 41 connections/);
+});
+
+// ---- HTTP ----
+
+test('http example: keep-alive, status codes and headers over node:http', async () => {
+  await withExample('http.js', [], {}, async ({ port }) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await get(agent, port, '/plaintext');
+      assert.is(first.status, 200);
+      assert.is(first.body, 'Hello, World!');
+      assert.is(first.headers['content-length'], '13');
+      assert.match(first.headers['content-type'] ?? '', /^text\/plain/);
+      assert.ok(!Number.isNaN(Date.parse(first.headers.date ?? '')), 'a Date header');
+      for (let i = 0; i < 5; i++) {
+        const r = await get(agent, port, i % 2 ? '/' : '/plaintext?x=1');
+        assert.is(r.status, 200);
+        assert.is(r.body, 'Hello, World!');
+        assert.ok(r.reused, 'the connection is kept alive and reused');
+      }
+      const head = await get(agent, port, '/plaintext', 'HEAD');
+      assert.is(head.status, 200);
+      assert.is(head.body, '');
+      assert.is(head.headers['content-length'], '13');
+      assert.is((await get(agent, port, '/nothing-here')).status, 404);
+      const post = await get(agent, port, '/plaintext', 'POST');
+      assert.is(post.status, 405);
+      assert.is(post.headers.allow, 'GET, HEAD');
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+test('http example: pipelined requests are answered in order; split and closing requests work', async () => {
+  const output = await withExample('http.js', [], {}, async ({ port }) => {
+    // 100 requests in one write, alternating paths: the replies come back in the same order.
+    const requests: string[] = [];
+    for (let i = 0; i < 100; i++) requests.push(`GET ${i % 2 ? '/missing' : '/plaintext'} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const { text, closedByServer } = await within(
+      rawExchange(port, [requests.join('')], (t) => countMatches(t, /HTTP\/1\.1 \d{3} /g) === 100),
+      10000,
+      '100 pipelined replies',
+    );
+    assert.not.ok(closedByServer);
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.equal(statuses, Array.from({ length: 100 }, (_, i) => (i % 2 ? 404 : 200)));
+    assert.is(countMatches(text, /Hello, World!/g), 50);
+
+    // A request in small pieces (the parser waits for the rest), then one with a body.
+    const split = await within(
+      rawExchange(port, ['GE', 'T /plain', 'text HTTP/1.1\r', '\nHost: x\r\n', '\r\n'], (t) => t.endsWith('Hello, World!'), 20),
+      10000,
+      'a split request',
+    );
+    assert.match(split.text, /^HTTP\/1\.1 200 OK\r\n/);
+    const withBody = await within(
+      rawExchange(port, ['POST /missing HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n'], (t) => t.endsWith('Hello, World!')),
+      10000,
+      'a request after a body',
+    );
+    assert.equal([...withBody.text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]), ['404', '200']);
+
+    // Connection: close and HTTP/1.0 get their reply, then the server closes.
+    const closing = await within(rawExchange(port, ['GET /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n']), 10000, 'Connection: close');
+    assert.ok(closing.closedByServer);
+    assert.match(closing.text, /\r\nConnection: close\r\n/);
+    assert.ok(closing.text.endsWith('Hello, World!'));
+    const old = await within(rawExchange(port, ['GET / HTTP/1.0\r\n\r\n']), 10000, 'HTTP/1.0');
+    assert.ok(old.closedByServer);
+    assert.ok(old.text.endsWith('Hello, World!'));
+    const oldKeepAlive = await within(
+      rawExchange(port, ['GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'], (t) => t.endsWith('Hello, World!')),
+      10000,
+      'HTTP/1.0 keep-alive',
+    );
+    assert.not.ok(oldKeepAlive.closedByServer);
+    assert.match(oldKeepAlive.text, /\r\nConnection: keep-alive\r\n/);
+
+    // Garbage gets 400 and a close; a chunked body 501.
+    const bad = await within(rawExchange(port, ['HELLO\r\n\r\n']), 10000, 'a bad request');
+    assert.ok(bad.closedByServer);
+    assert.match(bad.text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const chunked = await within(rawExchange(port, ['POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n']), 10000, 'a chunked request');
+    assert.match(chunked.text, /^HTTP\/1\.1 501 /);
+  });
+  assert.match(output, /http server stopped after 8 connections/);
+});
+
+test('http example: curl gets Hello, World! and reuses the connection (skipped without curl)', async () => {
+  if (!(await which('curl'))) {
+    console.log('  (curl not installed: skipped)');
+    return;
+  }
+  await withExample('http.js', [], {}, async ({ port }) => {
+    const url = `http://127.0.0.1:${port}/plaintext`;
+    const one = await run('curl', ['-s', '-i', url]);
+    assert.match(one.stdout, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(one.stdout.endsWith('Hello, World!'));
+    const two = await run('curl', ['-s', '-v', url, url]);
+    assert.is(two.stdout, 'Hello, World!Hello, World!');
+    assert.match(two.stderr, /Re-?using existing connection/i);
+  });
+});
+
+// ---- multicore ----
+
+for (const kind of ['echo', 'http'] as const) {
+  test(`multicore ${kind} example: two workers share the port and both take connections`, async () => {
+    const clients = 32;
+    const output = await withExample('multicore.js', [kind], { WORKERS: '2' }, async ({ port, output }) => {
+      assert.match(output(), /\(2 workers\)/);
+      const jobs = Array.from({ length: clients }, async (_, i) => {
+        if (kind === 'echo') {
+          const msg = Buffer.from(`message ${i}`);
+          assert.ok((await echoRoundTrip(port, msg)).equals(msg));
+        } else {
+          const r = await rawExchange(port, ['GET /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n']);
+          assert.ok(r.text.startsWith('HTTP/1.1 200 OK\r\n') && r.text.endsWith('Hello, World!'), r.text);
+        }
+      });
+      await within(Promise.all(jobs), 20000, `${clients} clients`);
+    });
+    const perWorker = [...output.matchAll(/worker (\d+): (\d+) connections/g)].map((m) => Number(m[2]));
+    assert.is(perWorker.length, 2, output);
+    assert.is(perWorker[0] + perWorker[1], clients);
+    // SO_REUSEPORT hashes connections across both sockets: all 32 on one would be a 1 in 2^31 event.
+    assert.ok(perWorker[0] > 0 && perWorker[1] > 0, `both workers accepted: ${perWorker.join(' + ')}`);
+    if (kind === 'http') {
+      const requests = [...output.matchAll(/, (\d+) requests/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      assert.is(requests, clients);
+    }
+  });
+}
+
+// ---- Electron main-process module, under plain Node ----
+
+test('electron example: the main-process server echoes and reports connection counts', async () => {
+  const reports: Counts[] = [];
+  const server = startCounterServer({ intervalMs: 10, onCounts: (c) => reports.push(c) });
+  const waitFor = async (pred: (c: Counts) => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 500 && !(reports.length > 0 && pred(reports[reports.length - 1])); i++) await sleep(10);
+    assert.ok(reports.length > 0 && pred(reports[reports.length - 1]), what);
+  };
+  const sockets: net.Socket[] = [];
+  try {
+    assert.equal(server.counts(), { address: `127.0.0.1:${server.port}`, open: 0, total: 0, bytes: 0 });
+    const echoed = await Promise.all(
+      [0, 1, 2].map(
+        (i) =>
+          new Promise<string>((resolve, reject) => {
+            const s = net.connect(server.port, '127.0.0.1', () => s.write(`client ${i}`));
+            sockets.push(s);
+            s.setEncoding('utf8');
+            s.once('data', resolve);
+            s.on('error', reject);
+          }),
+      ),
+    );
+    assert.equal(echoed, ['client 0', 'client 1', 'client 2']);
+    await waitFor((c) => c.open === 3 && c.total === 3 && c.bytes === 24, 'a report of 3 open connections and 24 bytes');
+    for (const s of sockets) s.end();
+    await waitFor((c) => c.open === 0 && c.total === 3, 'a report of 0 open connections');
+  } finally {
+    for (const s of sockets) s.destroy();
+    server.close();
+  }
+  assert.is(await within(server.done, 5000, 'server.done'), ErrEngineShutdown);
+});
+
+test.run();

@@ -1,0 +1,651 @@
+// The Poller's registration, polling loop and dispatch, with real pipes,
+// socketpairs and loopback TCP.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as net from 'node:net';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  Backend,
+  ErrAcceptSocket,
+  ErrEngineShutdown,
+  ErrPollerClosed,
+  InitPollEventsCap,
+  MaxPollEventsCap,
+  MinPollEventsCap,
+  Priority,
+  ReadEvents,
+  WriteEvents,
+  close,
+  dialTCP,
+  isErrorEvent,
+  isReadEvent,
+  isWriteEvent,
+  openPoller,
+  pipe,
+  read,
+  socketpair,
+  write,
+  type IOEvent,
+} from '../src/index.js';
+import { rejection, stopAfter, thrown, within } from './helpers.js';
+
+const epoll = Backend === 'epoll';
+const EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
+
+test('openPoller opens a backend fd that close() releases, and close() is idempotent', () => {
+  const poller = openPoller();
+  assert.is(poller.backend, Backend);
+  assert.ok(poller.fd >= 0);
+  assert.is(poller.closed, false);
+  poller.close();
+  assert.is(poller.closed, true);
+  assert.is(poller.fd, -1);
+  poller.close();
+  assert.is(poller.closed, true);
+});
+
+test('gnet epoll constants are exported with their Go values', () => {
+  if (!epoll) return;
+  assert.is(InitPollEventsCap, 128);
+  assert.is(MaxPollEventsCap, 1024);
+  assert.is(MinPollEventsCap, 32);
+  assert.is(ReadEvents, EPOLLIN | EPOLLPRI);
+  assert.is(WriteEvents, EPOLLOUT);
+});
+
+test('a readable pipe is reported as a read event with the fd registered', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const seen: Array<[number, IOEvent, number]> = [];
+    const err = await within(
+      poller.polling((fd, event, flags) => {
+        seen.push([fd, event, flags]);
+        return ErrEngineShutdown;
+      }),
+      2000,
+    );
+    assert.is(err, ErrEngineShutdown);
+    assert.is(seen.length, 1);
+    assert.is(seen[0][0], r);
+    assert.ok(isReadEvent(seen[0][1]));
+    assert.not.ok(isWriteEvent(seen[0][1]));
+    if (epoll) assert.is(seen[0][1], EPOLLIN);
+    assert.is(seen[0][2], 0);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('addWrite reports a writable socket; addReadWrite reports both kinds', async () => {
+  using poller = openPoller();
+  const [a, b] = socketpair();
+  try {
+    poller.addWrite({ fd: a });
+    let event = 0;
+    await within(poller.polling((_fd, ev) => { event = ev; return ErrEngineShutdown; }), 2000);
+    assert.ok(isWriteEvent(event));
+    assert.not.ok(isReadEvent(event));
+    poller.delete(a);
+
+    write(a, Buffer.from('data'));
+    poller.addReadWrite({ fd: b });
+    let read_ = false, write_ = false;
+    await within(
+      poller.polling((_fd, ev) => {
+        if (isReadEvent(ev)) read_ = true;
+        if (isWriteEvent(ev)) write_ = true;
+        if (read_ && write_) return ErrEngineShutdown;
+      }),
+      2000,
+    );
+    assert.ok(read_ && write_);
+  } finally {
+    close(a);
+    close(b);
+  }
+});
+
+test('level-triggered: unread data is reported again on every turn', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r }, false);
+    write(w, Buffer.from('unread'));
+    let count = 0;
+    await within(poller.polling(() => (++count === 5 ? ErrEngineShutdown : undefined)), 2000);
+    assert.is(count, 5);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('edge-triggered: one event per new arrival, none for data left unread', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r }, true);
+    write(w, Buffer.from('one'));
+    let count = 0;
+    let timer = stopAfter(poller, 150);
+    await within(poller.polling(() => { count++; }), 2000);
+    clearTimeout(timer);
+    assert.is(count, 1, 'one arrival, one event, though the data stays unread');
+    write(w, Buffer.from('two'));
+    timer = stopAfter(poller, 150);
+    await within(poller.polling(() => { count++; }), 2000);
+    clearTimeout(timer);
+    assert.is(count, 2);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('edge-triggered registration adds RDHUP: a peer shutdown is reported', async () => {
+  using poller = openPoller();
+  const [a, b] = socketpair();
+  try {
+    poller.addRead({ fd: a }, true);
+    close(b);
+    let event = 0, flags = 0;
+    await within(poller.polling((_fd, ev, fl) => { event = ev; flags = fl; return ErrEngineShutdown; }), 2000);
+    assert.ok(isReadEvent(event));
+    if (epoll) assert.ok(event & EPOLLRDHUP, `expected EPOLLRDHUP in ${event}`);
+    assert.ok(isErrorEvent(event, flags) || (epoll && (event & EPOLLRDHUP) !== 0));
+  } finally {
+    close(a);
+  }
+});
+
+test('a closed pipe writer is a hang-up: isErrorEvent is true', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    close(w);
+    let event = 0, flags = 0;
+    await within(poller.polling((_fd, ev, fl) => { event = ev; flags = fl; return ErrEngineShutdown; }), 2000);
+    assert.ok(isErrorEvent(event, flags));
+    if (epoll) assert.ok(event & EPOLLHUP);
+  } finally {
+    close(r);
+  }
+});
+
+test('a connection refused by the peer shows as an error event on a nonblocking dial', async () => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  using poller = openPoller();
+  let fd: number;
+  try {
+    fd = dialTCP('127.0.0.1', port, { nonblocking: true });
+  } catch (e) {
+    assert.is((e as { code: string }).code, 'ECONNREFUSED'); // refused at once: also right
+    return;
+  }
+  try {
+    poller.addWrite({ fd });
+    let event = 0, flags = 0;
+    await within(poller.polling((_fd, ev, fl) => { event = ev; flags = fl; return ErrEngineShutdown; }), 2000);
+    assert.ok(isErrorEvent(event, flags));
+    if (epoll) assert.ok(event & EPOLLERR);
+  } finally {
+    close(fd);
+  }
+});
+
+test('polling() without a callback dispatches to each fd\'s own attachment callback', async () => {
+  using poller = openPoller();
+  const [r1, w1] = pipe();
+  const [r2, w2] = pipe();
+  try {
+    const got: string[] = [];
+    poller.addRead({
+      fd: r1,
+      callback: (fd) => {
+        got.push(`one:${fd === r1}`);
+        read(r1, Buffer.alloc(8));
+        write(w2, Buffer.from('2')); // makes r2 readable for a later batch
+      },
+    });
+    poller.addRead({ fd: r2, callback: (fd) => { got.push(`two:${fd === r2}`); return ErrEngineShutdown; } });
+    write(w1, Buffer.from('1'));
+    assert.is(await within(poller.polling(), 2000), ErrEngineShutdown);
+    assert.equal(got, ['one:true', 'two:true']);
+  } finally {
+    for (const fd of [r1, w1, r2, w2]) close(fd);
+  }
+});
+
+test('an attachment callback returning ErrEngineShutdown stops polling() without a callback', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    let calls = 0;
+    poller.addRead({ fd: r, callback: (fd, ev) => { calls++; assert.is(fd, r); assert.ok(isReadEvent(ev)); return ErrEngineShutdown; } });
+    write(w, Buffer.from('x'));
+    const err = await within(poller.polling(), 2000);
+    assert.is(err, ErrEngineShutdown);
+    assert.is(calls, 1);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('an event for an fd without a callback rejects polling() with ERR_NO_CALLBACK', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const err = await within(rejection(poller.polling()), 2000);
+    assert.is(err.code, 'ERR_NO_CALLBACK');
+    assert.match(err.message, String(r));
+    assert.is(poller.closed, false);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('ErrAcceptSocket stops polling and is what polling() resolves with', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    assert.is(await within(poller.polling(() => ErrAcceptSocket), 2000), ErrAcceptSocket);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('an Error whose cause chain holds ErrEngineShutdown stops polling, and polling() resolves with that Error', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const wrapped = new Error('outer', { cause: new Error('middle', { cause: ErrEngineShutdown }) });
+    assert.is(await within(poller.polling(() => wrapped), 2000), wrapped);
+    const joined = new AggregateError([new Error('x'), ErrAcceptSocket], 'joined');
+    assert.is(await within(poller.polling(() => joined), 2000), joined);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('other returned errors do not stop polling, as in gnet', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    let n = 0;
+    const err = await within(poller.polling(() => (++n < 4 ? new Error('ignored') : ErrEngineShutdown)), 2000);
+    assert.is(err, ErrEngineShutdown);
+    assert.is(n, 4);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('a throwing callback rejects polling() with what it threw; the poller stays open and polls again', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const boom = new Error('boom');
+    const err = await within(rejection(poller.polling(() => { throw boom; })), 2000);
+    assert.is(err, boom);
+    assert.is(poller.closed, false);
+    assert.is(poller.running, false);
+    assert.is(await within(poller.polling(() => ErrEngineShutdown), 2000), ErrEngineShutdown);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('calling polling() while it runs rejects with ERR_POLLER_BUSY and leaves the first run alone', async () => {
+  using poller = openPoller();
+  const first = poller.polling(() => undefined);
+  const err = await rejection(poller.polling(() => undefined));
+  assert.is(err.code, 'ERR_POLLER_BUSY');
+  assert.is(poller.running, true);
+  poller.close();
+  assert.is(await within(first, 2000), ErrEngineShutdown);
+});
+
+test('close() during polling resolves polling() with ErrEngineShutdown; later calls throw ErrPollerClosed', async () => {
+  const poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    const running = poller.polling(() => undefined);
+    setTimeout(() => poller.close(), 20);
+    assert.is(await within(running, 2000), ErrEngineShutdown);
+    assert.is(thrown(() => poller.addRead({ fd: w })), ErrPollerClosed);
+    assert.is(thrown(() => poller.addWrite({ fd: w })), ErrPollerClosed);
+    assert.is(thrown(() => poller.addReadWrite({ fd: w })), ErrPollerClosed);
+    assert.is(thrown(() => poller.modRead({ fd: r })), ErrPollerClosed);
+    assert.is(thrown(() => poller.modReadWrite({ fd: r })), ErrPollerClosed);
+    assert.is(thrown(() => poller.delete(r)), ErrPollerClosed);
+    assert.is(await rejection(poller.polling()), ErrPollerClosed);
+    assert.is(await rejection(poller.trigger(Priority.High, () => 1)), ErrPollerClosed);
+    // The registered fds are the user's: still open.
+    assert.is(write(w, Buffer.from('still open')), 10);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('close() inside a callback ends polling with ErrEngineShutdown and dispatches nothing more', async () => {
+  const poller = openPoller();
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const [r, w] = pipe();
+      fds.push(r, w);
+      poller.addRead({ fd: r });
+      write(w, Buffer.from('x'));
+    }
+    let calls = 0;
+    const err = await within(poller.polling(() => { calls++; poller.close(); }), 2000);
+    assert.is(err, ErrEngineShutdown);
+    assert.is(calls, 1);
+  } finally {
+    fds.forEach(close);
+  }
+});
+
+test('close() inside a task ends polling and rejects the tasks still queued', async () => {
+  const poller = openPoller();
+  const closer = poller.trigger(Priority.High, () => { poller.close(); return 'closed'; });
+  const after = poller.trigger(Priority.High, () => 'never');
+  const err = await within(poller.polling(() => undefined), 2000);
+  assert.is(err, ErrEngineShutdown);
+  assert.is(await closer, 'closed');
+  assert.is(await rejection(after), ErrPollerClosed);
+});
+
+test('modRead stops write events; modReadWrite brings them back; both replace the attachment', async () => {
+  using poller = openPoller();
+  const [a, b] = socketpair();
+  try {
+    const tags: string[] = [];
+    poller.addReadWrite({ fd: a, callback: () => { tags.push('first'); return ErrEngineShutdown; } });
+    poller.modRead({ fd: a, callback: () => { tags.push('second'); return ErrEngineShutdown; } });
+    let events = 0;
+    const timer = stopAfter(poller, 100);
+    await within(poller.polling(() => { events++; }), 2000);
+    clearTimeout(timer);
+    assert.is(events, 0, 'no write events after modRead, and nothing to read');
+    poller.modReadWrite({ fd: a, callback: () => { tags.push('third'); return ErrEngineShutdown; } });
+    await within(poller.polling(), 2000);
+    assert.equal(tags, ['third']);
+    assert.is(poller.attachment(a)?.callback !== undefined, true);
+  } finally {
+    close(a);
+    close(b);
+  }
+});
+
+test('kernel errors are SystemErrors named like gnet: EEXIST on double add, ENOENT on mod/delete of unknown fds, EBADF, EPERM', () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    const eexist = thrown(() => poller.addRead({ fd: r }));
+    assert.is(eexist.code, 'EEXIST');
+    assert.ok(eexist.errno < 0);
+    assert.is(eexist.syscall, epoll ? 'epoll_ctl add' : 'kevent add');
+    assert.is(eexist.fd, r);
+    assert.ok(eexist instanceof Error);
+
+    const enoentMod = thrown(() => poller.modRead({ fd: w }));
+    assert.is(enoentMod.code, 'ENOENT');
+    if (epoll) assert.is(enoentMod.syscall, 'epoll_ctl mod');
+    const enoentDel = thrown(() => poller.delete(w));
+    assert.is(enoentDel.code, 'ENOENT');
+    assert.is(enoentDel.syscall, epoll ? 'epoll_ctl del' : 'kevent delete');
+
+    const notOpen = 1_000_000; // above ulimit -n: never an open fd here
+    assert.is(thrown(() => poller.addRead({ fd: notOpen })).code, 'EBADF');
+
+    if (epoll) {
+      // epoll refuses regular files (they are always ready).
+      const fs = require('node:fs') as typeof import('node:fs');
+      const file = fs.openSync(__filename, 'r');
+      try {
+        assert.is(thrown(() => poller.addRead({ fd: file })).code, 'EPERM');
+      } finally {
+        fs.closeSync(file);
+      }
+    }
+    poller.delete(r);
+    assert.is(thrown(() => poller.delete(r)).code, 'ENOENT');
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('a registered fd closed and its number reused gets the new attachment, never the old callback', async () => {
+  using poller = openPoller();
+  const [r1, w1] = pipe();
+  let oldCalls = 0;
+  poller.addRead({ fd: r1, callback: () => { oldCalls++; } });
+  close(r1); // closed without delete: epoll drops it by itself
+  close(w1);
+  const [r2, w2] = pipe(); // the lowest free numbers: r1's and w1's again
+  try {
+    assert.is(r2, r1, 'the kernel reuses the lowest free fd number');
+    let newCalls = 0;
+    poller.addRead({ fd: r2, callback: () => { newCalls++; return ErrEngineShutdown; } });
+    write(w2, Buffer.from('x'));
+    assert.is(await within(poller.polling(), 2000), ErrEngineShutdown);
+    assert.is(oldCalls, 0);
+    assert.is(newCalls, 1);
+  } finally {
+    close(r2);
+    close(w2);
+  }
+});
+
+test('delete() forgets the attachment even when the fd was already closed', () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  poller.addRead({ fd: r, callback: () => undefined });
+  close(r);
+  close(w);
+  const err = thrown(() => poller.delete(r));
+  assert.ok(err.code === 'EBADF' || err.code === 'ENOENT');
+  assert.is(poller.attachment(r), undefined);
+});
+
+test('an fd deleted by a callback gets none of the events already read in the same batch', async () => {
+  using poller = openPoller();
+  const [r1, w1] = pipe();
+  const [r2, w2] = pipe();
+  try {
+    poller.addRead({ fd: r1 });
+    poller.addRead({ fd: r2 });
+    write(w1, Buffer.from('x'));
+    write(w2, Buffer.from('x'));
+    const seen: number[] = [];
+    let deleted = -1;
+    const timer = stopAfter(poller, 60);
+    await within(
+      poller.polling((fd) => {
+        seen.push(fd);
+        if (deleted < 0) {
+          deleted = fd === r1 ? r2 : r1;
+          poller.delete(deleted); // both are in this batch: the other's event must be dropped
+        }
+      }),
+      2000,
+    );
+    clearTimeout(timer);
+    assert.ok(seen.length > 1);
+    assert.not.ok(seen.includes(deleted), `events after delete: ${seen}`);
+  } finally {
+    for (const fd of [r1, w1, r2, w2]) close(fd);
+  }
+});
+
+test('more than MaxPollEventsCap ready fds are all delivered over successive batches; the event list grows to the cap', async () => {
+  using poller = openPoller();
+  const count = MaxPollEventsCap + 100;
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const [r, w] = pipe();
+      fds.push(r, w);
+      poller.addRead({ fd: r });
+      write(w, Buffer.from('x'));
+    }
+    assert.is(poller.eventListSize, InitPollEventsCap);
+    const seen = new Set<number>();
+    let maxSize = 0;
+    await within(
+      poller.polling((fd) => {
+        seen.add(fd);
+        maxSize = Math.max(maxSize, poller.eventListSize);
+        if (seen.size === count) return ErrEngineShutdown;
+      }),
+      10000,
+    );
+    assert.is(seen.size, count);
+    assert.is(maxSize, MaxPollEventsCap);
+    // A quiet poller shrinks its list back, halving per turn, down to the minimum.
+    for (let i = 0; i < fds.length; i += 2) poller.delete(fds[i]);
+    const [r, w] = pipe();
+    fds.push(r, w);
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    let turns = 0;
+    await within(poller.polling(() => (++turns === 12 ? ErrEngineShutdown : undefined)), 5000);
+    assert.is(poller.eventListSize, MinPollEventsCap);
+  } finally {
+    fds.forEach(close);
+  }
+});
+
+test('process.nextTick and promise reactions run after each batch, before the next one', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const order: string[] = [];
+    let batch = 0;
+    await within(
+      poller.polling(() => {
+        batch++;
+        const b = batch;
+        order.push(`event${b}`);
+        process.nextTick(() => order.push(`tick${b}`));
+        void Promise.resolve().then(() => order.push(`promise${b}`));
+        if (b === 3) return ErrEngineShutdown;
+      }),
+      2000,
+    );
+    assert.equal(order.slice(0, 6), ['event1', 'tick1', 'promise1', 'event2', 'tick2', 'promise2']);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('AsyncLocalStorage context of the polling() caller holds in callbacks and tasks', async () => {
+  const als = new AsyncLocalStorage<string>();
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const stores: Array<string | undefined> = [];
+    await als.run('request-42', () =>
+      within(
+        poller.polling(() => {
+          stores.push(als.getStore());
+          void poller.trigger(Priority.High, () => { stores.push(als.getStore()); return ErrEngineShutdown; });
+        }),
+        2000,
+      ),
+    );
+    assert.ok(stores.length >= 2);
+    for (const s of stores) assert.is(s, 'request-42');
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('timers and node:net keep running while polling level-triggered busy fds', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('always ready'));
+    let events = 0;
+    const timerFired = new Promise<void>((resolve) => setTimeout(resolve, 30));
+    const running = poller.polling(() => { events++; });
+    await within(timerFired, 2000, 'a timer while polling');
+    poller.close();
+    await running;
+    assert.ok(events > 1);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('a TCP client fd from dialTCP talks to a node:net server through polling()', async () => {
+  const server = net.createServer((c) => c.on('data', (d) => c.write(`echo:${d}`)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  using poller = openPoller();
+  const fd = dialTCP('127.0.0.1', port);
+  try {
+    let sent = false;
+    let reply = '';
+    const buf = Buffer.alloc(64);
+    poller.addReadWrite({
+      fd,
+      callback: (_fd, ev) => {
+        if (isWriteEvent(ev) && !sent) {
+          sent = true;
+          write(fd, Buffer.from('hi'));
+          poller.modRead({ fd, callback: poller.attachment(fd)!.callback });
+        }
+        if (isReadEvent(ev)) {
+          const n = read(fd, buf);
+          if (n > 0) reply += buf.toString('utf8', 0, n);
+          if (reply === 'echo:hi') return ErrEngineShutdown;
+        }
+      },
+    });
+    assert.is(await within(poller.polling(), 3000), ErrEngineShutdown);
+    assert.is(reply, 'echo:hi');
+  } finally {
+    close(fd);
+    server.close();
+  }
+});
+
+test.run();

@@ -1,0 +1,742 @@
+// The socket toolkit with real sockets: TCP over IPv4 and IPv6 loopback, Unix stream
+// sockets, UDP, vectored I/O, options, names, Node's own sockets, and the errors
+// bad input must give.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import {
+  Backend,
+  ErrEngineShutdown,
+  isReadEvent,
+  isWriteEvent,
+  openPoller,
+  socket,
+  type IOEvent,
+  type Poller,
+} from '../src/index.js';
+import { sleep, thrown, within } from './helpers.js';
+
+const {
+  accept,
+  bindUDP,
+  close,
+  dialTCP,
+  dialUnix,
+  dup,
+  fdOf,
+  getSocketOption,
+  listenTCP,
+  listenUnix,
+  localAddress,
+  read,
+  readv,
+  recvFrom,
+  recvUrgent,
+  remoteAddress,
+  sendTo,
+  sendUrgent,
+  setKeepAlive,
+  setNoDelay,
+  setRecvBuffer,
+  setSendBuffer,
+  shutdown,
+  socketError,
+  socketpair,
+  pipe,
+  takeFd,
+  write,
+  writev,
+} = socket;
+
+const linux = process.platform === 'linux';
+const EPOLLIN = 0x1, EPOLLPRI = 0x2;
+const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+
+/** The open-file flags of `fd` as /proc reports them (Linux only). */
+function fdFlags(fd: number): number {
+  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  return parseInt(/flags:\s+([0-7]+)/.exec(info)![1], 8);
+}
+
+function assertNonblockingCloexec(fd: number): void {
+  if (!linux) return;
+  const flags = fdFlags(fd);
+  assert.ok(flags & O_NONBLOCK, `fd ${fd} is nonblocking`);
+  assert.ok(flags & O_CLOEXEC, `fd ${fd} is close-on-exec`);
+}
+
+function closeAll(...fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      close(fd);
+    } catch {
+      // already closed by the test
+    }
+  }
+}
+
+/** Polls until `pred` accepts an event for `fd`; resolves with that event. */
+async function nextEvent(poller: Poller, fd: number, pred: (ev: IOEvent) => boolean, ms = 5000): Promise<IOEvent> {
+  let seen: IOEvent | undefined;
+  await within(
+    poller.polling((efd, ev) => {
+      if (efd === fd && pred(ev)) {
+        seen = ev;
+        return ErrEngineShutdown;
+      }
+    }),
+    ms,
+    `an event on fd ${fd}`,
+  );
+  return seen!;
+}
+
+/** Accepts one connection, waiting for it with a poller. */
+async function acceptOne(lfd: number): Promise<{ fd: number; address: socket.SocketAddress }> {
+  let c = accept(lfd);
+  if (c !== null) return c;
+  using poller = openPoller();
+  poller.addRead({ fd: lfd });
+  await nextEvent(poller, lfd, isReadEvent);
+  c = accept(lfd);
+  assert.ok(c, 'a connection after a read event on the listener');
+  return c!;
+}
+
+/** Reads exactly `n` bytes, waiting with a poller when nothing is there. */
+async function readExactly(fd: number, n: number): Promise<Buffer> {
+  const out = Buffer.alloc(n);
+  let got = 0;
+  using poller = openPoller();
+  poller.addRead({ fd });
+  while (got < n) {
+    const r = read(fd, out.subarray(got));
+    if (r === 0) throw new Error(`end of stream after ${got} of ${n} bytes`);
+    if (r > 0) got += r;
+    else await nextEvent(poller, fd, isReadEvent);
+  }
+  return out;
+}
+
+function tmpPath(name: string): string {
+  return path.join(os.tmpdir(), `netpoll-${process.pid}-${name}.sock`);
+}
+
+// ---- TCP ----
+
+test('listenTCP + dialTCP + accept exchange bytes over IPv4 loopback; accept gives null when none waits', async () => {
+  const lfd = listenTCP('127.0.0.1', 0);
+  const fds = [lfd];
+  try {
+    const local = localAddress(lfd);
+    assert.equal(local.family, 'IPv4');
+    assert.is(local.address, '127.0.0.1');
+    assert.ok(local.port > 0);
+    assert.is(accept(lfd), null);
+    const c = dialTCP('127.0.0.1', local.port);
+    fds.push(c);
+    const s = await acceptOne(lfd);
+    fds.push(s.fd);
+    assert.equal(s.address, localAddress(c));
+    assert.equal(remoteAddress(c), local);
+    assertNonblockingCloexec(lfd);
+    assertNonblockingCloexec(c);
+    assertNonblockingCloexec(s.fd);
+    assert.is(write(c, Buffer.from('ping')), 4);
+    assert.is((await readExactly(s.fd, 4)).toString(), 'ping');
+    assert.is(write(s.fd, Buffer.from('pong')), 4);
+    assert.is((await readExactly(c, 4)).toString(), 'pong');
+    assert.is(accept(lfd), null);
+  } finally {
+    closeAll(...fds);
+  }
+});
+
+test('TCP over IPv6 loopback: addresses are IPv6 in node:net\'s shape', async () => {
+  const lfd = listenTCP('::1', 0);
+  const fds = [lfd];
+  try {
+    const { port } = localAddress(lfd);
+    assert.equal(localAddress(lfd), { address: '::1', family: 'IPv6', port });
+    const c = dialTCP('::1', port);
+    fds.push(c);
+    const s = await acceptOne(lfd);
+    fds.push(s.fd);
+    assert.is(s.address.family, 'IPv6');
+    assert.is(s.address.address, '::1');
+    assert.is(s.address.port, localAddress(c).port);
+    assert.equal(remoteAddress(c), { address: '::1', family: 'IPv6', port });
+    write(c, Buffer.from('six'));
+    assert.is((await readExactly(s.fd, 3)).toString(), 'six');
+  } finally {
+    closeAll(...fds);
+  }
+});
+
+test('a dual-stack listener on :: takes IPv4 clients as ::ffff: addresses; ipv6Only refuses them', async () => {
+  const dual = listenTCP('::', 0);
+  const fds = [dual];
+  try {
+    assert.is(getSocketOption(dual, 'ipv6Only'), 0);
+    const c = dialTCP('127.0.0.1', localAddress(dual).port);
+    fds.push(c);
+    const s = await acceptOne(dual);
+    fds.push(s.fd);
+    assert.is(s.address.address, '::ffff:127.0.0.1');
+    assert.is(s.address.family, 'IPv6');
+
+    const v6 = listenTCP('::', 0, { ipv6Only: true });
+    fds.push(v6);
+    assert.is(getSocketOption(v6, 'ipv6Only'), 1);
+    const err = thrown(() => fds.push(dialTCP('127.0.0.1', localAddress(v6).port)));
+    assert.is(err.code, 'ECONNREFUSED');
+  } finally {
+    closeAll(...fds);
+  }
+});
+
+test('a nonblocking dial completes with a write event, and socketError tells it succeeded', async () => {
+  const lfd = listenTCP('127.0.0.1', 0);
+  const c = dialTCP('127.0.0.1', localAddress(lfd).port, { nonblocking: true });
+  try {
+    using poller = openPoller();
+    poller.addWrite({ fd: c });
+    assert.ok(isWriteEvent(await nextEvent(poller, c, isWriteEvent)));
+    assert.is(socketError(c), undefined);
+    assert.is(remoteAddress(c).port, localAddress(lfd).port);
+  } finally {
+    closeAll(c, lfd);
+  }
+});
+
+test('a nonblocking dial to a closed port ends with ECONNREFUSED from socketError', async () => {
+  const lfd = listenTCP('127.0.0.1', 0);
+  const { port } = localAddress(lfd);
+  close(lfd);
+  let c: number;
+  try {
+    c = dialTCP('127.0.0.1', port, { nonblocking: true });
+  } catch (e) {
+    // Loopback may refuse within connect() itself: the same error, thrown.
+    assert.is((e as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    return;
+  }
+  try {
+    using poller = openPoller();
+    poller.addWrite({ fd: c });
+    await nextEvent(poller, c, () => true);
+    const err = socketError(c) as NodeJS.ErrnoException;
+    assert.instance(err, Error);
+    assert.is(err.code, 'ECONNREFUSED');
+    assert.is(err.syscall, 'connect');
+    assert.is(socketError(c), undefined, 'reading SO_ERROR clears it');
+  } finally {
+    closeAll(c);
+  }
+});
+
+test('EADDRINUSE and ECONNREFUSED are SystemErrors with code, errno, syscall, address and port', () => {
+  const lfd = listenTCP('127.0.0.1', 0, { reuseAddr: false });
+  const { port } = localAddress(lfd);
+  try {
+    const inUse = thrown(() => listenTCP('127.0.0.1', port));
+    assert.is(inUse.code, 'EADDRINUSE');
+    assert.is(inUse.errno, -os.constants.errno.EADDRINUSE);
+    assert.is(inUse.syscall, 'listen');
+    assert.is(inUse.address, '127.0.0.1');
+    assert.is(inUse.port, port);
+    assert.match(inUse.message, /EADDRINUSE/);
+  } finally {
+    close(lfd);
+  }
+  const refused = thrown(() => dialTCP('127.0.0.1', port));
+  assert.is(refused.code, 'ECONNREFUSED');
+  assert.is(refused.syscall, 'connect');
+  assert.is(refused.port, port);
+});
+
+test('reusePort lets two listeners share a port; without it the second gets EADDRINUSE', async () => {
+  const a = listenTCP('127.0.0.1', 0, { reusePort: true });
+  const { port } = localAddress(a);
+  const fds = [a];
+  try {
+    assert.is(getSocketOption(a, 'reusePort'), 1);
+    const b = listenTCP('127.0.0.1', port, { reusePort: true });
+    fds.push(b);
+    assert.is(localAddress(b).port, port);
+    assert.is(thrown(() => listenTCP('127.0.0.1', port)).code, 'EADDRINUSE');
+    // Connections reach one of the two: every one is accepted by someone.
+    const clients = [dialTCP('127.0.0.1', port), dialTCP('127.0.0.1', port), dialTCP('127.0.0.1', port)];
+    fds.push(...clients);
+    let accepted = 0;
+    const deadline = Date.now() + 5000;
+    while (accepted < clients.length && Date.now() < deadline) {
+      for (const l of [a, b]) {
+        const c = accept(l);
+        if (c !== null) {
+          accepted++;
+          fds.push(c.fd);
+        }
+      }
+      if (accepted < clients.length) await sleep(5);
+    }
+    assert.is(accepted, clients.length);
+  } finally {
+    closeAll(...fds);
+  }
+});
+
+test('bad addresses, ports and options are TypeError/RangeError with codes, never a crash', () => {
+  for (const host of ['example.com', '999.1.1.1', '[::1]', '', '127.0.0.1:80']) {
+    const err = thrown(() => dialTCP(host, 80));
+    assert.instance(err, TypeError);
+    assert.is(err.code, 'ERR_INVALID_IP_ADDRESS');
+    assert.is(thrown(() => listenTCP(host, 0)).code, 'ERR_INVALID_IP_ADDRESS');
+    assert.is(thrown(() => bindUDP(host, 0)).code, 'ERR_INVALID_IP_ADDRESS');
+  }
+  for (const port of [-1, 65536, 1.5, NaN, Infinity]) {
+    const err = thrown(() => listenTCP('127.0.0.1', port));
+    assert.instance(err, RangeError);
+    assert.is(err.code, 'ERR_OUT_OF_RANGE');
+    assert.is(thrown(() => sendTo(0, Buffer.alloc(1), '127.0.0.1', port)).code, 'ERR_OUT_OF_RANGE');
+  }
+  assert.is(thrown(() => dialTCP('127.0.0.1', 0)).code, 'ERR_OUT_OF_RANGE');
+  assert.is(thrown(() => dialTCP('127.0.0.1', '80' as never)).code, 'ERR_INVALID_ARG_TYPE');
+  assert.is(thrown(() => dialTCP(1 as never, 80)).code, 'ERR_INVALID_ARG_TYPE');
+  assert.is(thrown(() => dialTCP('127.0.0.1', 80, { nonblocking: 1 as never })).code, 'ERR_INVALID_ARG_TYPE');
+  assert.is(thrown(() => listenTCP('127.0.0.1', 0, { backlog: -1 })).code, 'ERR_OUT_OF_RANGE');
+  assert.is(thrown(() => listenTCP('127.0.0.1', 0, { reusePort: 'yes' as never })).code, 'ERR_INVALID_ARG_TYPE');
+  assert.is(thrown(() => listenTCP('127.0.0.1', 0, null as never)).code, 'ERR_INVALID_ARG_TYPE');
+  // An IPv6 zone that names no interface passes the syntax check but not the kernel's.
+  const zone = thrown(() => dialTCP('fe80::1%no-such-interface0', 80));
+  assert.is(typeof zone.code, 'string');
+  assert.ok(zone.errno < 0 || zone instanceof TypeError);
+});
+
+test('wrong fd kinds give SystemErrors: accept on a pipe or a connected socket, names of a pipe', () => {
+  const [r, w] = pipe();
+  const [a, b] = socketpair();
+  try {
+    const notSock = thrown(() => accept(r));
+    assert.is(notSock.code, 'ENOTSOCK');
+    assert.is(notSock.syscall, 'accept');
+    assert.is(thrown(() => accept(a)).code, 'EINVAL');
+    assert.is(thrown(() => localAddress(r)).code, 'ENOTSOCK');
+    assert.is(thrown(() => remoteAddress(w)).code, 'ENOTSOCK');
+    assert.is(thrown(() => socketError(r)).code, 'ENOTSOCK');
+    const nodelay = thrown(() => setNoDelay(a));
+    assert.is(nodelay.syscall, 'setsockopt');
+    // Linux's EOPNOTSUPP is ENOTSUP's number, which Node names ENOTSUP.
+    assert.ok(['EOPNOTSUPP', 'ENOTSUP', 'ENOPROTOOPT', 'EINVAL'].includes(nodelay.code), nodelay.code);
+    assert.is(thrown(() => sendUrgent(r, Buffer.from('!'))).code, 'ENOTSOCK');
+    const udp = bindUDP('127.0.0.1', 0);
+    try {
+      // Urgent data is TCP's (recent Linux has it on Unix sockets too, so UDP shows the refusal).
+      assert.ok(['EOPNOTSUPP', 'ENOTSUP'].includes(thrown(() => sendUrgent(udp, Buffer.from('!'))).code));
+    } finally {
+      close(udp);
+    }
+    assert.is(thrown(() => shutdown(r, 'write')).code, 'ENOTSOCK');
+    assert.is(thrown(() => shutdown(a, 'sideways' as never)).code, 'ERR_INVALID_ARG_VALUE');
+    assert.is(thrown(() => getSocketOption(a, 'colour' as never)).code, 'ERR_INVALID_ARG_VALUE');
+    assert.equal(localAddress(a), { address: '', family: 'Unix', port: 0 });
+  } finally {
+    closeAll(r, w, a, b);
+  }
+  // Closed and impossible descriptors.
+  assert.is(thrown(() => read(r, Buffer.alloc(1))).code, 'EBADF');
+  assert.is(thrown(() => accept(r)).code, 'EBADF');
+  assert.is(thrown(() => dup(r)).code, 'EBADF');
+  assert.is(thrown(() => read(-1, Buffer.alloc(1))).code, 'ERR_OUT_OF_RANGE');
+  assert.is(thrown(() => read(2 ** 31, Buffer.alloc(1))).code, 'ERR_OUT_OF_RANGE');
+  assert.is(thrown(() => write('3' as never, Buffer.alloc(1))).code, 'ERR_INVALID_ARG_TYPE');
+  assert.is(thrown(() => write(0, 'text' as never)).code, 'ERR_INVALID_ARG_TYPE');
+});
+
+// ---- Unix stream sockets ----
+
+test('listenUnix + dialUnix + accept exchange bytes; names carry the path', async () => {
+  const p = tmpPath('unix');
+  fs.rmSync(p, { force: true });
+  const lfd = listenUnix(p);
+  const fds = [lfd];
+  try {
+    assert.equal(localAddress(lfd), { address: p, family: 'Unix', port: 0 });
+    const c = dialUnix(p);
+    fds.push(c);
+    assertNonblockingCloexec(c);
+    const s = await acceptOne(lfd);
+    fds.push(s.fd);
+    assertNonblockingCloexec(s.fd);
+    assert.equal(s.address, { address: '', family: 'Unix', port: 0 });
+    assert.equal(remoteAddress(c), { address: p, family: 'Unix', port: 0 });
+    write(c, Buffer.from('over unix'));
+    assert.is((await readExactly(s.fd, 9)).toString(), 'over unix');
+    const inUse = thrown(() => listenUnix(p));
+    assert.is(inUse.code, 'EADDRINUSE');
+    assert.is(inUse.address, p);
+  } finally {
+    closeAll(...fds);
+    fs.rmSync(p, { force: true });
+  }
+  // The file outlives the listener: nobody answers there any more.
+  const q = tmpPath('stale');
+  fs.rmSync(q, { force: true });
+  close(listenUnix(q));
+  try {
+    assert.is(thrown(() => dialUnix(q)).code, 'ECONNREFUSED');
+  } finally {
+    fs.rmSync(q, { force: true });
+  }
+  assert.is(thrown(() => dialUnix(tmpPath('missing'))).code, 'ENOENT');
+  assert.is(thrown(() => listenUnix(path.join(os.tmpdir(), 'x'.repeat(200)))).code, 'ENAMETOOLONG');
+  assert.is(thrown(() => listenUnix('')).code, 'ERR_INVALID_ARG_VALUE');
+  assert.is(thrown(() => dialUnix('/tmp/a\0b')).code, 'ERR_INVALID_ARG_VALUE');
+  assert.is(thrown(() => dialUnix(7 as never)).code, 'ERR_INVALID_ARG_TYPE');
+});
+
+// ---- UDP ----
+
+for (const host of ['127.0.0.1', '::1']) {
+  test(`UDP over ${host}: sendTo and recvFrom carry datagrams and their senders; a poller sees them`, async () => {
+    const a = bindUDP(host, 0);
+    const b = bindUDP(host, 0);
+    try {
+      assertNonblockingCloexec(a);
+      const aAddr = localAddress(a);
+      const bAddr = localAddress(b);
+      assert.is(aAddr.family, host === '::1' ? 'IPv6' : 'IPv4');
+      const buf = Buffer.alloc(64);
+      assert.is(recvFrom(b, buf), null);
+      using poller = openPoller();
+      poller.addRead({ fd: b });
+      assert.is(sendTo(a, Buffer.from('datagram one'), host, bAddr.port), 12);
+      assert.is(sendTo(a, new Uint8Array([1, 2, 3]), host, bAddr.port), 3);
+      await nextEvent(poller, b, isReadEvent);
+      const first = recvFrom(b, buf)!;
+      assert.is(first.bytes, 12);
+      assert.is(buf.toString('latin1', 0, 12), 'datagram one');
+      assert.equal(first.address, aAddr);
+      // Datagram boundaries hold: the second arrives alone, even into a larger buffer.
+      let second = recvFrom(b, buf);
+      for (let i = 0; second === null && i < 100; i++) {
+        await sleep(5);
+        second = recvFrom(b, buf);
+      }
+      assert.is(second!.bytes, 3);
+      assert.equal([...buf.subarray(0, 3)], [1, 2, 3]);
+      // A datagram longer than the buffer is cut to it.
+      sendTo(a, Buffer.from('0123456789'), host, bAddr.port);
+      await nextEvent(poller, b, isReadEvent);
+      assert.is(recvFrom(b, Buffer.alloc(4))!.bytes, 4);
+    } finally {
+      closeAll(a, b);
+    }
+  });
+}
+
+test('bindUDP reports EADDRINUSE; reusePort lets two sockets share the port', () => {
+  const a = bindUDP('127.0.0.1', 0);
+  const { port } = localAddress(a);
+  const fds = [a];
+  try {
+    const err = thrown(() => bindUDP('127.0.0.1', port));
+    assert.is(err.code, 'EADDRINUSE');
+    assert.is(err.syscall, 'bind');
+    const r1 = bindUDP('127.0.0.1', 0, { reusePort: true });
+    fds.push(r1);
+    fds.push(bindUDP('127.0.0.1', localAddress(r1).port, { reusePort: true }));
+  } finally {
+    closeAll(...fds);
+  }
+});
+
+// ---- I/O ----
+
+test('read and write use any TypedArray, DataView or ArrayBuffer in place, honouring its offset', async () => {
+  const [a, b] = socketpair();
+  try {
+    const backing = new ArrayBuffer(16);
+    const bytes = new Uint8Array(backing);
+    bytes.set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    assert.is(write(a, new Uint16Array(backing, 2, 2)), 4); // bytes 2..5
+    assert.is(write(a, new DataView(backing, 10, 3)), 3); // bytes 10..12
+    assert.is(write(a, Buffer.from(backing).subarray(14)), 2); // bytes 14, 15
+    const into = new Uint8Array(32);
+    const view = new Uint8Array(into.buffer, 8, 9);
+    assert.is(read(b, view), 9);
+    assert.equal([...into.subarray(8, 17)], [2, 3, 4, 5, 10, 11, 12, 14, 15]);
+    assert.ok(into.subarray(0, 8).every((x) => x === 0), 'nothing written before the view');
+    assert.is(read(b, into), -1, 'an empty nonblocking socket reads -1');
+    assert.is(write(a, new ArrayBuffer(5)), 5);
+    assert.is(read(b, new ArrayBuffer(8)), 5);
+  } finally {
+    closeAll(a, b);
+  }
+});
+
+test('writev gathers and readv scatters in order; both give -1 when they would block', () => {
+  const [a, b] = socketpair();
+  try {
+    const n = writev(a, [Buffer.from('Hello'), new Uint8Array([44, 32]), Buffer.from('World'), Buffer.alloc(0)]);
+    assert.is(n, 12);
+    const x = Buffer.alloc(4), y = Buffer.alloc(3), z = Buffer.alloc(10);
+    assert.is(readv(b, [x, y, z]), 12);
+    assert.is(x.toString(), 'Hell');
+    assert.is(y.toString(), 'o, ');
+    assert.is(z.toString('latin1', 0, 5), 'World');
+    assert.is(readv(b, [x]), -1);
+    assert.is(writev(a, []), 0);
+    // Only IOV_MAX buffers go out in one call: a short write, as writev(2) allows.
+    const many = Array.from({ length: socket.IOV_MAX + 50 }, (_, i) => Buffer.from([i & 0xff]));
+    assert.is(writev(a, many), socket.IOV_MAX);
+    const back = Buffer.alloc(socket.IOV_MAX + 50);
+    assert.is(read(b, back), socket.IOV_MAX);
+    assert.is(back[socket.IOV_MAX - 1], (socket.IOV_MAX - 1) & 0xff);
+    // Fill the socket: writev then reports -1, as write does.
+    const chunk = Buffer.alloc(65536);
+    let filled = false;
+    for (let i = 0; i < 10000 && !filled; i++) filled = writev(a, [chunk, chunk]) === -1;
+    assert.ok(filled, 'writev returned -1 once the socket buffer was full');
+    assert.is(write(a, chunk), -1);
+    assert.is(thrown(() => writev(a, 'no' as never)).code, 'ERR_INVALID_ARG_TYPE');
+    assert.is(thrown(() => readv(b, [x, 'no' as never])).code, 'ERR_INVALID_ARG_TYPE');
+  } finally {
+    closeAll(a, b);
+  }
+});
+
+test('reads give 0 at end of stream after the peer shuts down its writing side', async () => {
+  const lfd = listenTCP('127.0.0.1', 0);
+  const c = dialTCP('127.0.0.1', localAddress(lfd).port);
+  const s = (await acceptOne(lfd)).fd;
+  try {
+    write(c, Buffer.from('last words'));
+    shutdown(c, 'write');
+    assert.is((await readExactly(s, 10)).toString(), 'last words');
+    using poller = openPoller();
+    poller.addRead({ fd: s });
+    await nextEvent(poller, s, isReadEvent);
+    assert.is(read(s, Buffer.alloc(8)), 0);
+    // The other direction still works: a half-close.
+    assert.is(write(s, Buffer.from('reply')), 5);
+    assert.is((await readExactly(c, 5)).toString(), 'reply');
+    assert.is(thrown(() => write(c, Buffer.from('x'))).code, 'EPIPE');
+    shutdown(c, 'both');
+    const udp = bindUDP('127.0.0.1', 0);
+    try {
+      assert.is(thrown(() => shutdown(udp, 'write')).code, 'ENOTCONN');
+    } finally {
+      close(udp);
+    }
+  } finally {
+    closeAll(c, s, lfd);
+  }
+});
+
+test('writing to a vanished peer gives EPIPE as an error and never raises SIGPIPE', async () => {
+  let sigpipes = 0;
+  const onSigpipe = (): void => {
+    sigpipes++;
+  };
+  // A listener replaces Node's SIG_IGN with a real handler, so a raised SIGPIPE would be seen.
+  process.on('SIGPIPE', onSigpipe);
+  try {
+    // The detector works: a SIGPIPE sent on purpose is counted.
+    process.kill(process.pid, 'SIGPIPE');
+    for (let i = 0; i < 100 && sigpipes === 0; i++) await sleep(5);
+    assert.is(sigpipes, 1, 'the SIGPIPE handler sees a real SIGPIPE');
+
+    const [a, b] = socketpair();
+    close(b);
+    const err = thrown(() => write(a, Buffer.from('anyone?')));
+    assert.is(err.code, 'EPIPE');
+    assert.is(err.syscall, 'write');
+    assert.is(thrown(() => writev(a, [Buffer.from('anyone?')])).code, 'EPIPE');
+    close(a);
+
+    const lfd = listenTCP('127.0.0.1', 0);
+    const c = dialTCP('127.0.0.1', localAddress(lfd).port);
+    close((await acceptOne(lfd)).fd);
+    close(lfd);
+    const codes = new Set<string>();
+    for (let i = 0; i < 200 && !codes.has('EPIPE'); i++) {
+      try {
+        write(c, Buffer.from('still there?'));
+      } catch (e) {
+        codes.add((e as NodeJS.ErrnoException).code!);
+      }
+      await sleep(2);
+    }
+    close(c);
+    assert.ok(codes.has('EPIPE'), `EPIPE among ${[...codes].join(', ')}`);
+    await sleep(50);
+    assert.is(sigpipes, 1, 'no SIGPIPE beyond the one sent on purpose');
+  } finally {
+    process.off('SIGPIPE', onSigpipe);
+  }
+});
+
+test('TCP urgent data is reported to the poller as an exceptional read event (EPOLLPRI)', async () => {
+  const lfd = listenTCP('127.0.0.1', 0);
+  const c = dialTCP('127.0.0.1', localAddress(lfd).port);
+  const s = (await acceptOne(lfd)).fd;
+  try {
+    using poller = openPoller();
+    poller.addRead({ fd: s });
+    assert.is(sendUrgent(c, Buffer.from('!')), 1);
+    const ev = await nextEvent(poller, s, isReadEvent);
+    if (Backend === 'epoll') {
+      assert.ok(ev & EPOLLPRI, 'EPOLLPRI is set');
+      assert.not.ok(ev & EPOLLIN, 'no normal data, so no EPOLLIN');
+    }
+    // Read the urgent byte before a normal read passes its mark (which would drop it).
+    const one = Buffer.alloc(1);
+    assert.is(recvUrgent(s, one), 1);
+    assert.is(one.toString(), '!');
+    assert.is(read(s, Buffer.alloc(4)), -1, 'the urgent byte is not in the normal stream');
+    assert.is(thrown(() => recvUrgent(s, one)).code, 'EINVAL', 'an urgent byte reads once');
+  } finally {
+    closeAll(c, s, lfd);
+  }
+});
+
+// ---- options ----
+
+test('setNoDelay and setKeepAlive set what getSocketOption reads back', async () => {
+  const lfd = listenTCP('127.0.0.1', 0);
+  const c = dialTCP('127.0.0.1', localAddress(lfd).port);
+  try {
+    assert.is(getSocketOption(c, 'noDelay'), 0);
+    setNoDelay(c);
+    assert.is(getSocketOption(c, 'noDelay'), 1);
+    setNoDelay(c, false);
+    assert.is(getSocketOption(c, 'noDelay'), 0);
+    assert.is(getSocketOption(c, 'keepAlive'), 0);
+    setKeepAlive(c, true);
+    assert.is(getSocketOption(c, 'keepAlive'), 1);
+    setKeepAlive(c, true, 60);
+    assert.is(getSocketOption(c, 'keepAliveIdle'), 60);
+    if (linux) {
+      assert.is(getSocketOption(c, 'keepAliveInterval'), 12);
+      assert.is(getSocketOption(c, 'keepAliveCount'), 5);
+    }
+    setKeepAlive(c, false);
+    assert.is(getSocketOption(c, 'keepAlive'), 0);
+    assert.is(getSocketOption(lfd, 'reuseAddr'), 1);
+    assert.is(thrown(() => setKeepAlive(c, true, 0)).code, 'ERR_OUT_OF_RANGE');
+    assert.is(thrown(() => setKeepAlive(c, 'on' as never)).code, 'ERR_INVALID_ARG_TYPE');
+    assert.is(thrown(() => setNoDelay(c, 1 as never)).code, 'ERR_INVALID_ARG_TYPE');
+  } finally {
+    closeAll(c, lfd);
+  }
+});
+
+test('setRecvBuffer and setSendBuffer change the kernel buffers', () => {
+  const [a, b] = socketpair();
+  try {
+    setRecvBuffer(a, 65536);
+    const bigRecv = getSocketOption(a, 'recvBuffer');
+    assert.ok(bigRecv >= 65536, `recvBuffer ${bigRecv}`);
+    setRecvBuffer(a, 4096);
+    assert.ok(getSocketOption(a, 'recvBuffer') < bigRecv);
+    setSendBuffer(a, 65536);
+    const bigSend = getSocketOption(a, 'sendBuffer');
+    assert.ok(bigSend >= 65536, `sendBuffer ${bigSend}`);
+    setSendBuffer(a, 4096);
+    assert.ok(getSocketOption(a, 'sendBuffer') < bigSend);
+    assert.is(thrown(() => setRecvBuffer(a, 0)).code, 'ERR_OUT_OF_RANGE');
+    assert.is(thrown(() => setSendBuffer(a, 2 ** 31)).code, 'ERR_OUT_OF_RANGE');
+  } finally {
+    closeAll(a, b);
+  }
+});
+
+// ---- dup and Node's own sockets ----
+
+test('dup gives a close-on-exec fd for the same socket, which outlives the original', async () => {
+  const [a, b] = socketpair();
+  const copy = dup(a);
+  try {
+    assert.is.not(copy, a);
+    assertNonblockingCloexec(copy);
+    close(a);
+    write(copy, Buffer.from('via dup'));
+    assert.is((await readExactly(b, 7)).toString(), 'via dup');
+  } finally {
+    closeAll(copy, b);
+  }
+});
+
+test('takeFd moves a listening net.Server into a poller: it accepts node:net clients', async () => {
+  const server = net.createServer(() => assert.unreachable('Node no longer accepts'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  assert.is(fdOf(server), (server as unknown as { _handle: { fd: number } })._handle.fd);
+  const lfd = takeFd(server);
+  assert.not.ok(server.listening, 'the server is closed');
+  assertNonblockingCloexec(lfd);
+  assert.is(localAddress(lfd).port, port);
+  const client = net.connect(port, '127.0.0.1');
+  const fds = [lfd];
+  try {
+    const received = new Promise<string>((resolve, reject) => {
+      client.on('data', (d) => resolve(d.toString()));
+      client.on('error', reject);
+    });
+    const s = await acceptOne(lfd);
+    fds.push(s.fd);
+    write(s.fd, Buffer.from('from the poller'));
+    assert.is(await within(received, 5000, 'the reply'), 'from the poller');
+  } finally {
+    client.destroy();
+    closeAll(...fds);
+  }
+});
+
+test('takeFd moves a connected net.Socket: its bytes come through the poller from then on', async () => {
+  let taken: number | undefined;
+  const got = new Promise<number>((resolve) => {
+    const server = net.createServer((conn) => {
+      taken = takeFd(conn);
+      server.close();
+      resolve(taken);
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1', () => {
+        client.write('after the handover');
+        client.end();
+      });
+    });
+  });
+  const fd = await within(got, 5000, 'a connection');
+  try {
+    assertNonblockingCloexec(fd);
+    assert.is((await readExactly(fd, 18)).toString(), 'after the handover');
+  } finally {
+    closeAll(fd);
+  }
+  const err = thrown(() => fdOf(new net.Socket()));
+  assert.instance(err, TypeError);
+  assert.is(err.code, 'ERR_INVALID_ARG_VALUE');
+  assert.is(thrown(() => fdOf(null as never)).code, 'ERR_INVALID_ARG_TYPE');
+});
+
+// ---- packaging ----
+
+test('the package exports the toolkit as `socket` and as the subpath netpoll/socket', () => {
+  const require = createRequire(__filename);
+  const root = require('netpoll') as typeof import('../src/index.js');
+  const sub = require('netpoll/socket') as typeof socket;
+  assert.is(sub.listenTCP, socket.listenTCP);
+  assert.is(root.socket.accept, sub.accept);
+  assert.is(root.read, sub.read);
+  assert.is(root.dialTCP, sub.dialTCP);
+  assert.is(typeof root.openPoller, 'function');
+});
+
+test.run();
