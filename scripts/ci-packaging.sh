@@ -173,6 +173,9 @@ tsc=("$(command -v node)" "$root/node_modules/typescript/bin/tsc")
 cat > "$app/types.mts" <<'EOF'
 import { openPoller, Priority, isReadEvent, type Poller, type PollAttachment, type IOEvent } from 'netpoll';
 import netpoll from 'netpoll';
+import * as sock from 'netpoll/socket';
+const pair: [number, number] = sock.socketpair();
+void pair;
 const poller: Poller = openPoller();
 const pa: PollAttachment = { fd: 0, callback: (fd: number, ev: IOEvent) => (isReadEvent(ev) && fd > 0 ? undefined : undefined) };
 poller.addRead(pa);
@@ -185,6 +188,9 @@ EOF
 cat > "$app/types.cts" <<'EOF'
 import { openPoller, type Poller } from 'netpoll';
 import np = require('netpoll');
+import { socketpair } from 'netpoll/socket';
+const fds: [number, number] = socketpair();
+void fds;
 const poller: Poller = openPoller();
 const closed: boolean = poller.closed;
 void closed;
