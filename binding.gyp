@@ -1,9 +1,18 @@
 {
+  "variables": {
+    # A libkqueue install prefix (include/kqueue, lib): builds the kqueue backend
+    # on Linux, for testing it without a Mac. Empty: the platform's own backend.
+    # scripts/build-kqueue.mjs sets it; a plain build never does.
+    "kqueue_prefix%": "",
+    # "pipe" forces the pipe waker that OpenBSD and older NetBSD use.
+    "kqueue_waker%": ""
+  },
   "targets": [
     {
       "target_name": "netpoll",
       "sources": [
         "csrc/binding.cc",
+        "csrc/waiter.cc",
         "csrc/fdio.c"
       ],
       "include_dirs": [
@@ -11,7 +20,10 @@
       ],
       "defines": [
         "NAPI_VERSION=8",
-        "NETPOLL_SOURCE_HASH=<!(node scripts/source-hash.cjs)",
+        # The sha256 of csrc/ and binding.gyp (scripts/source-hash.cjs), found through the
+        # package's own name so that it resolves from any directory gyp runs it in
+        # (scripts/kqueue.mjs builds from a subdirectory that includes this file).
+        "NETPOLL_SOURCE_HASH=<!(node -p \"require(require('path').join(require.resolve('netpoll/package.json'), '../scripts/source-hash.cjs')).sourceHash()\")",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "_GNU_SOURCE"
@@ -26,11 +38,19 @@
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
       },
       "conditions": [
-        [ "OS=='linux'", {
+        [ "OS=='linux' and kqueue_prefix==''", {
           "sources": [ "csrc/selector_epoll.c", "csrc/waker_eventfd.c" ]
+        } ],
+        [ "OS=='linux' and kqueue_prefix!=''", {
+          "sources": [ "csrc/selector_kqueue.c", "csrc/waker_kqueue.c" ],
+          "include_dirs": [ "<(kqueue_prefix)/include/kqueue" ],
+          "libraries": [ "-L<(kqueue_prefix)/lib", "-lkqueue", "-lpthread", "-Wl,-rpath,<(kqueue_prefix)/lib" ]
         } ],
         [ "OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": [ "csrc/selector_kqueue.c", "csrc/waker_kqueue.c" ]
+        } ],
+        [ "kqueue_waker=='pipe'", {
+          "defines": [ "NETPOLL_KQUEUE_PIPE_WAKER" ]
         } ]
       ]
     }

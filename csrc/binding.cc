@@ -17,6 +17,7 @@
 
 #include "fdio.h"
 #include "selector.h"
+#include "waiter.h"
 
 namespace {
 
@@ -32,11 +33,17 @@ struct CallbackState {
 };
 
 // The native half of one poller. It lives apart from the JS wrapper because
-// libuv owns the uv_poll_t until uv_close's callback, which may come after the
+// libuv owns its handle until uv_close's callback, which may come after the
 // wrapper was collected (or before, when the environment tears down first).
+//
+// Events reach the loop one of two ways: the loop watches the selector fd
+// (uv_poll_t) and reads it when readable, or, when that fd cannot be watched
+// (libkqueue) or when asked, a waiter thread reads it and hands each batch
+// over (uv_async_t). Everything after the read is the same.
 struct PollerCore {
   np_selector sel;
-  uv_poll_t poll;
+  uv_poll_t poll;        // unless threaded
+  WaiterThread waiter;   // if threaded
   napi_env env = nullptr;
   AddonData* addon = nullptr;
   NativePoller* owner = nullptr;  // null once the wrapper is finalized
@@ -49,8 +56,9 @@ struct PollerCore {
   CallbackState retired;          // stopped during a batch, released after it
   napi_async_context batch_ctx = nullptr;  // the context make_callback is using
   bool open = false;
+  bool threaded = false;  // events come from the waiter thread
   bool started = false;   // between start() and stop(): holds on_batch
-  bool watching = false;  // uv_poll is active (false while paused)
+  bool watching = false;  // batches are wanted (false while paused or stopped)
   bool refd = true;
   bool in_batch = false;
 };
@@ -61,6 +69,10 @@ struct AddonData {
   napi_async_cleanup_hook_handle teardown_hook = nullptr;
   bool tearing_down = false;
 };
+
+uv_handle_t* CoreHandle(PollerCore* c) {
+  return c->threaded ? c->waiter.handle() : reinterpret_cast<uv_handle_t*>(&c->poll);
+}
 
 void UnlinkCore(PollerCore* c) {
   if (c->prev) c->prev->next = c->next;
@@ -76,9 +88,16 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
   *s = CallbackState();
 }
 
-void StopCore(PollerCore* c) {
-  if (c->watching) uv_poll_stop(&c->poll);
+// Stops asking for batches. A waiter thread may be in the kernel already: the
+// batch it brings back waits in the thread's buffer until the next Watch.
+void Unwatch(PollerCore* c) {
+  if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
   c->watching = false;
+  uv_unref(CoreHandle(c));
+}
+
+void StopCore(PollerCore* c) {
+  Unwatch(c);
   c->started = false;
   if (c->in_batch && c->cb.ctx == c->batch_ctx) {
     // make_callback is still running in this context: release it afterwards.
@@ -92,6 +111,7 @@ void StopCore(PollerCore* c) {
 void OnCoreClosed(uv_handle_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   AddonData* addon = c->addon;
+  if (c->threaded) c->waiter.Release();
   delete c;
   addon->closing--;
   if (addon->tearing_down && addon->closing == 0 && addon->teardown_hook) {
@@ -103,6 +123,7 @@ void OnCoreClosed(uv_handle_t* handle) {
 void CloseCore(PollerCore* c);
 
 void OnPollReady(uv_poll_t* handle, int status, int events);
+void OnWaiterReady(uv_async_t* handle);
 
 }  // namespace
 
@@ -128,6 +149,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
             InstanceAccessor<&NativePoller::GetEvents>("events"),
             InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
+            InstanceAccessor<&NativePoller::GetWaiterThread>("waiterThread"),
         });
   }
 
@@ -144,9 +166,16 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   void Detach() { core_ = nullptr; }
 
  private:
-  // Opens the selector; 0 or a negative errno (failedSyscall names the call).
+  // open(waiterThread): opens the selector; 0 or a negative errno (failedSyscall
+  // names the call). The waiter thread is used when asked for or when the
+  // selector fd cannot be watched.
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBoolean()) {
+      Napi::TypeError::New(env, "open(waiterThread) expects a boolean").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bool want_thread = info[0].As<Napi::Boolean>().Value();
     if (core_ || opened_) return Napi::Number::New(env, -EBUSY);
     opened_ = true;
     AddonData* addon = env.GetInstanceData<AddonData>();
@@ -165,14 +194,21 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     }
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    err = uv_poll_init(loop, &c->poll, c->sel.fd);
+    c->threaded = want_thread || !c->sel.pollable;
+    if (c->threaded) {
+      err = c->waiter.Init(loop, &c->sel, OnWaiterReady, c);
+      if (err < 0) failed_syscall_ = "uv_async_init";
+    } else {
+      err = uv_poll_init(loop, &c->poll, c->sel.fd);
+      if (err < 0) failed_syscall_ = "uv_poll_init";
+      c->poll.data = c;
+    }
     if (err < 0) {
-      failed_syscall_ = "uv_poll_init";
       np_selector_close(&c->sel);
       delete c;
       return Napi::Number::New(env, err);
     }
-    c->poll.data = c;
+    threaded_ = c->threaded;
     c->env = env;
     c->addon = addon;
     c->owner = this;
@@ -181,7 +217,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_create_reference(env, buffer, 1, &c->events_ref);
     c->open = true;
     // A poller that is not polling must never keep the process alive.
-    uv_unref(reinterpret_cast<uv_handle_t*>(&c->poll));
+    uv_unref(CoreHandle(c));
     c->next = addon->open_cores;
     if (c->next) c->next->prev = c;
     addon->open_cores = c;
@@ -196,7 +232,14 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     int op, fd, interest;
     if (!Int(info, 0, &op) || !Int(info, 1, &fd) || !Int(info, 2, &interest)) return env.Undefined();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    return Napi::Number::New(env, np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest)));
+    int err = np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest));
+    if (core_->threaded) {
+      // As src/poller.ts does for the batch in hand: after delete(fd), events the
+      // waiter thread already read for fd must not reach a callback.
+      if (op == NP_CTL_DEL) core_->waiter.DropEventsFor(fd);
+      else if (op == NP_CTL_ADD && err == 0) core_->waiter.KeepEventsFor(fd);
+    }
+    return Napi::Number::New(env, err);
   }
 
   // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, errno)
@@ -227,10 +270,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   // Pause and resume keep the callback state but stop reading the kernel: the
   // iterator's backpressure.
   Napi::Value Pause(const Napi::CallbackInfo& info) {
-    if (core_ && core_->watching) {
-      uv_poll_stop(&core_->poll);
-      core_->watching = false;
-    }
+    if (core_ && core_->watching) Unwatch(core_);
     return info.Env().Undefined();
   }
 
@@ -275,16 +315,19 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   Napi::Value GetFailedSyscall(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), failed_syscall_);
   }
+  Napi::Value GetWaiterThread(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), threaded_);
+  }
 
   static void ApplyRef(PollerCore* c) {
-    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&c->poll);
+    uv_handle_t* h = CoreHandle(c);
     if (c->refd && c->watching) uv_ref(h);
     else uv_unref(h);
   }
 
   static int Watch(PollerCore* c) {
     if (c->watching) return 0;
-    int err = uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
+    int err = c->threaded ? c->waiter.Arm(c->cap) : uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
     if (err < 0) return err;
     c->watching = true;
     ApplyRef(c);
@@ -302,6 +345,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
 
   PollerCore* core_ = nullptr;
   bool opened_ = false;
+  bool threaded_ = false;
   Napi::Reference<Napi::Int32Array> events_;
   std::string failed_syscall_;
 };
@@ -313,9 +357,13 @@ void CloseCore(PollerCore* c) {
   UnlinkCore(c);
   if (c->owner) c->owner->Detach();
   c->owner = nullptr;
+  // The waiter thread must be out of the kernel before the selector closes,
+  // and done with the async handle before uv_close. Joining is prompt: the
+  // selector's waker makes its wait return.
+  if (c->threaded) c->waiter.Join();
   // uv_close before closing the descriptor: libuv still knows the fd until then.
   c->addon->closing++;
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->poll), OnCoreClosed);
+  uv_close(CoreHandle(c), OnCoreClosed);
   np_selector_close(&c->sel);
   if (c->events_ref) {
     napi_delete_reference(c->env, c->events_ref);
@@ -349,19 +397,39 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_close_handle_scope(env, scope);
 }
 
+// gnet's event-list policy: double when a wait fills it, halve when under half is used.
+void ResizeEventList(PollerCore* c, int n, int woke) {
+  const np_backend_info* backend = np_backend();
+  int used = n + woke;
+  if (used >= c->cap && c->cap * 2 <= backend->max_poll_events_cap) c->cap *= 2;
+  else if (used < c->cap / 2 && c->cap / 2 >= backend->min_poll_events_cap) c->cap /= 2;
+}
+
 void OnPollReady(uv_poll_t* handle, int status, int) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   if (!c->open || !c->watching) return;
-  const np_backend_info* backend = np_backend();
   int woke = 0;
   int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
   if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
   DeliverBatch(c, n, woke);
   if (!c->open || n < 0) return;
-  // gnet's event-list policy: double when a wait fills it, halve when under half is used.
-  int used = n + woke;
-  if (used >= c->cap && c->cap * 2 <= backend->max_poll_events_cap) c->cap *= 2;
-  else if (used < c->cap / 2 && c->cap / 2 >= backend->min_poll_events_cap) c->cap /= 2;
+  ResizeEventList(c, n, woke);
+}
+
+// A batch from the waiter thread, into the same path as OnPollReady's. While
+// paused or stopped it stays in the thread's buffer: it is out of the kernel
+// already, and an edge-triggered event would be lost if dropped.
+void OnWaiterReady(uv_async_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (!c->open || !c->watching) return;
+  int n = 0, woke = 0;
+  if (!c->waiter.Take(c->events, &n, &woke)) return;
+  DeliverBatch(c, n, woke);
+  if (!c->open) return;
+  if (n >= 0) ResizeEventList(c, n, woke);
+  // The next wait, now that JavaScript has consumed this batch (unless it
+  // paused, stopped or closed the poller meanwhile).
+  if (c->watching) c->waiter.Arm(c->cap);
 }
 
 // Environment teardown (worker exit, process exit): close what is still open.

@@ -71,7 +71,11 @@ typedef struct np_waker {
 typedef struct np_selector {
   int fd;           /* the epoll or kqueue descriptor */
   np_waker waker;
-  void *raw;        /* the backend's own event array, max_poll_events_cap entries */
+  void *raw;        /* the backend's own state: its event array (and, on kqueue, what is registered) */
+  /* 1 when `fd` itself turns readable while events wait, so an event loop can
+   * watch it (epoll, native kqueue). 0 under libkqueue, whose descriptor is the
+   * write end of an internal pipe: the binding must then wait on a thread. */
+  int pollable;
 } np_selector;
 
 const np_backend_info *np_backend(void);
@@ -80,12 +84,18 @@ const np_backend_info *np_backend(void);
  * syscall in *failed_syscall, and leaves nothing open. */
 int np_selector_open(np_selector *sel, const char **failed_syscall);
 
-/* Registers, modifies or removes `fd` with the given NP_INTEREST_* bits. */
+/* Registers, modifies or removes `fd` with the given NP_INTEREST_* bits. Both
+ * backends report the same errors for the same misuse: ADD of a registered fd
+ * gives -EEXIST, MOD or DEL of an unregistered one -ENOENT, any op on a closed
+ * fd -EBADF (docs/backends.md has the whole table). */
 int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest);
 
 /* Waits up to timeout_ms (0: do not block, -1: forever) and writes at most
  * `cap` events to `out`. Waker events are not written: they set *woke instead.
- * Returns the number written (EINTR counts as 0) or -errno. */
+ * Returns the number written (EINTR counts as 0) or -errno.
+ *
+ * May run on another thread than np_selector_ctl and np_waker_wake (the
+ * binding's waiter thread), but never on two threads at once. */
 int np_selector_wait(np_selector *sel, np_event *out, int cap, int timeout_ms, int *woke);
 
 /* Closes the waker and the selector. Safe to call twice. */
@@ -95,6 +105,9 @@ void np_selector_close(np_selector *sel);
  * the selector descriptor it is given. */
 int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall);
 int np_waker_wake(np_waker *waker, int selector_fd);
+/* Consumes what wakes left behind (the pipe's bytes), so that a level-triggered
+ * waker stops reporting; a no-op for eventfd and EVFILT_USER, which need none. */
+void np_waker_drain(np_waker *waker);
 void np_waker_close(np_waker *waker);
 
 #ifdef __cplusplus

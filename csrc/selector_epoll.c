@@ -36,6 +36,7 @@ const np_backend_info *np_backend(void) { return &epoll_info; }
 int np_selector_open(np_selector *sel, const char **failed_syscall) {
   sel->fd = -1;
   sel->waker.read_fd = sel->waker.write_fd = -1;
+  sel->pollable = 1;  /* an epoll fd is readable while events wait */
   sel->raw = calloc(MAX_POLL_EVENTS_CAP, sizeof(struct epoll_event));
   if (sel->raw == NULL) {
     *failed_syscall = "malloc";

@@ -42,6 +42,9 @@ int np_waker_wake(np_waker *waker, int selector_fd) {
   }
 }
 
+/* Edge-triggered and never read: each write is a new edge, so nothing to drain. */
+void np_waker_drain(np_waker *waker) { (void)waker; }
+
 void np_waker_close(np_waker *waker) {
   if (waker->read_fd >= 0) close(waker->read_fd);
   if (waker->write_fd >= 0 && waker->write_fd != waker->read_fd) close(waker->write_fd);

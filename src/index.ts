@@ -32,7 +32,7 @@
  * @packageDocumentation
  */
 export { openPoller, Poller, Priority, PollEvent } from './poller.js';
-export type { PollAttachment, PollEventHandler, EventsOptions } from './poller.js';
+export type { PollAttachment, PollEventHandler, EventsOptions, OpenPollerOptions } from './poller.js';
 export {
   Backend,
   InitPollEventsCap,

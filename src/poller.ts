@@ -208,6 +208,21 @@ export class Poller implements AsyncIterable<PollEvent> {
     return binding.backend.name;
   }
 
+  /**
+   * Whether events reach this poller through a waiter thread instead of the event
+   * loop watching its descriptor: true when `openPoller({ waiterThread: true })` (or
+   * `NETPOLL_WAITER_THREAD=1`) asked for it, and under libkqueue, whose descriptor
+   * cannot be watched. Either way events arrive the same: one batch per loop turn.
+   *
+   * @example
+   * ```ts
+   * if (poller.waiterThread) console.log('events come through a waiter thread');
+   * ```
+   */
+  get waiterThread(): boolean {
+    return this.#native.waiterThread;
+  }
+
   /** The epoll or kqueue descriptor, or -1 once closed. */
   get fd(): number {
     return this.#native.fd;
@@ -449,13 +464,18 @@ export class Poller implements AsyncIterable<PollEvent> {
   #begin(mode: Mode, onBatch: (n: number, woke: boolean) => void): void {
     // A fresh resource per run: it carries the caller's async context (AsyncLocalStorage).
     const err = this.#native.start(onBatch, { poller: this });
-    if (err < 0) throw systemError(err, 'uv_poll_start');
+    if (err < 0) throw systemError(err, this.#watchSyscall());
     this.#mode = mode;
     // A run that stopped mid-round leaves the wake flag set though its wake was
     // consumed; tasks queued meanwhile would then never run. Start from a clean flag
     // and wake for whatever is queued, so it runs in the first turn.
     this.#wakePending = false;
     if (this.#urgent.length > 0 || this.#normal.length > 0) this.#wake();
+  }
+
+  /** What failed when the native side could not start delivering batches. */
+  #watchSyscall(): string {
+    return this.#native.waiterThread ? 'uv_thread_create' : 'uv_poll_start';
   }
 
   #end(): void {
@@ -713,7 +733,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       iter.waiters.push({ resolve, reject });
       // Nothing buffered and someone waits: read the kernel again.
       const err = this.#native.resume();
-      if (err < 0) this.#finishIteration(iter, systemError(err, 'uv_poll_start'));
+      if (err < 0) this.#finishIteration(iter, systemError(err, this.#watchSyscall()));
     });
   }
 
@@ -886,11 +906,35 @@ export class Poller implements AsyncIterable<PollEvent> {
 }
 
 /**
+ * Options for {@link openPoller}.
+ *
+ * @example
+ * ```ts
+ * const poller = openPoller({ waiterThread: true });
+ * console.log(poller.waiterThread); // true: a thread waits, the loop dispatches
+ * ```
+ * @category Poller
+ */
+export interface OpenPollerOptions {
+  /**
+   * Wait for events on a thread of the poller's own, which hands each batch to the
+   * event loop, instead of having the loop watch the poller's descriptor. Events,
+   * callbacks and ordering are the same; it costs a thread and a handoff per batch.
+   * Needed (and chosen automatically) under libkqueue; elsewhere it exists to test
+   * that path. Default: `process.env.NETPOLL_WAITER_THREAD === '1'`.
+   */
+  waiterThread?: boolean | undefined;
+}
+
+/**
  * Opens a poller (gnet's `OpenPoller`): `epoll_create1(EPOLL_CLOEXEC)` plus an eventfd
  * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
- * BSD and macOS.
+ * BSD and macOS (a pipe where there is no `EVFILT_USER`).
  *
- * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses.
+ * @param options - `waiterThread`: wait for events on a thread of the poller's own
+ * (see {@link OpenPollerOptions}).
+ * @throws a SystemError (`EMFILE`, `ENFILE`, `ENOMEM`) when the kernel refuses;
+ * TypeError for malformed options.
  * @example
  * ```ts
  * using poller = openPoller();
@@ -899,9 +943,12 @@ export class Poller implements AsyncIterable<PollEvent> {
  * ```
  * @category Poller
  */
-export function openPoller(): Poller {
+export function openPoller(options: OpenPollerOptions = {}): Poller {
+  validateObject(options, 'options');
+  const { waiterThread = process.env.NETPOLL_WAITER_THREAD === '1' } = options;
+  validateBoolean(waiterThread, 'options.waiterThread');
   const native = new binding.NativePoller();
-  const err = native.open();
+  const err = native.open(waiterThread);
   if (err < 0) throw systemError(err, native.failedSyscall);
   return new Poller(native);
 }

@@ -1,9 +1,15 @@
 // Shared test helpers: real fds only, bounded waits.
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrEngineShutdown, Priority, type Poller } from '../src/index.js';
+import { Backend, ErrEngineShutdown, Priority, type Poller } from '../src/index.js';
 
 export { sleep };
+
+/**
+ * The kqueue backend emulated on Linux by libkqueue (npm run test:kqueue). Tests use it
+ * only where libkqueue itself differs from the kernels' kqueue (docs/backends.md).
+ */
+export const libkqueue = Backend === 'kqueue' && process.platform === 'linux';
 
 /** The number of fds this process has open. */
 export function openFdCount(): number {

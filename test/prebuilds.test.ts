@@ -53,6 +53,42 @@ for (const rel of prebuilds) {
   });
 }
 
+// The oldest C and C++ runtimes the prebuilds run on, as docs/install.md states them: the
+// newest symbol version a binary asks for. Debian 12's glibc binds pthread_setname_np to
+// GLIBC_2.34. A prebuild that needs more fails to load on older systems (which then build
+// from source): raise these only together with the documentation.
+const GLIBC_FLOOR = [2, 34];
+const GLIBCXX_FLOOR = [3, 4, 21];
+
+function newestVersion(bytes: Buffer, prefix: string): number[] {
+  let newest: number[] = [];
+  for (const m of bytes.toString('latin1').matchAll(new RegExp(`${prefix}_(\\d+(?:\\.\\d+)+)`, 'g'))) {
+    const v = m[1]!.split('.').map(Number);
+    const cmp = compareVersions(v, newest);
+    if (cmp > 0) newest = v;
+  }
+  return newest;
+}
+
+function compareVersions(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+for (const rel of prebuilds) {
+  test(`prebuilds/${rel} needs no glibc newer than ${GLIBC_FLOOR.join('.')} nor libstdc++ newer than GLIBCXX ${GLIBCXX_FLOOR.join('.')}`, () => {
+    const bytes = fs.readFileSync(path.join(prebuildsDir, rel));
+    const glibc = newestVersion(bytes, 'GLIBC');
+    const glibcxx = newestVersion(bytes, 'GLIBCXX');
+    assert.ok(glibc.length > 0, 'no GLIBC symbol versions found: not a glibc build?');
+    assert.ok(compareVersions(glibc, GLIBC_FLOOR) <= 0, `needs GLIBC_${glibc.join('.')}: update docs/install.md and GLIBC_FLOOR, or avoid the newer symbol`);
+    assert.ok(compareVersions(glibcxx, GLIBCXX_FLOOR) <= 0, `needs GLIBCXX_${glibcxx.join('.')}: update docs/install.md and GLIBCXX_FLOOR`);
+  });
+}
+
 test('the prebuild for this machine loads and reports the hash its bytes carry', () => {
   const dir = `${process.platform}-${process.arch}`;
   const expected = EXPECTED[dir];

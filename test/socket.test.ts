@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import {
   Backend,
   ErrEngineShutdown,
+  isErrorEvent,
   isReadEvent,
   isWriteEvent,
   openPoller,
@@ -18,7 +19,7 @@ import {
   type IOEvent,
   type Poller,
 } from '../src/index.js';
-import { sleep, thrown, within } from './helpers.js';
+import { libkqueue, sleep, thrown, within } from './helpers.js';
 
 const {
   accept,
@@ -228,7 +229,25 @@ test('a nonblocking dial to a closed port ends with ECONNREFUSED from socketErro
   try {
     using poller = openPoller();
     poller.addWrite({ fd: c });
-    await nextEvent(poller, c, () => true);
+    let flags = 0;
+    const event = await within(
+      new Promise<IOEvent>((resolve, reject) => {
+        poller.polling((efd, ev, fl) => {
+          if (efd !== c) return;
+          flags = fl;
+          resolve(ev);
+          return ErrEngineShutdown;
+        }).catch(reject);
+      }),
+      5000,
+      'the end of the connect',
+    );
+    if (libkqueue) {
+      // libkqueue reads SO_ERROR itself to build the event, which clears it: there the
+      // refusal shows only as EV_EOF on the write event (kernels' kqueue leave SO_ERROR set).
+      assert.ok(isErrorEvent(event, flags));
+      return;
+    }
     const err = socketError(c) as NodeJS.ErrnoException;
     assert.instance(err, Error);
     assert.is(err.code, 'ECONNREFUSED');
@@ -589,14 +608,29 @@ test('TCP urgent data is reported to the poller as an exceptional read event (EP
     using poller = openPoller();
     poller.addRead({ fd: s });
     assert.is(sendUrgent(c, Buffer.from('!')), 1);
-    const ev = await nextEvent(poller, s, isReadEvent);
+    const one = Buffer.alloc(1);
+    let got: number;
     if (Backend === 'epoll') {
+      const ev = await nextEvent(poller, s, isReadEvent);
       assert.ok(ev & EPOLLPRI, 'EPOLLPRI is set');
       assert.not.ok(ev & EPOLLIN, 'no normal data, so no EPOLLIN');
+      // Read the urgent byte before a normal read passes its mark (which would drop it).
+      got = recvUrgent(s, one);
+    } else {
+      // kqueue has no portable report of urgent data (FreeBSD and libkqueue report
+      // nothing, macOS flags a read event EV_OOBAND; docs/backends.md): ask for the
+      // byte until it is there (EINVAL or EAGAIN until then), for at most 2 s.
+      got = -1;
+      for (let i = 0; i < 200 && got < 0; i++) {
+        try {
+          got = recvUrgent(s, one);
+        } catch {
+          got = -1;
+        }
+        if (got < 0) await sleep(10);
+      }
     }
-    // Read the urgent byte before a normal read passes its mark (which would drop it).
-    const one = Buffer.alloc(1);
-    assert.is(recvUrgent(s, one), 1);
+    assert.is(got, 1);
     assert.is(one.toString(), '!');
     assert.is(read(s, Buffer.alloc(4)), -1, 'the urgent byte is not in the normal stream');
     assert.is(thrown(() => recvUrgent(s, one)).code, 'EINVAL', 'an urgent byte reads once');

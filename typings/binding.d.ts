@@ -36,8 +36,12 @@ export type BatchCallback = (n: number, woke: boolean) => void;
 
 export declare class NativePoller {
   constructor();
-  /** Opens the selector and the waker: 0, or a negative errno (see failedSyscall). */
-  open(): number;
+  /**
+   * Opens the selector and the waker: 0, or a negative errno (see failedSyscall).
+   * Events come through a waiter thread when `waiterThread` is true or when the
+   * selector's descriptor cannot be watched by the loop (libkqueue).
+   */
+  open(waiterThread: boolean): number;
   /** Registers, modifies or deletes an fd (CTL_* and INTEREST_* bits): 0 or a negative errno. */
   ctl(op: number, fd: number, interest: number): number;
   /**
@@ -47,7 +51,10 @@ export declare class NativePoller {
   start(onBatch: BatchCallback, resource: object): number;
   /** Stops watching and drops the references start() took. */
   stop(): void;
-  /** Stops reading the kernel but keeps start()'s state (iterator backpressure). */
+  /**
+   * Stops reading the kernel but keeps start()'s state (iterator backpressure). With a
+   * waiter thread, a batch it already read waits for resume() (or the next start()).
+   */
   pause(): void;
   /** Reads the kernel again after pause(): 0, or a negative errno. */
   resume(): number;
@@ -67,6 +74,8 @@ export declare class NativePoller {
   readonly events: Int32Array;
   /** Which syscall failed in open(). */
   readonly failedSyscall: string;
+  /** Whether open() chose the waiter thread (stays set after close). */
+  readonly waiterThread: boolean;
 }
 
 /** A socket address as the binding reports it (node:net's shape; 'Unix' carries the path, port 0). */
