@@ -95,11 +95,11 @@ cd "$root"
 [ -f dist/test/smoke.test.js ] || npm run build:ts >/dev/null
 [ -f "$(prebuild_for arm64)" ] || die "no prebuilds: npm run prebuild"
 expected_hash="$(node scripts/source-hash.cjs)"
-# The suites that run in one process. Left out: lifetime, seed, examples and docs spawn
-# process.execPath, which qemu-user cannot follow here (no binfmt_misc), and prebuilds
-# inspects the x64 build. NETPOLL_ARM_TESTS="dist/test/a.test.js ..." runs others instead.
+# The suites that run in one process. Left out: lifetime, waiter-thread, seed, examples and
+# docs spawn process.execPath, which qemu-user cannot follow here (no binfmt_misc), and
+# prebuilds inspects the x64 build. NETPOLL_ARM_TESTS="dist/test/a.test.js ..." runs others.
 default_tests="dist/test/smoke.test.js dist/test/poller.test.js dist/test/iterate.test.js dist/test/queue.test.js
-  dist/test/events.test.js dist/test/errors.test.js dist/test/socket.test.js"
+  dist/test/events.test.js dist/test/errors.test.js dist/test/socket.test.js dist/test/backends.test.js"
 read -r -d '' -a tests <<<"${NETPOLL_ARM_TESTS:-$default_tests}" || true
 
 total_passed=0
