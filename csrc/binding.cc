@@ -61,6 +61,7 @@ struct PollerCore {
   bool watching = false;  // batches are wanted (false while paused or stopped)
   bool refd = true;
   bool in_batch = false;
+  bool pause_after_batch = false;  // pause() was called inside a batch
 };
 
 struct AddonData {
@@ -93,6 +94,7 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
 void Unwatch(PollerCore* c) {
   if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
   c->watching = false;
+  c->pause_after_batch = false;
   uv_unref(CoreHandle(c));
 }
 
@@ -268,15 +270,22 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
 
   // Pause and resume keep the callback state but stop reading the kernel: the
-  // iterator's backpressure.
+  // iterator's backpressure. Inside a batch, pausing waits until the batch's
+  // microtasks have run: a consumer that asks for more in them (the usual
+  // for-await loop) resumes before anything was stopped, which saves the two
+  // epoll_ctl calls a stop and a restart of the uv_poll would cost per batch.
   Napi::Value Pause(const Napi::CallbackInfo& info) {
-    if (core_ && core_->watching) Unwatch(core_);
+    if (core_ && core_->watching) {
+      if (core_->in_batch) core_->pause_after_batch = true;
+      else Unwatch(core_);
+    }
     return info.Env().Undefined();
   }
 
   Napi::Value Resume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_ || !core_->started) return Napi::Number::New(env, -EBADF);
+    core_->pause_after_batch = false;
     return Napi::Number::New(env, Watch(core_));
   }
 
@@ -412,7 +421,9 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
   int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
   if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
   DeliverBatch(c, n, woke);
-  if (!c->open || n < 0) return;
+  if (!c->open) return;
+  if (c->pause_after_batch) Unwatch(c);
+  if (n < 0) return;
   ResizeEventList(c, n, woke);
 }
 
@@ -426,6 +437,7 @@ void OnWaiterReady(uv_async_t* handle) {
   if (!c->waiter.Take(c->events, &n, &woke)) return;
   DeliverBatch(c, n, woke);
   if (!c->open) return;
+  if (c->pause_after_batch) Unwatch(c);
   if (n >= 0) ResizeEventList(c, n, woke);
   // The next wait, now that JavaScript has consumed this batch (unless it
   // paused, stopped or closed the poller meanwhile).

@@ -192,6 +192,33 @@ test('backpressure: thousands of always-ready fds and a slow consumer keep the b
   }
 });
 
+test('a consumer that stops asking leaves new events in the kernel until it asks again', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x')); // never read: the fd stays readable (level-triggered)
+    const it = poller.events();
+    const first = await within(it.next(), 2000, 'the first event');
+    assert.is(first.value.fd, r);
+    // The consumer is busy elsewhere for a while: had the kernel been read again,
+    // the event would wait in the iterator's buffer.
+    await sleep(50);
+    assert.is(poller.bufferedEvents, 0);
+    const second = await within(it.next(), 2000, 'the event after asking again');
+    assert.is(second.value.fd, r);
+    // Asking within the same turn, as a for-await loop does, keeps events coming.
+    let more = 0;
+    for await (const ev of { [Symbol.asyncIterator]: () => it }) {
+      if (ev.fd === r && ++more === 5) break;
+    }
+    assert.is(more, 5);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
 test('events of an fd deleted while buffered are not yielded', async () => {
   using poller = openPoller();
   const fds: number[] = [];
