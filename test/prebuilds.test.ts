@@ -54,10 +54,11 @@ for (const rel of prebuilds) {
 }
 
 // The oldest C and C++ runtimes the prebuilds run on, as docs/install.md states them: the
-// newest symbol version a binary asks for. Debian 12's glibc binds pthread_setname_np to
-// GLIBC_2.34. A prebuild that needs more fails to load on older systems (which then build
-// from source): raise these only together with the documentation.
-const GLIBC_FLOOR = [2, 34];
+// newest symbol version a binary asks for (fcntl64, GLIBC_2.28; the waiter thread avoids
+// pthread_setname_np and pthread_sigmask, which Debian 12 binds to 2.34 and 2.32). A prebuild
+// that needs more fails to load on older systems (which then build from source): raise these
+// only together with the documentation.
+const GLIBC_FLOOR = [2, 28];
 const GLIBCXX_FLOOR = [3, 4, 21];
 
 function newestVersion(bytes: Buffer, prefix: string): number[] {
