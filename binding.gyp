@@ -20,6 +20,10 @@
       ],
       "defines": [
         "NAPI_VERSION=8",
+        # The sha256 of csrc/ and binding.gyp (scripts/source-hash.cjs), found through the
+        # package's own name so that it resolves from any directory gyp runs it in
+        # (scripts/kqueue.mjs builds from a subdirectory that includes this file).
+        "NETPOLL_SOURCE_HASH=<!(node -p \"require(require('path').join(require.resolve('netpoll/package.json'), '../scripts/source-hash.cjs')).sourceHash()\")",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",

@@ -662,11 +662,31 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The part [offset, offset + length) of the bytes in argument 1, from arguments 2
+// and 3 when given (src/socket.ts checks them; out of bounds is a RangeError here
+// too, never a read or write past the buffer).
+bool RangeArgs(const Napi::CallbackInfo& info, void** data, size_t* len) {
+  if (info.Length() < 3 || info[2].IsUndefined()) return true;
+  if (!info[2].IsNumber() || !info[3].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "offset and length must be numbers").ThrowAsJavaScriptException();
+    return false;
+  }
+  double offset = info[2].As<Napi::Number>().DoubleValue();
+  double length = info[3].As<Napi::Number>().DoubleValue();
+  if (!(offset >= 0) || !(length >= 0) || offset + length > static_cast<double>(*len)) {
+    Napi::RangeError::New(info.Env(), "offset and length must lie within the buffer").ThrowAsJavaScriptException();
+    return false;
+  }
+  *data = static_cast<char*>(*data) + static_cast<size_t>(offset);
+  *len = static_cast<size_t>(length);
+  return true;
+}
+
 Napi::Value Read(const Napi::CallbackInfo& info) {
   int fd;
   void* data;
   size_t len;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !RangeArgs(info, &data, &len)) return info.Env().Undefined();
   return Count(info.Env(), np_read(fd, data, len));
 }
 
@@ -674,7 +694,7 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   int fd;
   void* data;
   size_t len;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
+  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !RangeArgs(info, &data, &len)) return info.Env().Undefined();
   return Count(info.Env(), np_write(fd, data, len));
 }
 
@@ -823,10 +843,24 @@ Napi::Object BackendInfo(Napi::Env env) {
   return o;
 }
 
+// The sha256 of the sources this binary was built from (scripts/source-hash.cjs, passed
+// in by binding.gyp). The marker prefix lets a test find it in the bytes of a prebuild
+// for another architecture, one it cannot load, and compare it with the current sources.
+#define NP_STRINGIFY_(x) #x
+#define NP_STRINGIFY(x) NP_STRINGIFY_(x)
+#ifdef NETPOLL_SOURCE_HASH
+constexpr char kSourceHashMarker[] = "netpoll-source-sha256:" NP_STRINGIFY(NETPOLL_SOURCE_HASH);
+#else
+constexpr char kSourceHashMarker[] = "netpoll-source-sha256:unknown";
+#endif
+constexpr size_t kSourceHashOffset = sizeof("netpoll-source-sha256:") - 1;
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new AddonData();
   env.SetInstanceData<AddonData>(addon);
   napi_add_async_cleanup_hook(env, OnTeardown, addon, &addon->teardown_hook);
+
+  exports.Set("sourceHash", Napi::String::New(env, kSourceHashMarker + kSourceHashOffset));
 
   exports.Set("NativePoller", NativePoller::Define(env));
   exports.Set("backend", BackendInfo(env));

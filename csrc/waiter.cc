@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 #include <signal.h>
-#if defined(__FreeBSD__)
+#if defined(__linux__)
+#include <sys/prctl.h>
+#elif defined(__FreeBSD__)
 #include <pthread_np.h>
 #endif
 
@@ -41,11 +43,15 @@ int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, voi
   return 0;
 }
 
-// A name that ps, debuggers and the tests can find the thread by.
+// A name that ps, debuggers and the tests can find the thread by. On Linux through
+// prctl rather than pthread_setname_np, which would raise the prebuilds' glibc floor
+// to 2.34.
 static void NameThisThread() {
 #if defined(__APPLE__)
   pthread_setname_np("netpoll-waiter");
-#elif defined(__linux__) || defined(__FreeBSD__)
+#elif defined(__linux__)
+  prctl(PR_SET_NAME, "netpoll-waiter", 0, 0, 0);
+#elif defined(__FreeBSD__)
   pthread_setname_np(pthread_self(), "netpoll-waiter");
 #endif
 }
@@ -56,7 +62,13 @@ void WaiterThread::Run(void* arg) {
   // Signals belong to the loop thread; here they would only interrupt the wait.
   sigset_t all;
   sigfillset(&all);
+  // sigprocmask is per-thread on Linux and, unlike pthread_sigmask, needs no
+  // glibc newer than 2.2.5 (pthread_sigmask moved into libc at 2.32).
+#if defined(__linux__)
+  sigprocmask(SIG_BLOCK, &all, nullptr);
+#else
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
+#endif
 
   uv_mutex_lock(&w->mu_);
   for (;;) {

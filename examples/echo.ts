@@ -8,10 +8,10 @@
 import { TcpServer, runUntilSignalled, serverOptionsFromCli, type Connection, type ServerOptions } from './tcp-server.js';
 
 export class EchoServer extends TcpServer {
-  protected onData(conn: Connection, data: Buffer): void {
+  protected onData(conn: Connection, buf: Buffer, length: number): void {
     // When the peer reads slower than it writes, send() queues the rest and the
     // server stops reading from it until it has caught up.
-    this.send(conn, data);
+    this.send(conn, buf, length);
   }
 }
 

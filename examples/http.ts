@@ -201,7 +201,8 @@ export class HttpServer extends TcpServer {
   requests = 0;
   readonly #out = Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
 
-  protected onData(conn: Connection, chunk: Buffer): void {
+  protected onData(conn: Connection, buf: Buffer, length: number): void {
+    const chunk = buf.subarray(0, length);
     let data = chunk;
     if (conn.leftover !== null) {
       // The slow path: a request split across reads.

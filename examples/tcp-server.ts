@@ -99,8 +99,12 @@ export abstract class TcpServer {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
-  /** Handles a chunk of input. `data` is only valid during the call: copy what must outlive it. */
-  protected abstract onData(conn: Connection, data: Buffer): void;
+  /**
+   * Handles a chunk of input: bytes [0, length) of `buf`. The buffer is the server's one
+   * read buffer, reused for every read (no allocation per read): it is only valid during
+   * the call, so copy what must outlive it.
+   */
+  protected abstract onData(conn: Connection, buf: Buffer, length: number): void;
 
   /** Called when a blocked connection has written everything and reads again. */
   protected onDrained(_conn: Connection): void {}
@@ -111,15 +115,15 @@ export abstract class TcpServer {
    */
   protected send(conn: Connection, buf: Buffer, len = buf.length): boolean {
     if (conn.closed) return false;
-    const view = len === buf.length ? buf : buf.subarray(0, len);
     if (conn.pending !== null) {
-      conn.pending = Buffer.concat([conn.pending.subarray(conn.pendingOffset), view]);
+      conn.pending = Buffer.concat([conn.pending.subarray(conn.pendingOffset), buf.subarray(0, len)]);
       conn.pendingOffset = 0;
       return false;
     }
-    const n = write(conn.fd, view);
+    // offset and length instead of a subarray: nothing is allocated when all goes out.
+    const n = write(conn.fd, buf, 0, len);
     if (n === len) return true;
-    conn.pending = Buffer.from(view.subarray(n < 0 ? 0 : n));
+    conn.pending = Buffer.from(buf.subarray(n < 0 ? 0 : n, len));
     conn.pendingOffset = 0;
     this.#reregister(conn, 'write');
     return false;
@@ -216,7 +220,7 @@ export abstract class TcpServer {
         const n = read(fd, buf);
         if (n < 0) return; // drained; the next event brings more
         if (n === 0) return this.closeConnection(conn);
-        if (!conn.lingering) this.onData(conn, buf.subarray(0, n));
+        if (!conn.lingering) this.onData(conn, buf, n);
         if (conn.closed || conn.pending !== null) return;
         if (n < buf.length) return;
       }

@@ -35,7 +35,9 @@ export CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined $
 # A copy of what the build needs, so node-gyp's build/ there is ours alone.
 rm -rf "$out"
 mkdir -p "$out"
+mkdir -p "$out/scripts"
 cp -r binding.gyp csrc package.json "$out/"
+cp scripts/source-hash.cjs "$out/scripts/"
 ln -s "$root/node_modules" "$out/node_modules"
 echo "test-asan: building with $CC ($runtime)"
 # Build against the headers npm is set to use (this machine's Node), also outside `npm run`.

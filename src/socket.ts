@@ -451,13 +451,26 @@ export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Receiv
 
 // ---- I/O ----
 
+/** Checks `offset`/`length` against `buf` as fs.readSync does: [offset, offset + length) must fit. */
+function byteRange(buf: ArrayBufferView | ArrayBuffer, offset: number | undefined, length: number | undefined): [number, number] {
+  const size = buf.byteLength;
+  const o = offset ?? 0;
+  validateInteger(o, 'offset', 0, size);
+  const l = length ?? size - o;
+  validateInteger(l, 'length', 0, size - o);
+  return [o, l];
+}
+
 /**
  * Reads into `buf` from a nonblocking fd, without copying: the number of bytes read,
  * 0 at end of stream, or -1 when nothing is there yet (EAGAIN).
  * @param fd - a nonblocking descriptor.
  * @param buf - where the bytes go; at most its byte length is read.
- * @throws TypeError/RangeError for a bad `fd` or a `buf` that is not a Buffer, TypedArray,
- * DataView or ArrayBuffer; a SystemError (`EBADF`, `ECONNRESET`, …) for other failures.
+ * @param offset - where in `buf` to start (default 0), as in `fs.readSync`.
+ * @param length - at most how many bytes to read (default: the rest of `buf`).
+ * @throws TypeError/RangeError for a bad `fd`, a `buf` that is not a Buffer, TypedArray,
+ * DataView or ArrayBuffer, or an `offset`/`length` outside it; a SystemError (`EBADF`,
+ * `ECONNRESET`, …) for other failures.
  * @example
  * ```ts
  * const n = read(fd, buf);
@@ -465,10 +478,16 @@ export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Receiv
  * ```
  * @category File descriptors
  */
-export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
+export function read(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number {
   validateFd(fd);
   validateBuffer(buf, 'buf');
-  const n = binding.read(fd, buf);
+  let n: number;
+  if (offset === undefined && length === undefined) {
+    n = binding.read(fd, buf);
+  } else {
+    const [o, l] = byteRange(buf, offset, length);
+    n = binding.read(fd, buf, o, l);
+  }
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;
   throw systemError(n, 'read', { fd });
@@ -479,18 +498,27 @@ export function read(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
  * or -1 when there is no room (EAGAIN). A peer that went away gives EPIPE, never SIGPIPE.
  * @param fd - a nonblocking descriptor.
  * @param buf - the bytes to write.
- * @throws TypeError/RangeError for a bad `fd` or `buf` (as {@link read}); a SystemError
- * (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
+ * @param offset - where in `buf` the bytes start (default 0), as in `fs.writeSync`.
+ * @param length - how many bytes to write (default: the rest of `buf`).
+ * @throws TypeError/RangeError for a bad `fd`, `buf`, `offset` or `length` (as {@link read});
+ * a SystemError (`EPIPE`, `ECONNRESET`, `EBADF`, …) for other failures.
  * @example
  * ```ts
  * const n = write(fd, Buffer.from('hello'));
+ * const m = write(fd, scratch, 0, used); // part of a reused buffer, no subarray
  * ```
  * @category File descriptors
  */
-export function write(fd: number, buf: ArrayBufferView | ArrayBuffer): number {
+export function write(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number {
   validateFd(fd);
   validateBuffer(buf, 'buf');
-  const n = binding.write(fd, buf);
+  let n: number;
+  if (offset === undefined && length === undefined) {
+    n = binding.write(fd, buf);
+  } else {
+    const [o, l] = byteRange(buf, offset, length);
+    n = binding.write(fd, buf, o, l);
+  }
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;
   throw systemError(n, 'write', { fd });

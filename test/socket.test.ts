@@ -773,4 +773,27 @@ test('the package exports the toolkit as `socket` and as the subpath netpoll/soc
   assert.is(typeof root.openPoller, 'function');
 });
 
+test('read and write take an offset and a length, as fs.readSync/writeSync do, and refuse ranges outside the buffer', () => {
+  const [a, b] = socket.socketpair();
+  try {
+    assert.is(write(a, Buffer.from('abcdef'), 2, 3), 3);
+    const buf = Buffer.alloc(8, '.');
+    assert.is(read(b, buf, 4, 2), 2);
+    assert.is(buf.toString(), '....cd..');
+    assert.is(read(b, buf, 7), 1, 'length defaults to the rest of the buffer');
+    assert.is(buf.toString(), '....cd.e');
+    assert.is(write(a, new Uint16Array([0x4241, 0x4443]), 2), 2, 'offsets count bytes, whatever the element size');
+    assert.is(read(b, buf), 2);
+    assert.is(buf.toString('latin1', 0, 2), 'CD');
+    assert.instance(thrown(() => write(a, buf, 9)), RangeError);
+    assert.instance(thrown(() => write(a, buf, 4, 5)), RangeError);
+    assert.instance(thrown(() => read(b, buf, -1, 1)), RangeError);
+    assert.instance(thrown(() => read(b, buf, 1.5, 1)), RangeError);
+    assert.instance(thrown(() => read(b, buf, '1' as unknown as number)), TypeError);
+  } finally {
+    close(a);
+    close(b);
+  }
+});
+
 test.run();

@@ -110,6 +110,11 @@ export interface SocketConstants {
 }
 
 export interface Binding {
+  /**
+   * The sha256 of the native sources (csrc/ and binding.gyp) this binary was built from,
+   * as scripts/source-hash.cjs computes it; "unknown" when built without binding.gyp's define.
+   */
+  readonly sourceHash: string;
   readonly NativePoller: typeof NativePoller;
   readonly backend: BackendInfo;
   readonly CTL_ADD: number;
@@ -141,9 +146,9 @@ export interface Binding {
   /** One datagram's size and sender, or a negative errno. */
   recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): { bytes: number; address: NativeAddress } | number;
   /** Bytes read (0 at end of stream) or a negative errno. */
-  read(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
+  read(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number;
   /** Bytes written or a negative errno. */
-  write(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
+  write(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number;
   /** Bytes read into the first IOV_MAX buffers, in order (0 at end of stream), or a negative errno. */
   readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number;
   /** Bytes written from the first IOV_MAX buffers, in order, or a negative errno. */
