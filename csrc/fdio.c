@@ -434,6 +434,14 @@ ssize_t np_read(int fd, void *buf, size_t len) {
  * an embedder that keeps the default disposition (which kills) would see it. So the
  * signal is blocked in this thread around the write, and the one the write raised is
  * consumed before unblocking; one already pending (someone else's) is left alone. */
+/* sigprocmask is per-thread on Linux and, unlike pthread_sigmask, needs no glibc newer
+ * than 2.2.5 (pthread_sigmask moved into libc at 2.32): the prebuilds' glibc floor. */
+#if defined(__linux__)
+#define thread_sigmask sigprocmask
+#else
+#define thread_sigmask pthread_sigmask
+#endif
+
 typedef struct sigpipe_guard {
   sigset_t set, old;
   int blocked, was_pending;
@@ -443,7 +451,7 @@ static void sigpipe_block(sigpipe_guard *g) {
   sigset_t pending;
   sigemptyset(&g->set);
   sigaddset(&g->set, SIGPIPE);
-  g->blocked = pthread_sigmask(SIG_BLOCK, &g->set, &g->old) == 0;
+  g->blocked = thread_sigmask(SIG_BLOCK, &g->set, &g->old) == 0;
   g->was_pending = g->blocked && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
 }
 
@@ -458,7 +466,7 @@ static void sigpipe_unblock(sigpipe_guard *g, ssize_t n) {
     int sig;
     if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) sigwait(&g->set, &sig);
   }
-  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+  thread_sigmask(SIG_SETMASK, &g->old, NULL);
   errno = saved_errno;
 }
 
