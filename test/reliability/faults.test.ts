@@ -152,9 +152,12 @@ test('signals delivered all through polling (EINTR) interrupt nothing: echo, tas
     dialed.forEach(close);
   } finally {
     clearInterval(selfKill);
+    const killerGone = killer.exitCode !== null || killer.signalCode !== null ? Promise.resolve() : new Promise((resolve) => killer.once('exit', resolve));
     killer.kill();
     poller.close();
     [server, client, idleR, idleW].forEach(close);
+    // Only once no signal can come any more: without a listener SIGUSR2 would end the process.
+    await killerGone;
     process.off('SIGUSR2', onSignal);
   }
 });
