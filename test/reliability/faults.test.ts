@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import {
+  Backend,
   ErrEngineShutdown,
   ErrPollerClosed,
   Priority,
@@ -21,7 +22,7 @@ import {
   type IOEvent,
   type PollEventHandler,
 } from '../../src/index.js';
-import { openFdCount, sleep, stopAfter, thrown, within } from '../helpers.js';
+import { libkqueue, openFdCount, sleep, stopAfter, thrown, within } from '../helpers.js';
 import { TcpPeers, trapProcessFailures } from './support.js';
 
 const trap = trapProcessFailures();
@@ -48,12 +49,12 @@ test('a peer that resets (SO_LINGER 0) while we wait to write gives an error eve
     n = write(fd, chunk);
     if (n > 0) written += n;
   }
-  const events: IOEvent[] = [];
+  const events: Array<{ event: IOEvent; flags: number }> = [];
   let writeError: string | undefined;
   poller.addReadWrite({
     fd,
     callback: (_fd, event, flags) => {
-      events.push(event);
+      events.push({ event, flags });
       if (!isErrorEvent(event, flags)) return;
       try {
         write(fd, chunk);
@@ -70,7 +71,9 @@ test('a peer that resets (SO_LINGER 0) while we wait to write gives an error eve
   assert.is(await within(running, 3000, 'polling after the reset'), ErrEngineShutdown);
   assert.ok(written > 0);
   const last = events[events.length - 1];
-  assert.ok(isErrorEvent(last, 0) && isReadEvent(last), `the reset is an error event: 0x${last.toString(16)}`);
+  assert.ok(isErrorEvent(last.event, last.flags), `the reset is an error event: ${last.event}/${last.flags}`);
+  // epoll reports it as one event with the error and read bits; kqueue as EV_EOF on a filter.
+  if (Backend === 'epoll') assert.ok(isReadEvent(last.event), `with the read bit: 0x${last.event.toString(16)}`);
   assert.ok(writeError === 'ECONNRESET' || writeError === 'EPIPE', `write after the reset: ${writeError}`);
   assert.ok(['ECONNRESET', 'EPIPE'].includes(code(thrown(() => write(fd, chunk)))!), 'and every write after it');
   assert.is(sigpipes, 0, 'no SIGPIPE');
@@ -192,6 +195,9 @@ test('an fd closed while registered and its number reused gets its own attachmen
 });
 
 test('an fd closed and its number reused inside a batch: the stale event goes to the new attachment, never the old callback', async () => {
+  // libkqueue opens fds of its own for each registration, so a closed number is not the
+  // next one handed out; the reuse this test needs cannot be arranged there.
+  if (libkqueue) return console.log('  (skipped under libkqueue: fd numbers are not reused at once)');
   using poller = openPoller();
   const [a, aw] = pipe();
   const [b, bw] = pipe();
@@ -266,7 +272,8 @@ test('close() inside a callback: the rest of the batch is dropped, polling resol
     close(w);
   }
   await sleep(10);
-  assert.is(openFdCount(), before, 'the poller\'s fds are released');
+  // libkqueue keeps (and later frees) descriptors of its own: count only on real kernels.
+  if (!libkqueue) assert.is(openFdCount(), before, 'the poller\'s fds are released');
 });
 
 test('close() inside a task: later tasks reject with ErrPollerClosed, earlier ones ran; reopening inside it works', async () => {

@@ -68,7 +68,8 @@ test('a polling poller nobody references is not collected while it polls, and is
     gc();
     await sleep(10);
   }
-  assert.is(openFdCount() - baseline, 2, 'still open (and polling) after collections');
+  // At least the backend fd and the waker (libkqueue's kqueue opens a few more of its own).
+  assert.ok(openFdCount() - baseline >= 2, `still open (and polling) after collections: +${openFdCount() - baseline}`);
   write(w, Buffer.from('stop')); // the callback stops the loop
   assert.is(await stopped, ErrEngineShutdown);
   await collect(gc, () => openFdCount() - baseline <= 0);
