@@ -682,21 +682,19 @@ bool RangeArgs(const Napi::CallbackInfo& info, void** data, size_t* len) {
   return true;
 }
 
-Napi::Value Read(const Napi::CallbackInfo& info) {
+// (fd, bytes[, offset, length]) → the byte count or negative errno of `io`: read,
+// write and the urgent-data calls all take their arguments this way.
+template <ssize_t (*io)(int, void*, size_t)>
+Napi::Value FdBytesCall(const Napi::CallbackInfo& info) {
   int fd;
   void* data;
   size_t len;
   if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !RangeArgs(info, &data, &len)) return info.Env().Undefined();
-  return Count(info.Env(), np_read(fd, data, len));
+  return Count(info.Env(), io(fd, data, len));
 }
 
-Napi::Value Write(const Napi::CallbackInfo& info) {
-  int fd;
-  void* data;
-  size_t len;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !RangeArgs(info, &data, &len)) return info.Env().Undefined();
-  return Count(info.Env(), np_write(fd, data, len));
-}
+ssize_t WriteBytes(int fd, void* data, size_t len) { return np_write(fd, data, len); }
+ssize_t SendUrgentBytes(int fd, void* data, size_t len) { return np_send_urgent(fd, data, len); }
 
 // The iovec array lives on the stack: np_iov_max() is at most 1024 entries (16 KiB).
 constexpr int kIovCap = 1024;
@@ -719,21 +717,6 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
   return Count(info.Env(), np_writev(fd, iov, count));
 }
 
-Napi::Value SendUrgent(const Napi::CallbackInfo& info) {
-  int fd;
-  void* data;
-  size_t len;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
-  return Count(info.Env(), np_send_urgent(fd, data, len));
-}
-
-Napi::Value RecvUrgent(const Napi::CallbackInfo& info) {
-  int fd;
-  void* data;
-  size_t len;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len)) return info.Env().Undefined();
-  return Count(info.Env(), np_recv_urgent(fd, data, len));
-}
 
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   int fd, how;
@@ -875,12 +858,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bindUDP", Napi::Function::New<BindUDP>(env, "bindUDP"));
   exports.Set("sendTo", Napi::Function::New<SendTo>(env, "sendTo"));
   exports.Set("recvFrom", Napi::Function::New<RecvFrom>(env, "recvFrom"));
-  exports.Set("read", Napi::Function::New<Read>(env, "read"));
-  exports.Set("write", Napi::Function::New<Write>(env, "write"));
+  exports.Set("read", Napi::Function::New<FdBytesCall<np_read>>(env, "read"));
+  exports.Set("write", Napi::Function::New<FdBytesCall<WriteBytes>>(env, "write"));
   exports.Set("readv", Napi::Function::New<Readv>(env, "readv"));
   exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));
-  exports.Set("sendUrgent", Napi::Function::New<SendUrgent>(env, "sendUrgent"));
-  exports.Set("recvUrgent", Napi::Function::New<RecvUrgent>(env, "recvUrgent"));
+  exports.Set("sendUrgent", Napi::Function::New<FdBytesCall<SendUrgentBytes>>(env, "sendUrgent"));
+  exports.Set("recvUrgent", Napi::Function::New<FdBytesCall<np_recv_urgent>>(env, "recvUrgent"));
   exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
   exports.Set("close", Napi::Function::New<CloseFd>(env, "close"));
   exports.Set("dup", Napi::Function::New<Dup>(env, "dup"));

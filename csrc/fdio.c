@@ -269,15 +269,22 @@ static int apply_flags(int fd, int family, int flags) {
 
 /* ---- TCP ---- */
 
-int np_listen_tcp(const char *host, int port, int backlog, int flags) {
+/* A socket of `type` with the options in `flags`, bound to host:port. */
+static int bound_socket(const char *host, int port, int type, int flags) {
   struct sockaddr_storage ss;
   socklen_t len;
   int err = parse_address(host, port, &ss, &len);
   if (err < 0) return err;
-  int fd = new_socket(ss.ss_family, SOCK_STREAM);
+  int fd = new_socket(ss.ss_family, type);
   if (fd < 0) return fd;
   if ((err = apply_flags(fd, ss.ss_family, flags)) < 0) return fail_close(fd, err);
   if (bind(fd, (struct sockaddr *)&ss, len) < 0) return fail_close(fd, -errno);
+  return fd;
+}
+
+int np_listen_tcp(const char *host, int port, int backlog, int flags) {
+  int fd = bound_socket(host, port, SOCK_STREAM, flags);
+  if (fd < 0) return fd;
   if (listen(fd, backlog) < 0) return fail_close(fd, -errno);
   return fd;
 }
@@ -378,15 +385,7 @@ int np_dial_unix(const char *path) {
 /* ---- UDP ---- */
 
 int np_bind_udp(const char *host, int port, int flags) {
-  struct sockaddr_storage ss;
-  socklen_t len;
-  int err = parse_address(host, port, &ss, &len);
-  if (err < 0) return err;
-  int fd = new_socket(ss.ss_family, SOCK_DGRAM);
-  if (fd < 0) return fd;
-  if ((err = apply_flags(fd, ss.ss_family, flags)) < 0) return fail_close(fd, err);
-  if (bind(fd, (struct sockaddr *)&ss, len) < 0) return fail_close(fd, -errno);
-  return fd;
+  return bound_socket(host, port, SOCK_DGRAM, flags);
 }
 
 ssize_t np_send_to(int fd, const void *buf, size_t len, const char *host, int port) {
