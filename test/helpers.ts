@@ -1,7 +1,7 @@
 // Shared test helpers: real fds only, bounded waits.
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Backend, ErrEngineShutdown, Priority, type Poller } from '../src/index.js';
+import { Backend, ErrEngineShutdown, Priority, pipe, write, type Poller } from '../src/index.js';
 
 export { sleep };
 
@@ -67,4 +67,19 @@ export async function rejection(promise: Promise<unknown>): Promise<any> {
     return e;
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * `count` pipes whose read ends are registered (level-triggered) with `poller` and
+ * readable: returns every fd, read and write ends alternating, for the caller to close.
+ */
+export function readyPipes(poller: Poller, count: number): number[] {
+  const fds: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const [r, w] = pipe();
+    fds.push(r, w);
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+  }
+  return fds;
 }

@@ -18,7 +18,7 @@ import {
   read,
   write,
 } from '../src/index.js';
-import { rejection, sleep, thrown, within } from './helpers.js';
+import { readyPipes, rejection, sleep, thrown, within } from './helpers.js';
 
 test('for await yields PollEvents with the values a polling() callback gets; break stops polling and the poller polls again', async () => {
   using poller = openPoller();
@@ -56,12 +56,7 @@ test('batch: true yields one array per kernel wait', async () => {
   using poller = openPoller();
   const fds: number[] = [];
   try {
-    for (let i = 0; i < 10; i++) {
-      const [r, w] = pipe();
-      fds.push(r, w);
-      poller.addRead({ fd: r });
-      write(w, Buffer.from('x'));
-    }
+    fds.push(...readyPipes(poller, 10));
     for await (const batch of poller.events({ batch: true })) {
       assert.ok(Array.isArray(batch));
       assert.is(batch.length, 10);
@@ -164,12 +159,7 @@ test('backpressure: thousands of always-ready fds and a slow consumer keep the b
   using poller = openPoller();
   const fds: number[] = [];
   try {
-    for (let i = 0; i < 3000; i++) {
-      const [r, w] = pipe();
-      fds.push(r, w);
-      poller.addRead({ fd: r });
-      write(w, Buffer.from('x'));
-    }
+    fds.push(...readyPipes(poller, 3000));
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const heapBefore = process.memoryUsage().heapUsed;
@@ -223,12 +213,7 @@ test('events of an fd deleted while buffered are not yielded', async () => {
   using poller = openPoller();
   const fds: number[] = [];
   try {
-    for (let i = 0; i < 4; i++) {
-      const [r, w] = pipe();
-      fds.push(r, w);
-      poller.addRead({ fd: r });
-      write(w, Buffer.from('x'));
-    }
+    fds.push(...readyPipes(poller, 4));
     const readers = fds.filter((_, i) => i % 2 === 0);
     const yielded: number[] = [];
     for await (const ev of poller) {

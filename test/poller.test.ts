@@ -27,7 +27,7 @@ import {
   write,
   type IOEvent,
 } from '../src/index.js';
-import { rejection, stopAfter, thrown, within } from './helpers.js';
+import { readyPipes, rejection, stopAfter, thrown, within } from './helpers.js';
 
 const epoll = Backend === 'epoll';
 const EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
@@ -357,12 +357,7 @@ test('close() inside a callback ends polling with ErrEngineShutdown and dispatch
   const poller = openPoller();
   const fds: number[] = [];
   try {
-    for (let i = 0; i < 5; i++) {
-      const [r, w] = pipe();
-      fds.push(r, w);
-      poller.addRead({ fd: r });
-      write(w, Buffer.from('x'));
-    }
+    fds.push(...readyPipes(poller, 5));
     let calls = 0;
     const err = await within(poller.polling(() => { calls++; poller.close(); }), 2000);
     assert.is(err, ErrEngineShutdown);
@@ -512,12 +507,7 @@ test('more than MaxPollEventsCap ready fds are all delivered over successive bat
   const count = MaxPollEventsCap + 100;
   const fds: number[] = [];
   try {
-    for (let i = 0; i < count; i++) {
-      const [r, w] = pipe();
-      fds.push(r, w);
-      poller.addRead({ fd: r });
-      write(w, Buffer.from('x'));
-    }
+    fds.push(...readyPipes(poller, count));
     assert.is(poller.eventListSize, InitPollEventsCap);
     const seen = new Set<number>();
     let maxSize = 0;
