@@ -176,21 +176,18 @@ static int format_address(const struct sockaddr_storage *ss, socklen_t len, np_a
   }
 }
 
-int np_local_address(int fd, np_addr *out) {
+/* getsockname or getpeername, formatted. */
+static int socket_name(int fd, np_addr *out, int (*name)(int, struct sockaddr *, socklen_t *)) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   memset(&ss, 0, sizeof ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+  if (name(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
   return format_address(&ss, len, out);
 }
 
-int np_remote_address(int fd, np_addr *out) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  memset(&ss, 0, sizeof ss);
-  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
-  return format_address(&ss, len, out);
-}
+int np_local_address(int fd, np_addr *out) { return socket_name(fd, out, getsockname); }
+
+int np_remote_address(int fd, np_addr *out) { return socket_name(fd, out, getpeername); }
 
 /* ---- options ---- */
 

@@ -207,19 +207,20 @@ static int unregistered(int fd) {
   return always_ready(&sb) ? -EPERM : -ENOENT;
 }
 
-#if FILTERS_SURVIVE_CLOSE
-/* The record for fd if it still describes the same file; else forgets it
- * (and the filters libkqueue kept) and returns NULL. */
+/* The record for fd. Where filters survive a close (libkqueue), only if it still
+ * describes the same file; else it forgets it (and the filters libkqueue kept)
+ * and returns NULL. Elsewhere the kernel drops filters at close by itself. */
 static reg_entry *find_live(np_selector *sel, int fd) {
-  struct stat sb;
   reg_entry *e = reg_find(sel->raw, fd);
+#if FILTERS_SURVIVE_CLOSE
+  struct stat sb;
   if (e != NULL && (fstat(fd, &sb) < 0 || !same_file(e, &sb))) {
     forget(sel, fd);
     e = NULL;
   }
+#endif
   return e;
 }
-#endif
 
 static int filters_of(unsigned interest) {
   return ((interest & NP_INTEREST_READ) ? REG_READ : 0) | ((interest & NP_INTEREST_WRITE) ? REG_WRITE : 0);
@@ -271,11 +272,7 @@ static int ctl_add(np_selector *sel, int fd, unsigned want, unsigned short flags
 }
 
 static int ctl_mod(np_selector *sel, int fd, unsigned want, unsigned short flags) {
-#if FILTERS_SURVIVE_CLOSE
   reg_entry *e = find_live(sel, fd);
-#else
-  reg_entry *e = reg_find(sel->raw, fd);
-#endif
   if (e == NULL) return unregistered(fd);
   /* Delete what is there and add what is wanted, in one call: the first delete
    * fails (and nothing is applied) when the fd was closed since it was added,
@@ -295,11 +292,7 @@ static int ctl_mod(np_selector *sel, int fd, unsigned want, unsigned short flags
 }
 
 static int ctl_del(np_selector *sel, int fd) {
-#if FILTERS_SURVIVE_CLOSE
   reg_entry *e = find_live(sel, fd);
-#else
-  reg_entry *e = reg_find(sel->raw, fd);
-#endif
   if (e == NULL) return unregistered(fd);
   struct kevent ch[2];
   int n = build_changes(ch, fd, e->filters, 0, 0);
