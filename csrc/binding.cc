@@ -490,6 +490,15 @@ bool StringArg(const Napi::CallbackInfo& info, size_t i, std::string* out) {
   return true;
 }
 
+size_t TypedArrayElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+    default: return 1;
+  }
+}
+
 // The bytes of a TypedArray, DataView or ArrayBuffer value; false when it is none.
 bool BytesOf(napi_env env, napi_value v, void** data, size_t* len) {
   bool is = false;
@@ -498,14 +507,7 @@ bool BytesOf(napi_env env, napi_value v, void** data, size_t* len) {
     size_t length, offset;
     napi_value ab;
     napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset);
-    size_t elem = 1;
-    switch (type) {
-      case napi_int16_array: case napi_uint16_array: elem = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
-      default: elem = 1;
-    }
-    *len = length * elem;
+    *len = length * TypedArrayElementSize(type);
     return true;
   }
   if (napi_is_dataview(env, v, &is) == napi_ok && is) {
@@ -662,35 +664,66 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// The part [offset, offset + length) of the bytes in argument 1, from arguments 2
-// and 3 when given (src/socket.ts checks them; out of bounds is a RangeError here
-// too, never a read or write past the buffer).
-bool RangeArgs(const Napi::CallbackInfo& info, void** data, size_t* len) {
-  if (info.Length() < 3 || info[2].IsUndefined()) return true;
-  if (!info[2].IsNumber() || !info[3].IsNumber()) {
-    Napi::TypeError::New(info.Env(), "offset and length must be numbers").ThrowAsJavaScriptException();
-    return false;
-  }
-  double offset = info[2].As<Napi::Number>().DoubleValue();
-  double length = info[3].As<Napi::Number>().DoubleValue();
-  if (!(offset >= 0) || !(length >= 0) || offset + length > static_cast<double>(*len)) {
-    Napi::RangeError::New(info.Env(), "offset and length must lie within the buffer").ThrowAsJavaScriptException();
-    return false;
-  }
-  *data = static_cast<char*>(*data) + static_cast<size_t>(offset);
-  *len = static_cast<size_t>(length);
-  return true;
-}
-
 // (fd, bytes[, offset, length]) → the byte count or negative errno of `io`: read,
-// write and the urgent-data calls all take their arguments this way.
+// write and the urgent-data calls all take their arguments this way. These run once
+// or twice per message in a server, so they use Node-API directly with the fewest
+// calls the arguments allow (node-addon-api's wrappers add a type query per argument):
+// a wrong type still shows up as the failed status of the conversion itself.
+// [offset, offset + length) comes from arguments 2 and 3 when given (src/socket.ts
+// checks them; out of bounds is a RangeError here too, never I/O past the buffer).
 template <ssize_t (*io)(int, void*, size_t)>
-Napi::Value FdBytesCall(const Napi::CallbackInfo& info) {
-  int fd;
+napi_value FdBytesCall(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  int32_t fd;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected a number");
+    return nullptr;
+  }
   void* data;
   size_t len;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !RangeArgs(info, &data, &len)) return info.Env().Undefined();
-  return Count(info.Env(), io(fd, data, len));
+  napi_typedarray_type type;
+  size_t length, offset;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, &offset) == napi_ok) {
+    len = length * TypedArrayElementSize(type);
+  } else if (!BytesOf(env, argv[1], &data, &len)) {
+    napi_throw_type_error(env, nullptr, "expected a Buffer, TypedArray, DataView or ArrayBuffer");
+    return nullptr;
+  }
+  if (argc >= 3) {
+    double from, count;
+    bool numbers = napi_get_value_double(env, argv[2], &from) == napi_ok;
+    numbers = numbers && argc >= 4 && napi_get_value_double(env, argv[3], &count) == napi_ok;
+    if (numbers) {
+      if (!(from >= 0) || !(count >= 0) || from + count > static_cast<double>(len)) {
+        napi_throw_range_error(env, nullptr, "offset and length must lie within the buffer");
+        return nullptr;
+      }
+      data = static_cast<char*>(data) + static_cast<size_t>(from);
+      len = static_cast<size_t>(count);
+    } else {
+      napi_valuetype t;
+      if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_undefined) {
+        napi_throw_type_error(env, nullptr, "offset and length must be numbers");
+        return nullptr;
+      }
+    }
+  }
+  ssize_t n = io(fd, data, len);
+  napi_value result;
+  // A count or an errno fits an int32 (Linux caps one transfer below 2 GiB); a
+  // double only for what another kernel might return beyond that.
+  if (n >= INT32_MIN && n <= INT32_MAX) napi_create_int32(env, static_cast<int32_t>(n), &result);
+  else napi_create_double(env, static_cast<double>(n), &result);
+  return result;
+}
+
+// A function for a callback written against Node-API directly (see FdBytesCall).
+Napi::Value RawFunction(Napi::Env env, napi_callback cb, const char* name) {
+  napi_value fn;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return env.Undefined();
+  return Napi::Value(env, fn);
 }
 
 ssize_t WriteBytes(int fd, void* data, size_t len) { return np_write(fd, data, len); }
@@ -858,12 +891,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bindUDP", Napi::Function::New<BindUDP>(env, "bindUDP"));
   exports.Set("sendTo", Napi::Function::New<SendTo>(env, "sendTo"));
   exports.Set("recvFrom", Napi::Function::New<RecvFrom>(env, "recvFrom"));
-  exports.Set("read", Napi::Function::New<FdBytesCall<np_read>>(env, "read"));
-  exports.Set("write", Napi::Function::New<FdBytesCall<WriteBytes>>(env, "write"));
+  exports.Set("read", RawFunction(env, FdBytesCall<np_read>, "read"));
+  exports.Set("write", RawFunction(env, FdBytesCall<WriteBytes>, "write"));
   exports.Set("readv", Napi::Function::New<Readv>(env, "readv"));
   exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));
-  exports.Set("sendUrgent", Napi::Function::New<FdBytesCall<SendUrgentBytes>>(env, "sendUrgent"));
-  exports.Set("recvUrgent", Napi::Function::New<FdBytesCall<np_recv_urgent>>(env, "recvUrgent"));
+  exports.Set("sendUrgent", RawFunction(env, FdBytesCall<SendUrgentBytes>, "sendUrgent"));
+  exports.Set("recvUrgent", RawFunction(env, FdBytesCall<np_recv_urgent>, "recvUrgent"));
   exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
   exports.Set("close", Napi::Function::New<CloseFd>(env, "close"));
   exports.Set("dup", Napi::Function::New<Dup>(env, "dup"));

@@ -452,13 +452,20 @@ export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Receiv
 // ---- I/O ----
 
 /** Checks `offset`/`length` against `buf` as fs.readSync does: [offset, offset + length) must fit. */
-function byteRange(buf: ArrayBufferView | ArrayBuffer, offset: number | undefined, length: number | undefined): [number, number] {
-  const size = buf.byteLength;
+// offset/length as fs.readSync takes them, checked against the buffer. Two functions
+// rather than one returning a pair: read() and write() run per message, and a pair
+// would be an allocation per call.
+function rangeOffset(buf: ArrayBufferView | ArrayBuffer, offset: number | undefined): number {
   const o = offset ?? 0;
-  validateInteger(o, 'offset', 0, size);
-  const l = length ?? size - o;
-  validateInteger(l, 'length', 0, size - o);
-  return [o, l];
+  validateInteger(o, 'offset', 0, buf.byteLength);
+  return o;
+}
+
+function rangeLength(buf: ArrayBufferView | ArrayBuffer, offset: number, length: number | undefined): number {
+  const room = buf.byteLength - offset;
+  const l = length ?? room;
+  validateInteger(l, 'length', 0, room);
+  return l;
 }
 
 /**
@@ -485,8 +492,8 @@ export function read(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: nu
   if (offset === undefined && length === undefined) {
     n = binding.read(fd, buf);
   } else {
-    const [o, l] = byteRange(buf, offset, length);
-    n = binding.read(fd, buf, o, l);
+    const o = rangeOffset(buf, offset);
+    n = binding.read(fd, buf, o, rangeLength(buf, o, length));
   }
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;
@@ -516,8 +523,8 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: n
   if (offset === undefined && length === undefined) {
     n = binding.write(fd, buf);
   } else {
-    const [o, l] = byteRange(buf, offset, length);
-    n = binding.write(fd, buf, o, l);
+    const o = rangeOffset(buf, offset);
+    n = binding.write(fd, buf, o, rangeLength(buf, o, length));
   }
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;

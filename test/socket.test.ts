@@ -19,6 +19,7 @@ import {
   type IOEvent,
   type Poller,
 } from '../src/index.js';
+import { binding } from '../src/binding.js';
 import { libkqueue, sleep, thrown, within } from './helpers.js';
 
 const {
@@ -790,6 +791,32 @@ test('read and write take an offset and a length, as fs.readSync/writeSync do, a
     assert.instance(thrown(() => read(b, buf, -1, 1)), RangeError);
     assert.instance(thrown(() => read(b, buf, 1.5, 1)), RangeError);
     assert.instance(thrown(() => read(b, buf, '1' as unknown as number)), TypeError);
+  } finally {
+    close(a);
+    close(b);
+  }
+});
+
+test('the native read and write refuse bad arguments with TypeError/RangeError, even called directly', () => {
+  // src/socket.ts validates first; the addon checks again so that nothing reaching it
+  // (a future caller, a bug) can read or write outside a buffer or crash the process.
+  const native = binding as unknown as Record<'read' | 'write', (...args: unknown[]) => number>;
+  const [a, b] = socket.socketpair();
+  try {
+    const buf = Buffer.alloc(8);
+    assert.instance(thrown(() => native.read()), TypeError);
+    assert.instance(thrown(() => native.read('3', buf)), TypeError);
+    assert.instance(thrown(() => native.read(b)), TypeError);
+    assert.instance(thrown(() => native.read(b, {})), TypeError);
+    assert.instance(thrown(() => native.write(a, buf, 'x', 1)), TypeError);
+    assert.instance(thrown(() => native.write(a, buf, 0)), TypeError);
+    assert.instance(thrown(() => native.write(a, buf, 4, 5)), RangeError);
+    assert.instance(thrown(() => native.write(a, buf, -1, 1)), RangeError);
+    assert.instance(thrown(() => native.write(a, buf, NaN, 1)), RangeError);
+    assert.is(native.write(a, Buffer.from('xyz'), undefined, undefined), 3, 'undefined offset and length: the whole buffer');
+    assert.is(native.write(a, new Float64Array(1)), 8, 'a TypedArray counts bytes');
+    assert.is(native.read(b, new DataView(new ArrayBuffer(16)), 0, 11), 11);
+    assert.is(native.read(b, new ArrayBuffer(4)), -os.constants.errno.EAGAIN, 'nothing left: -EAGAIN');
   } finally {
     close(a);
     close(b);
