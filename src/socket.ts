@@ -451,10 +451,9 @@ export function recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): Receiv
 
 // ---- I/O ----
 
-/** Checks `offset`/`length` against `buf` as fs.readSync does: [offset, offset + length) must fit. */
-// offset/length as fs.readSync takes them, checked against the buffer. Two functions
-// rather than one returning a pair: read() and write() run per message, and a pair
-// would be an allocation per call.
+// `offset`/`length` checked against `buf` as fs.readSync does: [offset, offset + length)
+// must fit. Two functions rather than one returning a pair: read() and write() run per
+// message, and a pair would be an allocation per call.
 function rangeOffset(buf: ArrayBufferView | ArrayBuffer, offset: number | undefined): number {
   const o = offset ?? 0;
   validateInteger(o, 'offset', 0, buf.byteLength);
