@@ -68,6 +68,7 @@ function build() {
   }
   console.log('compiling TypeScript');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  buildFloor();
   mkdirSync(buildDir, { recursive: true });
   const common = join(benchDir, 'common.h');
   for (const file of readdirSync(benchDir).filter((f) => f.endsWith('.c'))) {
@@ -78,6 +79,24 @@ function build() {
       run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', '-o', binary, source]);
     }
   }
+}
+
+// The Node-loop floor's addon (bench/floor/), built with node-gyp through npm so that npm's
+// configuration (where Node's headers are) applies. Without it the echo figures run
+// without that row and say so.
+let floorBuilt = false;
+function buildFloor() {
+  const addon = join(benchDir, 'floor', 'build', 'Release', 'floor.node');
+  const sources = ['floor.c', 'binding.gyp'].map((f) => join(benchDir, 'floor', f));
+  if (newerThan(addon, sources)) {
+    console.log('building the Node-loop floor addon (npm run build:bench-floor)');
+    const r = spawnSync('npm', ['run', '--silent', 'build:bench-floor'], { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) {
+      pending.push(`Echo: the Node-loop floor addon did not build (npm run build:bench-floor): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`);
+      return;
+    }
+  }
+  floorBuilt = true;
 }
 
 /** wrk from the path, else installed from Debian's packages when we may; undefined when neither. */
@@ -176,8 +195,8 @@ const node = (script, ...args) => [process.execPath, [join(distBench, script), .
 
 const cBin = (name) => join(buildDir, name);
 const limit = () => Math.max(timing.measureMs + timing.warmupMs, timing.serverMeasureMs + timing.serverWarmupMs) + 30_000;
-// A server lives through all rounds of its figure (three servers take turns), then is stopped.
-const serverSeconds = () => Math.ceil((timing.serverWarmupMs + echoRounds * 3 * (timing.serverMeasureMs + 2000)) / 1000) + 60;
+// A server lives through all rounds of its figure (four servers take turns), then is stopped.
+const serverSeconds = () => Math.ceil((timing.serverWarmupMs + echoRounds * 4 * (timing.serverMeasureMs + 2000)) / 1000) + 60;
 
 // ---- figures ----
 //
@@ -247,9 +266,11 @@ function netpollHttpServer() {
 function echoFigures() {
   const netpollEcho = netpollEchoServer();
   if (!netpollEcho) pending.push('Echo: the netpoll echo server needs the socket toolkit (listenTCP/accept), which is not on this branch yet; only the baselines ran.');
+  const floor = floorBuilt ? [['Node-loop floor', () => node('floor_echo.js', serverSeconds())]] : [];
   const servers = [
     ['C epoll echo server', () => [cBin('echo_server'), [serverSeconds()]]],
     ['node:net', () => node('net_echo.js', serverSeconds())],
+    ...floor,
     ...(netpollEcho ? [['netpoll', () => [process.execPath, [netpollEcho, serverSeconds()]]]] : []),
   ];
   for (const conns of [1, 100, 1000]) {
@@ -303,6 +324,13 @@ function echoFigures() {
         ? [
             { subject: 'netpoll', baseline: 'node:net', target: conns === 100 ? { op: '>=', ratio: 1.45 } : undefined },
             { subject: 'netpoll', baseline: 'C epoll echo server', target: conns <= 100 ? { op: '>=', ratio: 0.9 } : undefined },
+            // What any server on Node's loop can reach against C, and where netpoll stands to that.
+            ...(floor.length
+              ? [
+                  { subject: 'Node-loop floor', baseline: 'C epoll echo server', context: true },
+                  { subject: 'netpoll', baseline: 'Node-loop floor', context: true },
+                ]
+              : []),
           ]
         : [{ subject: 'node:net', baseline: 'C epoll echo server', context: true }],
     });
@@ -684,7 +712,11 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push('- **Echo**: bench/loadgen.c keeps one 64-byte message in flight on each of 1, 100 and 1000');
   lines.push('  loopback TCP connections, for a fixed time, and reports round trips per second with p50/p99');
   lines.push('  round-trip latency. Servers: the C epoll echo server (bench/echo_server.c), node:net');
-  lines.push('  (bench/net_echo.ts), and netpoll.');
+  lines.push('  (bench/net_echo.ts), netpoll (examples/echo.ts), and the Node-loop floor (bench/floor_echo.ts');
+  lines.push('  with bench/floor/floor.c): the least a server on Node\'s event loop can do, one uv_poll per');
+  lines.push('  socket on Node\'s own loop and one callback per readable event, which makes the same two');
+  lines.push('  Node-API calls per message as netpoll (recv, send) and nothing else. Its ratio to C is what');
+  lines.push('  the loop itself leaves of C\'s speed; netpoll\'s ratio to it is the cost of netpoll.');
   lines.push('- **HTTP plaintext**: `wrk -t1 -c100` against node:http (bench/node_http.ts) and the netpoll HTTP example.');
   lines.push('- **trigger()**: tasks per second through `trigger()` including the promise it returns (1024 tasks');
   lines.push('  queued per loop turn, then the last one awaited), against `setImmediate` wrapped in a promise;');
