@@ -758,8 +758,12 @@ const PROFILE_NOTES = `## Where the time goes (perf profiles, not regenerated)
   the C server's 19 µs: 2 µs more kernel time (the extra wait, and the nested epoll's re-polls
   of the socket) and 8 µs more user time, about half of it Node's own turn, then
   \`make_callback\` (1.2 µs), the two Node-API calls and the JavaScript (about 1 µs together).
-  node:net, with no nested epoll and no addon, ran at 0.7–0.9× the C server in the same runs.
-  With 100 connections each wait returns about 100 events, so per-batch costs vanish: kernel
+  node:net, with no nested epoll and no addon, ran at 0.7–0.9× the C server in the same runs,
+  and the Node-loop floor (no nested epoll, no batch, the same two Node-API calls per message)
+  at about 0.9×: that is what Node's loop leaves of C's speed with one connection, and netpoll
+  ran at 0.94–0.98× of that floor (the poller's own wait and its batch callback).
+  With 100 connections each wait returns about 100 events, so per-batch costs vanish (and
+  netpoll runs above the floor, which pays a callback per event): kernel
   time is 90% of the server's CPU and is the same TCP work as the C server's; user time is
   about 1.5 µs per message (JavaScript dispatch about 0.5 µs, the read and write calls about
   0.8 µs). Two changes in this version: read and write use Node-API directly (4–6 calls each
