@@ -1,7 +1,7 @@
 // Shared test helpers: real fds only, bounded waits.
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Backend, ErrEngineShutdown, Priority, pipe, write, type Poller } from '../src/index.js';
+import { Backend, ErrEngineShutdown, Priority, close, pipe, write, type Poller } from '../src/index.js';
 
 export { sleep };
 
@@ -71,15 +71,26 @@ export async function rejection(promise: Promise<unknown>): Promise<any> {
 
 /**
  * `count` pipes whose read ends are registered (level-triggered) with `poller` and
- * readable: returns every fd, read and write ends alternating, for the caller to close.
+ * readable: every fd, read and write ends alternating. `using fds = readyPipes(…)`
+ * closes them (and whatever the test pushed onto the array) when the scope ends; if
+ * opening one fails, those opened already are closed at once.
  */
-export function readyPipes(poller: Poller, count: number): number[] {
-  const fds: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const [r, w] = pipe();
-    fds.push(r, w);
-    poller.addRead({ fd: r });
-    write(w, Buffer.from('x'));
+export function readyPipes(poller: Poller, count: number): number[] & Disposable {
+  const fds = Object.assign([] as number[], {
+    [Symbol.dispose]: () => {
+      for (const fd of fds.splice(0)) close(fd);
+    },
+  });
+  try {
+    for (let i = 0; i < count; i++) {
+      const [r, w] = pipe();
+      fds.push(r, w);
+      poller.addRead({ fd: r });
+      write(w, Buffer.from('x'));
+    }
+  } catch (e) {
+    fds[Symbol.dispose]();
+    throw e;
   }
   return fds;
 }

@@ -54,17 +54,12 @@ test('for await yields PollEvents with the values a polling() callback gets; bre
 
 test('batch: true yields one array per kernel wait', async () => {
   using poller = openPoller();
-  const fds: number[] = [];
-  try {
-    fds.push(...readyPipes(poller, 10));
-    for await (const batch of poller.events({ batch: true })) {
-      assert.ok(Array.isArray(batch));
-      assert.is(batch.length, 10);
-      assert.equal(new Set(batch.map((e) => e.fd)).size, 10);
-      break;
-    }
-  } finally {
-    fds.forEach(close);
+  using _pipes = readyPipes(poller, 10);
+  for await (const batch of poller.events({ batch: true })) {
+    assert.ok(Array.isArray(batch));
+    assert.is(batch.length, 10);
+    assert.equal(new Set(batch.map((e) => e.fd)).size, 10);
+    break;
   }
 });
 
@@ -157,29 +152,24 @@ test('the consumer\'s AsyncLocalStorage context holds across the iteration', asy
 
 test('backpressure: thousands of always-ready fds and a slow consumer keep the buffer within one wait and the heap flat', async () => {
   using poller = openPoller();
-  const fds: number[] = [];
-  try {
-    fds.push(...readyPipes(poller, 3000));
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
-    let maxBuffered = 0;
-    let count = 0;
-    const started = Date.now();
-    for await (const _ of poller) {
-      void _;
-      maxBuffered = Math.max(maxBuffered, poller.bufferedEvents);
-      if (++count % 500 === 0) await sleep(2); // a slow consumer
-      if (count === 12000 || Date.now() - started > 8000) break;
-    }
-    gc?.();
-    const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    assert.ok(count >= 3000, `consumed ${count}`);
-    assert.ok(maxBuffered <= MaxPollEventsCap, `buffered at most ${maxBuffered}`);
-    assert.ok(heapGrowth < 8 * 1024 * 1024, `heap grew ${heapGrowth} bytes`);
-  } finally {
-    fds.forEach(close);
+  using _pipes = readyPipes(poller, 3000);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  let maxBuffered = 0;
+  let count = 0;
+  const started = Date.now();
+  for await (const _ of poller) {
+    void _;
+    maxBuffered = Math.max(maxBuffered, poller.bufferedEvents);
+    if (++count % 500 === 0) await sleep(2); // a slow consumer
+    if (count === 12000 || Date.now() - started > 8000) break;
   }
+  gc?.();
+  const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
+  assert.ok(count >= 3000, `consumed ${count}`);
+  assert.ok(maxBuffered <= MaxPollEventsCap, `buffered at most ${maxBuffered}`);
+  assert.ok(heapGrowth < 8 * 1024 * 1024, `heap grew ${heapGrowth} bytes`);
 });
 
 test('a consumer that stops asking leaves new events in the kernel until it asks again', async () => {
@@ -211,24 +201,19 @@ test('a consumer that stops asking leaves new events in the kernel until it asks
 
 test('events of an fd deleted while buffered are not yielded', async () => {
   using poller = openPoller();
-  const fds: number[] = [];
-  try {
-    fds.push(...readyPipes(poller, 4));
-    const readers = fds.filter((_, i) => i % 2 === 0);
-    const yielded: number[] = [];
-    for await (const ev of poller) {
-      yielded.push(ev.fd);
-      if (yielded.length === 1) {
-        assert.is(poller.bufferedEvents, 3, 'the other three are buffered');
-        for (const fd of readers) if (fd !== ev.fd) poller.delete(fd);
-        assert.is(poller.bufferedEvents, 0);
-      }
-      if (yielded.length === 3) break;
+  using fds = readyPipes(poller, 4);
+  const readers = fds.filter((_, i) => i % 2 === 0);
+  const yielded: number[] = [];
+  for await (const ev of poller) {
+    yielded.push(ev.fd);
+    if (yielded.length === 1) {
+      assert.is(poller.bufferedEvents, 3, 'the other three are buffered');
+      for (const fd of readers) if (fd !== ev.fd) poller.delete(fd);
+      assert.is(poller.bufferedEvents, 0);
     }
-    assert.equal(yielded, [yielded[0], yielded[0], yielded[0]]);
-  } finally {
-    fds.forEach(close);
+    if (yielded.length === 3) break;
   }
+  assert.equal(yielded, [yielded[0], yielded[0], yielded[0]]);
 });
 
 test('using and await using close the poller at the end of the scope', async () => {

@@ -355,16 +355,11 @@ test('close() during polling resolves polling() with ErrEngineShutdown; later ca
 
 test('close() inside a callback ends polling with ErrEngineShutdown and dispatches nothing more', async () => {
   const poller = openPoller();
-  const fds: number[] = [];
-  try {
-    fds.push(...readyPipes(poller, 5));
-    let calls = 0;
-    const err = await within(poller.polling(() => { calls++; poller.close(); }), 2000);
-    assert.is(err, ErrEngineShutdown);
-    assert.is(calls, 1);
-  } finally {
-    fds.forEach(close);
-  }
+  using _pipes = readyPipes(poller, 5);
+  let calls = 0;
+  const err = await within(poller.polling(() => { calls++; poller.close(); }), 2000);
+  assert.is(err, ErrEngineShutdown);
+  assert.is(calls, 1);
 });
 
 test('close() inside a task ends polling and rejects the tasks still queued', async () => {
@@ -505,34 +500,29 @@ test('an fd deleted by a callback gets none of the events already read in the sa
 test('more than MaxPollEventsCap ready fds are all delivered over successive batches; the event list grows to the cap', async () => {
   using poller = openPoller();
   const count = MaxPollEventsCap + 100;
-  const fds: number[] = [];
-  try {
-    fds.push(...readyPipes(poller, count));
-    assert.is(poller.eventListSize, InitPollEventsCap);
-    const seen = new Set<number>();
-    let maxSize = 0;
-    await within(
-      poller.polling((fd) => {
-        seen.add(fd);
-        maxSize = Math.max(maxSize, poller.eventListSize);
-        if (seen.size === count) return ErrEngineShutdown;
-      }),
-      10000,
-    );
-    assert.is(seen.size, count);
-    assert.is(maxSize, MaxPollEventsCap);
-    // A quiet poller shrinks its list back, halving per turn, down to the minimum.
-    for (let i = 0; i < fds.length; i += 2) poller.delete(fds[i]);
-    const [r, w] = pipe();
-    fds.push(r, w);
-    poller.addRead({ fd: r });
-    write(w, Buffer.from('x'));
-    let turns = 0;
-    await within(poller.polling(() => (++turns === 12 ? ErrEngineShutdown : undefined)), 5000);
-    assert.is(poller.eventListSize, MinPollEventsCap);
-  } finally {
-    fds.forEach(close);
-  }
+  using fds = readyPipes(poller, count);
+  assert.is(poller.eventListSize, InitPollEventsCap);
+  const seen = new Set<number>();
+  let maxSize = 0;
+  await within(
+    poller.polling((fd) => {
+      seen.add(fd);
+      maxSize = Math.max(maxSize, poller.eventListSize);
+      if (seen.size === count) return ErrEngineShutdown;
+    }),
+    10000,
+  );
+  assert.is(seen.size, count);
+  assert.is(maxSize, MaxPollEventsCap);
+  // A quiet poller shrinks its list back, halving per turn, down to the minimum.
+  for (let i = 0; i < fds.length; i += 2) poller.delete(fds[i]);
+  const [r, w] = pipe();
+  fds.push(r, w);
+  poller.addRead({ fd: r });
+  write(w, Buffer.from('x'));
+  let turns = 0;
+  await within(poller.polling(() => (++turns === 12 ? ErrEngineShutdown : undefined)), 5000);
+  assert.is(poller.eventListSize, MinPollEventsCap);
 });
 
 test('process.nextTick and promise reactions run after each batch, before the next one', async () => {
