@@ -19,7 +19,9 @@
 #include <sys/uio.h>
 
 #include "fdio.h"
+#include "remote.h"
 #include "selector.h"
+#include "taskq.h"
 #include "waiter.h"
 
 namespace {
@@ -34,6 +36,19 @@ struct CallbackState {
   napi_ref resource = nullptr;
   napi_async_context ctx = nullptr;
 };
+
+// Where a wake from this thread stands (LocalWake's transitions are in ArmWake,
+// OnPollReady and OnCheck). On the loop path a trigger on the poller's own thread
+// needs no syscall: an active idle handle keeps libuv's poll from blocking, and the
+// check handle runs the chores round after the poll phase's I/O. The waker (eventfd,
+// EVFILT_USER or pipe) is written only by other threads, and on the waiter-thread path.
+//   None      no local wake pending.
+//   Armed     run the round at the next chance after I/O: with this poller's batch if
+//             the poll phase reports its fd, else in the check phase.
+//   Deferred  armed during this poller's own batch (a callback or task triggered):
+//             as gnet, the round belongs to the next loop turn, after that turn's
+//             I/O; the check phase of this turn turns it into Armed.
+enum class LocalWake { None, Armed, Deferred };
 
 // The native half of one poller. It lives apart from the JS wrapper because
 // libuv owns its handle until uv_close's callback, which may come after the
@@ -65,6 +80,15 @@ struct PollerCore {
   bool refd = true;
   bool in_batch = false;
   bool pause_after_batch = false;  // pause() was called inside a batch
+  bool poll_phase_batch = false;   // the batch running came from the poll phase
+  // The request queue of trigger() from other threads. Its wake flag is gnet's
+  // wakeupCall for every trigger, local or remote: at most one wake pending.
+  np_taskq* tasks = nullptr;
+  RemoteOwner* remote = nullptr;  // once handle() registered this poller
+  uv_idle_t idle;
+  uv_check_t check;
+  LocalWake local_wake = LocalWake::None;
+  int handles_open = 0;  // uv handles whose close callback is still to come
 };
 
 struct AddonData {
@@ -92,10 +116,44 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
   *s = CallbackState();
 }
 
+void OnCheck(uv_check_t* handle);
+void OnIdle(uv_idle_t*) {}
+
+void StartLocalWake(PollerCore* c) {
+  uv_idle_start(&c->idle, OnIdle);
+  uv_check_start(&c->check, OnCheck);
+}
+
+void StopLocalWake(PollerCore* c) {
+  uv_idle_stop(&c->idle);
+  uv_check_stop(&c->check);
+}
+
+// This thread set the wake flag: make the chores round happen. 0 or a negative errno.
+int ArmWake(PollerCore* c) {
+  if (c->threaded) {
+    // The waiter thread is in the kernel: only the waker reaches it.
+    int err = np_waker_wake(&c->sel.waker, c->sel.fd);
+    if (err < 0) np_taskq_cancel_wake(c->tasks);
+    return err;
+  }
+  c->local_wake = c->in_batch && c->poll_phase_batch ? LocalWake::Deferred : LocalWake::Armed;
+  if (c->watching) StartLocalWake(c);
+  return 0;
+}
+
+// Other threads' wake: called by np_taskq_push with the queue's mutex held, and never
+// after RemoteClose closed the queue, so the selector is open.
+int WakeFromOtherThread(void* arg) {
+  PollerCore* c = static_cast<PollerCore*>(arg);
+  return np_waker_wake(&c->sel.waker, c->sel.fd);
+}
+
 // Stops asking for batches. A waiter thread may be in the kernel already: the
 // batch it brings back waits in the thread's buffer until the next Watch.
 void Unwatch(PollerCore* c) {
   if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
+  if (!c->threaded) StopLocalWake(c);
   c->watching = false;
   c->pause_after_batch = false;
   uv_unref(CoreHandle(c));
@@ -104,6 +162,7 @@ void Unwatch(PollerCore* c) {
 void StopCore(PollerCore* c) {
   Unwatch(c);
   c->started = false;
+  c->local_wake = LocalWake::None;
   if (c->in_batch && c->cb.ctx == c->batch_ctx) {
     // make_callback is still running in this context: release it afterwards.
     c->retired = c->cb;
@@ -115,6 +174,7 @@ void StopCore(PollerCore* c) {
 
 void OnCoreClosed(uv_handle_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (--c->handles_open > 0) return;
   AddonData* addon = c->addon;
   if (c->threaded) c->waiter.Release();
   delete c;
@@ -147,6 +207,10 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceMethod<&NativePoller::Pause>("pause"),
             InstanceMethod<&NativePoller::Resume>("resume"),
             InstanceMethod<&NativePoller::Wake>("wake"),
+            InstanceMethod<&NativePoller::EndRound>("endRound"),
+            InstanceMethod<&NativePoller::RemoteOpen>("remoteOpen"),
+            InstanceMethod<&NativePoller::RemoteTake>("remoteTake"),
+            InstanceMethod<&NativePoller::RemoteReply>("remoteReply"),
             InstanceMethod<&NativePoller::Close>("close"),
             InstanceMethod<&NativePoller::SetRef>("setRef"),
             InstanceAccessor<&NativePoller::GetFd>("fd"),
@@ -197,6 +261,13 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
       delete c;
       return Napi::Number::New(env, err);
     }
+    c->tasks = np_taskq_new(WakeFromOtherThread, c);
+    if (c->tasks == nullptr) {
+      failed_syscall_ = "malloc";
+      np_selector_close(&c->sel);
+      delete c;
+      return Napi::Number::New(env, -ENOMEM);
+    }
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     c->threaded = want_thread || !c->sel.pollable;
@@ -209,10 +280,18 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
       c->poll.data = c;
     }
     if (err < 0) {
+      np_taskq_release(c->tasks);
       np_selector_close(&c->sel);
       delete c;
       return Napi::Number::New(env, err);
     }
+    // Unref'd: they run only while a wake is armed, and never keep the process alive.
+    uv_idle_init(loop, &c->idle);
+    uv_check_init(loop, &c->check);
+    c->idle.data = c->check.data = c;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&c->idle));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&c->check));
+    c->handles_open = 3;
     threaded_ = c->threaded;
     c->env = env;
     c->addon = addon;
@@ -264,8 +343,17 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_value name = Napi::String::New(env, "netpoll.Poller");
     napi_async_init(env, info[1], name, &c->cb.ctx);
     c->started = true;
+    // A run that stopped mid-round left the flag set though its wake was consumed.
+    np_taskq_end_round(c->tasks);
+    c->local_wake = LocalWake::None;
     int err = Watch(c);
-    if (err < 0) StopCore(c);  // leave nothing half-started: the next start() may succeed
+    if (err < 0) {
+      StopCore(c);  // leave nothing half-started: the next start() may succeed
+      return Napi::Number::New(env, err);
+    }
+    // Tasks other threads queued while nothing polled run in the first round.
+    if (np_taskq_has_tasks(c->tasks) && np_taskq_try_wake(c->tasks)) err = ArmWake(c);
+    if (err < 0) StopCore(c);
     return Napi::Number::New(env, err);
   }
 
@@ -294,11 +382,36 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     return Napi::Number::New(env, Watch(core_));
   }
 
+  // wake(): a task was queued on this thread. Sets the wake flag (gnet's wakeupCall
+  // CAS) and, if this call set it, arms the round. 0 or a negative errno.
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    return Napi::Number::New(env, np_waker_wake(&core_->sel.waker, core_->sel.fd));
+    if (!np_taskq_try_wake(core_->tasks)) return Napi::Number::New(env, 0);
+    return Napi::Number::New(env, ArmWake(core_));
   }
+
+  // endRound(more): a chores round ran. Clears the flag and, when tasks are left here
+  // (`more`) or in the request queue, wakes again, as gnet's Polling does. 1 when a
+  // wake is pending afterwards, 0 when not, or a negative errno.
+  Napi::Value EndRound(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_) return Napi::Number::New(env, 0);
+    np_taskq* q = core_->tasks;
+    np_taskq_end_round(q);
+    bool more = info.Length() > 0 && info[0].ToBoolean().Value();
+    if (!more && !np_taskq_has_tasks(q)) return Napi::Number::New(env, 0);
+    if (!np_taskq_try_wake(q)) return Napi::Number::New(env, 1);  // another thread woke it
+    int err = ArmWake(core_);
+    return Napi::Number::New(env, err < 0 ? err : 1);
+  }
+
+  // Trigger from other threads: see remote.h.
+  Napi::Value RemoteOpen(const Napi::CallbackInfo& info) {
+    return ::RemoteOpen(info, core_ ? core_->tasks : nullptr, core_ ? &core_->remote : &no_remote_);
+  }
+  Napi::Value RemoteTake(const Napi::CallbackInfo& info) { return ::RemoteTake(info, core_ ? core_->remote : nullptr); }
+  Napi::Value RemoteReply(const Napi::CallbackInfo& info) { return ::RemoteReply(info, core_ ? core_->remote : nullptr); }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (core_) CloseCore(core_);
@@ -350,6 +463,10 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     if (err < 0) return err;
     c->watching = true;
     ApplyRef(c);
+    if (c->local_wake != LocalWake::None) {
+      c->local_wake = LocalWake::Armed;  // not inside a batch any more
+      StartLocalWake(c);
+    }
     return 0;
   }
 
@@ -363,6 +480,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
 
   PollerCore* core_ = nullptr;
+  RemoteOwner* no_remote_ = nullptr;  // what RemoteOpen sees once closed
   bool opened_ = false;
   bool threaded_ = false;
   Napi::Reference<Napi::Int32Array> events_;
@@ -376,12 +494,20 @@ void CloseCore(PollerCore* c) {
   UnlinkCore(c);
   if (c->owner) c->owner->Detach();
   c->owner = nullptr;
+  // Before the selector closes: once the queue is closed no other thread wakes it,
+  // and every task queued or taken is answered with ErrPollerClosed.
+  RemoteClose(c->tasks, c->remote);
+  c->remote = nullptr;
+  np_taskq_release(c->tasks);
+  c->tasks = nullptr;
   // The waiter thread must be out of the kernel before the selector closes,
   // and done with the async handle before uv_close. Joining is prompt: the
   // selector's waker makes its wait return.
   if (c->threaded) c->waiter.Join();
   // uv_close before closing the descriptor: libuv still knows the fd until then.
   c->addon->closing++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->idle), OnCoreClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->check), OnCoreClosed);
   uv_close(CoreHandle(c), OnCoreClosed);
   np_selector_close(&c->sel);
   if (c->events_ref) {
@@ -431,12 +557,41 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
   if (!c->open || !c->watching) return;
   int woke = 0;
   int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
+  if (c->local_wake == LocalWake::Armed) {
+    // The armed round runs with this turn's I/O, after it, as gnet's does.
+    c->local_wake = LocalWake::None;
+    StopLocalWake(c);
+    woke = 1;
+  }
   if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
+  c->poll_phase_batch = true;
   DeliverBatch(c, n, woke);
+  c->poll_phase_batch = false;
   if (!c->open) return;
   if (c->pause_after_batch) Unwatch(c);
   if (n < 0) return;
   ResizeEventList(c, n, woke);
+}
+
+// The check phase, while a local wake is armed: the poll phase did not report this
+// poller's fd this turn (or the wake was armed during its batch), so the round runs
+// now, with no events and no syscall.
+void OnCheck(uv_check_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (!c->open || !c->watching || c->local_wake == LocalWake::None) {
+    StopLocalWake(c);
+    return;
+  }
+  if (c->local_wake == LocalWake::Deferred) {
+    // Keep both handles: the next turn's poll does not block, and runs first.
+    c->local_wake = LocalWake::Armed;
+    return;
+  }
+  c->local_wake = LocalWake::None;
+  StopLocalWake(c);
+  DeliverBatch(c, 0, 1);
+  if (!c->open) return;
+  if (c->pause_after_batch) Unwatch(c);
 }
 
 // A batch from the waiter thread, into the same path as OnPollReady's. While
@@ -875,6 +1030,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new AddonData();
   env.SetInstanceData<AddonData>(addon);
   napi_add_async_cleanup_hook(env, OnTeardown, addon, &addon->teardown_hook);
+  InitRemote(env, exports);
 
   exports.Set("sourceHash", Napi::String::New(env, kSourceHashMarker + kSourceHashOffset));
 

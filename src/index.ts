@@ -51,6 +51,8 @@ export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs } from './errors.js';
 export type { SystemError, CodedError } from './errors.js';
 export type { TaskFunc } from './queue.js';
+export { connectPoller, RemotePoller } from './remote.js';
+export type { PollerHandle, PollerTasks, AnyTasks, TaskParams, TaskResult } from './remote.js';
 // The common fd helpers top-level; the whole socket toolkit as `socket` (also `netpoll/socket`).
 export { pipe, socketpair, dialTCP, socketError, read, write, close } from './socket.js';
 export type { DialOptions, SocketAddress } from './socket.js';

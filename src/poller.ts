@@ -23,6 +23,7 @@ import {
 } from './errors.js';
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
 import { TaskQueue, type TaskFunc } from './queue.js';
+import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote.js';
 
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
@@ -188,7 +189,9 @@ export class Poller implements AsyncIterable<PollEvent> {
   #attachments: (PollAttachment | undefined)[] = [];
   #urgent = new TaskQueue();
   #normal = new TaskQueue();
+  /** A mirror of the native wake flag (gnet's wakeupCall): true only while it is set. */
   #wakePending = false;
+  #remote: RemoteOwner | undefined;
   #run: PollRun | undefined;
   #iter: IterRun | undefined;
   #refd = true;
@@ -562,6 +565,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   #doChores(): Error | undefined {
     const urgent = this.#urgent;
     const normal = this.#normal;
+    // Tasks from other threads join the queues first, as if triggered here just now.
+    this.#remote?.drain(urgent, normal);
     while (urgent.length > 0) {
       const result = urgent.runFirst();
       if (result != null && isShutdown(result)) return result as Error;
@@ -572,11 +577,18 @@ export class Poller implements AsyncIterable<PollEvent> {
       if (result != null && isShutdown(result)) return result as Error;
       if (this.#mode === Mode.Closed) return undefined;
     }
-    this.#wakePending = false;
-    if (urgent.length > 0 || normal.length > 0) this.#wake();
+    // gnet: clear the flag, then wake again if tasks are left (here or queued by other threads).
+    const pending = this.#native.endRound(urgent.length > 0 || normal.length > 0);
+    this.#wakePending = pending > 0;
+    if (pending < 0) throw systemError(pending, 'write');
     return undefined;
   }
 
+  /**
+   * Sets the wake flag and, if no wake was pending, arms one: on the loop's own thread
+   * that needs no syscall (the binding runs the round after this turn's I/O); the waker
+   * is written only on the waiter-thread path.
+   */
   #wake(): void {
     this.#wakePending = true;
     const err = this.#native.wake();
@@ -589,17 +601,20 @@ export class Poller implements AsyncIterable<PollEvent> {
   // ---- tasks (gnet's Trigger) ----
 
   /**
-   * Queues `fn(param)` to run inside the loop (gnet's `Trigger`). The task goes to the
+   * Queues `fn()` to run inside the loop (gnet's `Trigger`). The task goes to the
    * urgent queue unless `priority` is `Priority.Low` and the urgent queue already holds
    * `MaxPollEventsCap` tasks; each loop round runs every urgent task, then at most
-   * `MaxAsyncTasksAtOneTime` normal ones. The waker is written only when no wake is
-   * pending. Tasks queued while not polling run when polling (or iteration) starts.
+   * `MaxAsyncTasksAtOneTime` normal ones. A wake is armed only when none is pending
+   * (from the poller's own thread it costs no syscall; other threads write the waker).
+   * Tasks queued while not polling run when polling (or iteration) starts. Tasks
+   * triggered inside a callback or a task run in the next loop turn, after that turn's
+   * I/O (the guide's "trigger() and the two queues" has the ordering rules).
    *
    * A task returning `ErrEngineShutdown` stops polling.
    *
    * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins (see above).
-   * @param fn - the task; runs once, inside the loop, with `param`.
-   * @param param - passed to `fn` as is.
+   * @param fn - the task; runs once, inside the loop. A task that takes a parameter
+   * needs the three-argument form.
    * @returns a promise of what `fn` returns; it rejects with what `fn` throws (the loop
    * goes on; handle it), and with `ErrPollerClosed` if the poller closes first (those
    * rejections are marked handled, so fire-and-forget triggers never crash the process
@@ -607,9 +622,25 @@ export class Poller implements AsyncIterable<PollEvent> {
    * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
    * @example
    * ```ts
-   * const n = await poller.trigger(Priority.High, (conns) => conns.size, connections);
+   * await poller.trigger(Priority.High, () => flushAll());
    * ```
    */
+  trigger<R>(priority: Priority, fn: () => R): Promise<Awaited<R>>;
+  /**
+   * Queues `fn(param)` to run inside the loop (gnet's `Trigger`), as the two-argument
+   * form does with `fn()`.
+   *
+   * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins.
+   * @param fn - the task; runs once, inside the loop, with `param`.
+   * @param param - passed to `fn` as is (not copied: the task runs on this thread).
+   * @returns a promise of what `fn(param)` returns, as the two-argument form's.
+   * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
+   * @example
+   * ```ts
+   * const n = await poller.trigger(Priority.High, (conns: Set<number>) => conns.size, connections);
+   * ```
+   */
+  trigger<P, R>(priority: Priority, fn: (param: P) => R, param: P): Promise<Awaited<R>>;
   trigger<P, R>(priority: Priority, fn: TaskFunc<P, R>, param?: P): Promise<Awaited<R>> {
     if (this.#mode === Mode.Closed) return Promise.reject(ErrPollerClosed);
     if (typeof fn !== 'function' || typeof priority !== 'number' || (priority !== 0 && priority !== 1)) {
@@ -641,6 +672,41 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
     }
     return promise;
+  }
+
+  /**
+   * Offers tasks to other threads (gnet's `Trigger` from any goroutine): returns a
+   * {@link PollerHandle}, plain data to pass to a worker (`workerData`, `postMessage`),
+   * where {@link connectPoller} turns it into a {@link RemotePoller}. A remote trigger
+   * names one of `tasks` and joins this poller's urgent and normal queues under the same
+   * rules as a local one; its param and result are copied across (structured clone).
+   * The handle lives until the poller closes: then every pending remote trigger, and
+   * every later one, rejects with `ErrPollerClosed` in its own thread. Call it once per
+   * poller.
+   *
+   * @param tasks - the tasks other threads may run, by name: each takes at most one
+   * parameter. The object is read now; later changes to it do not count.
+   * @returns the handle. Its type carries the task names and parameter types to
+   * `connectPoller`.
+   * @throws ErrPollerClosed after close; TypeError when `tasks` is not an object of
+   * functions; RangeError past 65,535 tasks; an Error with code
+   * `ERR_POLLER_HANDLE_EXISTS` on a second call.
+   * @example
+   * ```ts
+   * const handle = poller.handle({
+   *   register: (fd: number) => { poller.addRead({ fd, callback: onData }); },
+   *   stop: () => ErrEngineShutdown,
+   * });
+   * new Worker(file, { workerData: { handle } });
+   * ```
+   */
+  handle<T extends PollerTasks>(tasks: T): PollerHandle<T> {
+    this.#checkOpen();
+    if (this.#remote !== undefined) {
+      throw stateError('this poller has a handle already: handle() can be called once per poller', 'ERR_POLLER_HANDLE_EXISTS');
+    }
+    this.#remote = new RemoteOwner(this.#native, tasks);
+    return this.#remote.handle as unknown as PollerHandle<T>;
   }
 
   // ---- iteration ----
@@ -884,6 +950,8 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#mode = Mode.Closed;
     this.#run = undefined;
     this.#iter = undefined;
+    // Answers already given go out first; the binding answers the rest with ErrPollerClosed.
+    this.#remote?.close();
     this.#native.close();
     this.#attachments = [];
     if (run !== undefined) run.resolve(ErrEngineShutdown);
