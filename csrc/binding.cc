@@ -37,18 +37,21 @@ struct CallbackState {
   napi_async_context ctx = nullptr;
 };
 
-// Where a wake from this thread stands (LocalWake's transitions are in ArmWake,
-// OnPollReady and OnCheck). On the loop path a trigger on the poller's own thread
-// needs no syscall: an active idle handle keeps libuv's poll from blocking, and the
-// check handle runs the chores round after the poll phase's I/O. The waker (eventfd,
+// Where a wake from this thread stands (LocalWake's transitions are in ArmWake, OnIdle,
+// OnPollReady and OnCheck). On the loop path a trigger on the poller's own thread needs
+// no syscall: an active idle handle keeps libuv's poll from blocking, and the check
+// handle runs the chores round after the poll phase's I/O. The waker (eventfd,
 // EVFILT_USER or pipe) is written only by other threads, and on the waiter-thread path.
-//   None      no local wake pending.
-//   Armed     run the round at the next chance after I/O: with this poller's batch if
-//             the poll phase reports its fd, else in the check phase.
-//   Deferred  armed during this poller's own batch (a callback or task triggered):
-//             as gnet, the round belongs to the next loop turn, after that turn's
-//             I/O; the check phase of this turn turns it into Armed.
-enum class LocalWake { None, Armed, Deferred };
+// As in gnet, a round runs after a kernel wait that began after the trigger: the
+// round goes with the I/O of the loop turn whose poll phase follows the trigger.
+//   None     no local wake pending.
+//   Pending  armed, and this turn's poll phase may have passed already (a trigger
+//            from a callback, a task, a promise reaction): wait for the idle phase,
+//            which comes before a poll phase.
+//   Ready    the idle phase ran, so a poll phase including this poller's fd came
+//            after the trigger: the round runs with this poller's batch if that poll
+//            reported its fd, else in the check phase, with no events.
+enum class LocalWake { None, Pending, Ready };
 
 // The native half of one poller. It lives apart from the JS wrapper because
 // libuv owns its handle until uv_close's callback, which may come after the
@@ -80,7 +83,6 @@ struct PollerCore {
   bool refd = true;
   bool in_batch = false;
   bool pause_after_batch = false;  // pause() was called inside a batch
-  bool poll_phase_batch = false;   // the batch running came from the poll phase
   // The request queue of trigger() from other threads. Its wake flag is gnet's
   // wakeupCall for every trigger, local or remote: at most one wake pending.
   np_taskq* tasks = nullptr;
@@ -117,7 +119,11 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
 }
 
 void OnCheck(uv_check_t* handle);
-void OnIdle(uv_idle_t*) {}
+
+void OnIdle(uv_idle_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (c->local_wake == LocalWake::Pending) c->local_wake = LocalWake::Ready;
+}
 
 void StartLocalWake(PollerCore* c) {
   uv_idle_start(&c->idle, OnIdle);
@@ -137,7 +143,7 @@ int ArmWake(PollerCore* c) {
     if (err < 0) np_taskq_cancel_wake(c->tasks);
     return err;
   }
-  c->local_wake = c->in_batch && c->poll_phase_batch ? LocalWake::Deferred : LocalWake::Armed;
+  c->local_wake = LocalWake::Pending;
   if (c->watching) StartLocalWake(c);
   return 0;
 }
@@ -464,7 +470,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     c->watching = true;
     ApplyRef(c);
     if (c->local_wake != LocalWake::None) {
-      c->local_wake = LocalWake::Armed;  // not inside a batch any more
+      c->local_wake = LocalWake::Pending;  // whatever ran meanwhile, wait for the next poll
       StartLocalWake(c);
     }
     return 0;
@@ -557,36 +563,31 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
   if (!c->open || !c->watching) return;
   int woke = 0;
   int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
-  if (c->local_wake == LocalWake::Armed) {
+  if (c->local_wake == LocalWake::Ready) {
     // The armed round runs with this turn's I/O, after it, as gnet's does.
     c->local_wake = LocalWake::None;
     StopLocalWake(c);
     woke = 1;
   }
   if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
-  c->poll_phase_batch = true;
   DeliverBatch(c, n, woke);
-  c->poll_phase_batch = false;
   if (!c->open) return;
   if (c->pause_after_batch) Unwatch(c);
   if (n < 0) return;
   ResizeEventList(c, n, woke);
 }
 
-// The check phase, while a local wake is armed: the poll phase did not report this
-// poller's fd this turn (or the wake was armed during its batch), so the round runs
-// now, with no events and no syscall.
+// The check phase, while a local wake is armed: if this turn's poll phase came after
+// the trigger and did not report this poller's fd, the round runs now, with no events
+// and no syscall. Armed too late for this turn, it waits for the next (the handles stay
+// active, so that turn's poll does not block).
 void OnCheck(uv_check_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   if (!c->open || !c->watching || c->local_wake == LocalWake::None) {
     StopLocalWake(c);
     return;
   }
-  if (c->local_wake == LocalWake::Deferred) {
-    // Keep both handles: the next turn's poll does not block, and runs first.
-    c->local_wake = LocalWake::Armed;
-    return;
-  }
+  if (c->local_wake == LocalWake::Pending) return;
   c->local_wake = LocalWake::None;
   StopLocalWake(c);
   DeliverBatch(c, 0, 1);

@@ -170,6 +170,8 @@ class Batch {
   }
 }
 
+function noop(): void {}
+
 function rangeError(message: string): RangeError {
   const err = new RangeError(message) as RangeError & { code: string };
   err.code = 'ERR_OUT_OF_RANGE';
@@ -311,7 +313,7 @@ export interface PollerHandle<T extends PollerTasks = AnyTasks> {
   /** Random: an id alone does not reach a poller. */
   readonly token: string;
   /** The names of the tasks the poller offers. */
-  readonly tasks: readonly (keyof T & string)[];
+  readonly tasks: readonly string[];
   /** @hidden Carries the task types (never set). */
   readonly [taskTypes]?: T;
 }
@@ -454,6 +456,7 @@ const REPLY_ENTRIES = 4096;
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  promise: Promise<unknown>;
 }
 
 /**
@@ -487,8 +490,14 @@ class CallerThread {
     this.#pending[id] = undefined;
     this.#freeIds.push(id);
     if (--this.#count === 0) this.#channel?.setRef(false);
-    if (ok) p.resolve(value);
-    else p.reject(value);
+    if (ok) {
+      p.resolve(value);
+      return;
+    }
+    // As a local trigger's at close: fire-and-forget triggers (gnet style) must not
+    // crash the process when the poller goes away.
+    if (value === ErrPollerClosed) p.promise.catch(noop);
+    p.reject(value);
   }
 
   #onReplies(n: number): void {
@@ -625,10 +634,13 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
       err.code = 'ERR_UNKNOWN_TASK';
       return Promise.reject(err);
     }
-    let pending!: Pending;
-    const promise = new Promise<unknown>((resolve, reject) => {
-      pending = { resolve, reject };
+    let resolve!: (value: unknown) => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    const pending: Pending = { resolve, reject, promise };
     const thread = this.#thread;
     const id = thread.add(pending);
     try {
