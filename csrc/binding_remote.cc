@@ -113,31 +113,113 @@ bool ByteArgs(napi_env env, napi_value v, void** data, size_t* len) {
   return true;
 }
 
-// A JS value for a payload kind. napi_ok, or the failed call's status.
-napi_status MakeValue(napi_env env, uint8_t kind, const unsigned char* data, size_t len, napi_value* out) {
-  uint8_t k = kind & ~kErrorFlag;
-  if (k == kString) {
+// A string from UTF-16LE code units.
+napi_status MakeString(napi_env env, const unsigned char* data, size_t len, napi_value* out) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    std::u16string s(len / 2, u'\0');
-    for (size_t i = 0; i < s.size(); i++) s[i] = static_cast<char16_t>(data[2 * i] | (data[2 * i + 1] << 8));
-    return napi_create_string_utf16(env, s.data(), s.size(), out);
+  std::u16string s(len / 2, u'\0');
+  for (size_t i = 0; i < s.size(); i++) s[i] = static_cast<char16_t>(data[2 * i] | (data[2 * i + 1] << 8));
+  return napi_create_string_utf16(env, s.data(), s.size(), out);
 #else
-    return napi_create_string_utf16(env, reinterpret_cast<const char16_t*>(data), len / 2, out);
+  return napi_create_string_utf16(env, reinterpret_cast<const char16_t*>(data), len / 2, out);
 #endif
-  }
-  if (k == kSerialized || k == kBuffer) return napi_create_buffer_copy(env, len, data, nullptr, out);
-  void* bytes = nullptr;
-  napi_value ab;
-  napi_status s = napi_create_arraybuffer(env, len, &bytes, &ab);
-  if (s != napi_ok) return s;
-  if (len > 0) std::memcpy(bytes, data, len);
-  if (k == kArrayBuffer) {
-    *out = ab;
-    return napi_ok;
-  }
-  auto type = static_cast<napi_typedarray_type>(k - kTyped);
-  return napi_create_typedarray(env, type, len / ElementSize(kind), ab, 0, out);
 }
+
+// Byte payloads delivered to JavaScript share one ArrayBuffer per delivery (JavaScript
+// makes each param a view of it): one allocation instead of one Buffer per task, and
+// no more than kChunkBytes kept alive by a view a task holds on to. Larger payloads
+// get an ArrayBuffer of their own.
+constexpr size_t kChunkBytes = 64 * 1024;
+constexpr uint32_t kOwnBufferBytes = 16 * 1024;
+
+bool InChunk(const np_task& t) {
+  return HasPayload(t.kind) && (t.kind & ~kErrorFlag) != kString && t.len <= kOwnBufferBytes;
+}
+
+// How many tasks from (b, index) one delivery of at most `cap` entries takes (at least
+// one, if there is one), and the bytes its shared ArrayBuffer needs.
+uint32_t PlanDelivery(np_task_block* b, uint32_t index, size_t cap, size_t* chunk_bytes) {
+  size_t chunk = 0;
+  uint32_t n = 0;
+  while (b != nullptr && n < cap) {
+    const np_task& t = b->tasks[index];
+    if (InChunk(t)) {
+      size_t end = np_task_payload_start(chunk) + t.len;
+      if (end > kChunkBytes && n > 0) break;
+      chunk = end;
+    }
+    n++;
+    if (++index == b->count) {
+      b = b->next;
+      index = 0;
+    }
+  }
+  *chunk_bytes = chunk;
+  return n;
+}
+
+// One delivery: entries written into a Float64Array (kEntry doubles each), the values
+// that are not numbers kept until Finish sets them on the JS array. Between the
+// constructor and Finish no JavaScript runs.
+class Delivery {
+ public:
+  // The shared bytes are a Buffer (node's allocation is not zero-filled, as an
+  // ArrayBuffer's is): JavaScript takes its .buffer.
+  Delivery(napi_env env, double* hdr, size_t chunk_bytes) : env_(env), hdr_(hdr) {
+    if (chunk_bytes > 0 && napi_create_buffer(env, chunk_bytes, &chunk_data_, &chunk_) != napi_ok) chunk_ = nullptr;
+  }
+
+  // Entry k: id, meta and the value of `t` (its payload at `payload`): payload kinds
+  // get num = the offset in their ArrayBuffer (values[capacity], the shared one, unless
+  // values[k] is set: a string, or an ArrayBuffer of its own). False when the value
+  // could not be made (out of memory): nothing is written.
+  bool Put(uint32_t k, double id, double meta, const np_task& t, const unsigned char* payload) {
+    double* e = hdr_ + k * kEntry;
+    napi_value v = nullptr;
+    double num = t.num;
+    if (InChunk(t)) {
+      if (chunk_ == nullptr) return false;
+      pos_ = np_task_payload_start(pos_);
+      if (t.len > 0) std::memcpy(static_cast<unsigned char*>(chunk_data_) + pos_, payload, t.len);
+      num = static_cast<double>(pos_);
+      pos_ += t.len;
+    } else if (HasPayload(t.kind)) {
+      num = 0;
+      if ((t.kind & ~kErrorFlag) == kString) {
+        if (MakeString(env_, payload, t.len, &v) != napi_ok) return false;
+      } else {
+        void* bytes = nullptr;
+        if (napi_create_arraybuffer(env_, t.len, &bytes, &v) != napi_ok) return false;
+        if (t.len > 0) std::memcpy(bytes, payload, t.len);
+      }
+      values_.emplace_back(k, v);
+    }
+    e[0] = id;
+    e[1] = meta;
+    e[2] = t.kind;
+    e[3] = num;
+    e[4] = t.len;
+    return true;
+  }
+
+  // Sets the values on `values` (index `capacity`: the shared ArrayBuffer, or undefined).
+  // JavaScript may run from here on: a setter on a forged array.
+  void Finish(napi_value values, size_t capacity) {
+    for (auto& kv : values_) {
+      if (napi_set_element(env_, values, kv.first, kv.second) != napi_ok) return;
+    }
+    napi_value chunk = chunk_;
+    if (chunk == nullptr) napi_get_undefined(env_, &chunk);
+    napi_set_element(env_, values, static_cast<uint32_t>(capacity), chunk);
+  }
+
+ private:
+  napi_env env_;
+  double* hdr_;
+  napi_value chunk_ = nullptr;
+  void* chunk_data_ = nullptr;
+  size_t pos_ = 0;
+  std::vector<std::pair<uint32_t, napi_value>> values_;
+};
 
 // ---- the registry ----
 
@@ -311,78 +393,72 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
     Napi::TypeError::New(env, "remoteTake(hdr, values) expects a Float64Array and an array").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (owner == nullptr) return Napi::Number::New(env, 0);
-  if (owner->chain == nullptr) {
-    owner->chain = np_taskq_take(owner->q);
-    owner->next_index = 0;
-    owner->next_data = 0;
-  }
   size_t cap = doubles / kEntry;
+  if (owner == nullptr || cap == 0) return Napi::Number::New(env, 0);
   uint32_t n = 0;
-  std::vector<std::pair<uint32_t, napi_value>> values;
   std::vector<ReplyItem> failures;
-  std::vector<std::pair<np_task_block*, uint32_t>> failed;
-  while (owner->chain != nullptr && n < cap) {
-    np_task_block* b = owner->chain;
-    uint32_t i = owner->next_index;
-    np_task& t = b->tasks[i];
-    const unsigned char* payload = nullptr;
-    if (HasPayload(t.kind)) {
-      size_t at = np_task_payload_start(owner->next_data);
-      payload = np_task_block_data(b) + at;
-      owner->next_data = at + t.len;
-    }
-    napi_value v = nullptr;
-    bool ok = t.task < owner->task_count;
-    if (!ok) {
-      failures.push_back(FailureReply(b, i, kFailureUnknownTask));
-      failed.emplace_back(b, i);
-    } else if (payload != nullptr && MakeValue(env, t.kind, payload, t.len, &v) != napi_ok) {
-      failures.push_back(FailureReply(b, i, kFailureNoMemory));
-      failed.emplace_back(b, i);
-      ok = false;
-    }
-    if (ok) {
-      uint32_t slot;
-      if (!owner->free_slots.empty()) {
-        slot = owner->free_slots.back();
-        owner->free_slots.pop_back();
-        owner->slots[slot] = TakenTask{b, i};
-      } else {
-        slot = static_cast<uint32_t>(owner->slots.size());
-        owner->slots.push_back(TakenTask{b, i});
-      }
-      double* e = hdr + n * kEntry;
-      e[0] = slot;
-      e[1] = t.priority | (static_cast<uint32_t>(t.task) << 1);
-      e[2] = t.kind;
-      e[3] = t.num;
-      e[4] = t.len;
-      if (v != nullptr) values.emplace_back(n, v);
-      n++;
-    }
-    if (++owner->next_index == b->count) {
-      owner->chain = b->next;
-      b->next = nullptr;
+  std::vector<np_task_block*> failed;
+  // Until something is delivered or nothing is left: a delivery whose every task failed
+  // must not read as "the queue is empty" to the caller's loop.
+  Delivery* delivery = nullptr;
+  while (n == 0) {
+    if (owner->chain == nullptr) {
+      owner->chain = np_taskq_take(owner->q);
       owner->next_index = 0;
       owner->next_data = 0;
-      if (owner->chain == nullptr) {
-        // More may have come meanwhile: keep filling this take.
-        owner->chain = np_taskq_take(owner->q);
+      if (owner->chain == nullptr) break;
+    }
+    size_t chunk = 0;
+    uint32_t planned = PlanDelivery(owner->chain, owner->next_index, cap, &chunk);
+    delete delivery;
+    delivery = new Delivery(env, hdr, chunk);
+    for (uint32_t j = 0; j < planned; j++) {
+      np_task_block* b = owner->chain;
+      uint32_t i = owner->next_index;
+      const np_task& t = b->tasks[i];
+      const unsigned char* payload = nullptr;
+      if (HasPayload(t.kind)) {
+        size_t at = np_task_payload_start(owner->next_data);
+        payload = np_task_block_data(b) + at;
+        owner->next_data = at + t.len;
+      }
+      double meta = t.priority | (static_cast<uint32_t>(t.task) << 1);
+      if (t.task >= owner->task_count) {
+        failures.push_back(FailureReply(b, i, kFailureUnknownTask));
+        failed.push_back(b);
+      } else if (!delivery->Put(n, 0, meta, t, payload)) {
+        failures.push_back(FailureReply(b, i, kFailureNoMemory));
+        failed.push_back(b);
+      } else {
+        uint32_t slot;
+        if (!owner->free_slots.empty()) {
+          slot = owner->free_slots.back();
+          owner->free_slots.pop_back();
+          owner->slots[slot] = TakenTask{b, i};
+        } else {
+          slot = static_cast<uint32_t>(owner->slots.size());
+          owner->slots.push_back(TakenTask{b, i});
+        }
+        hdr[n * kEntry] = slot;
+        n++;
+      }
+      if (++owner->next_index == b->count) {
+        owner->chain = b->next;
+        b->next = nullptr;
+        owner->next_index = 0;
+        owner->next_data = 0;
       }
     }
   }
   if (!failures.empty()) {
     SendReplies(failures);
-    for (auto& f : failed) Settle(f.first);
+    for (np_task_block* b : failed) Settle(b);
   }
   napi_value result;
   napi_create_uint32(env, n, &result);
-  // Native state is settled: JavaScript (a setter on a forged array) may run from here on.
-  napi_value array = info[1];
-  for (auto& kv : values) {
-    if (napi_set_element(env, array, kv.first, kv.second) != napi_ok) break;
-  }
+  // Native state is settled: JavaScript may run from here on.
+  if (delivery != nullptr) delivery->Finish(info[1], cap);
+  delete delivery;
   return Napi::Value(env, result);
 }
 
@@ -600,8 +676,9 @@ class RemoteLink : public Napi::ObjectWrap<RemoteLink> {
 
  private:
   // flush(hdr, count, staging): queues `count` tasks (kEntry doubles each in hdr,
-  // payloads in staging) on the poller as one block. 0; -EPIPE when the poller is
-  // gone (nothing was queued); -ENOMEM.
+  // payloads in staging) on the poller, in order, as pooled blocks (taskq.h): the
+  // poller's thread gives them back to this thread's pool once answered. Returns how many were queued: all, or the first ones when the poller
+  // went away meanwhile (none once it is gone); -ENOMEM (none queued).
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     double* hdr = nullptr;
@@ -618,9 +695,7 @@ class RemoteLink : public Napi::ObjectWrap<RemoteLink> {
       Napi::RangeError::New(env, "flush: count exceeds the entries given").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (target_ == nullptr) return Napi::Number::New(env, -EPIPE);
-    if (count == 0) return Napi::Number::New(env, 0);
-    size_t data = 0;
+    if (target_ == nullptr || count == 0) return Napi::Number::New(env, 0);
     for (uint32_t k = 0; k < count; k++) {
       const double* e = hdr + k * kEntry;
       uint32_t id, meta, kind, off, len;
@@ -629,47 +704,76 @@ class RemoteLink : public Napi::ObjectWrap<RemoteLink> {
       if (ok && HasPayload(static_cast<uint8_t>(kind))) {
         ok = ToU32(e[3], &off) && ToU32(e[4], &len) && static_cast<size_t>(off) + len <= staging_len &&
              len % ElementSize(static_cast<uint8_t>(kind)) == 0;
-        if (ok) data = np_task_payload_start(data) + len;
       }
       if (!ok) {
         Napi::TypeError::New(env, "flush: a malformed task").ThrowAsJavaScriptException();
         return env.Undefined();
       }
     }
-    np_task_block* block = np_task_block_new(count, data);
-    if (block == nullptr) return Napi::Number::New(env, -ENOMEM);
+    // Every block is made before any is pushed: out of memory queues nothing.
+    std::vector<np_task_block*> blocks;
     auto* bytes = static_cast<const unsigned char*>(staging);
-    unsigned char* out = np_task_block_data(block);
-    size_t pos = 0;
-    for (uint32_t k = 0; k < count; k++) {
-      const double* e = hdr + k * kEntry;
-      np_task& t = block->tasks[k];
-      auto meta = static_cast<uint32_t>(e[1]);
-      t.id = static_cast<uint32_t>(e[0]);
-      t.task = static_cast<uint16_t>(meta >> 1);
-      t.priority = static_cast<uint8_t>(meta & 1);
-      t.kind = static_cast<uint8_t>(e[2]);
-      t.reserved = 0;
-      if (HasPayload(t.kind)) {
-        t.num = 0;
-        t.len = static_cast<uint32_t>(e[4]);
-        pos = np_task_payload_start(pos);
-        if (t.len > 0) std::memcpy(out + pos, bytes + static_cast<uint32_t>(e[3]), t.len);
-        pos += t.len;
-      } else {
-        t.num = e[3];
-        t.len = 0;
+    for (uint32_t start = 0; start < count;) {
+      uint32_t end = start;
+      size_t data = 0;
+      while (end < count) {
+        const double* e = hdr + end * kEntry;
+        size_t need = HasPayload(static_cast<uint8_t>(e[2])) ? np_task_payload_start(data) + static_cast<uint32_t>(e[4]) : data;
+        if (!np_task_block_fits_pool(end - start + 1, need) && end > start) break;
+        data = need;
+        end++;
       }
+      np_task_block* block;
+      if (np_task_block_fits_pool(end - start, data)) {
+        block = np_task_block_from_pool(replies_, end - start, data);
+      } else {
+        block = np_task_block_new(end - start, data);  // one task too large for a pooled block
+        if (block != nullptr) {
+          block->sender = replies_;
+          np_taskq_retain(replies_);
+        }
+      }
+      if (block == nullptr) {
+        for (np_task_block* b : blocks) np_task_block_free(b);
+        return Napi::Number::New(env, -ENOMEM);
+      }
+      unsigned char* out = np_task_block_data(block);
+      size_t pos = 0;
+      for (uint32_t k = start; k < end; k++) {
+        const double* e = hdr + k * kEntry;
+        np_task& t = block->tasks[k - start];
+        auto meta = static_cast<uint32_t>(e[1]);
+        t.id = static_cast<uint32_t>(e[0]);
+        t.task = static_cast<uint16_t>(meta >> 1);
+        t.priority = static_cast<uint8_t>(meta & 1);
+        t.kind = static_cast<uint8_t>(e[2]);
+        t.reserved = 0;
+        if (HasPayload(t.kind)) {
+          t.num = 0;
+          t.len = static_cast<uint32_t>(e[4]);
+          pos = np_task_payload_start(pos);
+          if (t.len > 0) std::memcpy(out + pos, bytes + static_cast<uint32_t>(e[3]), t.len);
+          pos += t.len;
+        } else {
+          t.num = e[3];
+          t.len = 0;
+        }
+      }
+      blocks.push_back(block);
+      start = end;
     }
-    block->sender = replies_;
-    np_taskq_retain(replies_);
-    // A failed wake (the waker's fd closed behind the poller's back) leaves the tasks
-    // queued: they run at the poller's next round, or are answered when it closes.
-    if (np_taskq_push(target_, block) == NP_TASKQ_CLOSED) {
-      np_task_block_free(block);
-      return Napi::Number::New(env, -EPIPE);
+    uint32_t queued = 0;
+    for (size_t i = 0; i < blocks.size(); i++) {
+      uint32_t tasks = blocks[i]->count;
+      // A failed wake (the waker's fd closed behind the poller's back) leaves the tasks
+      // queued: they run at the poller's next round, or are answered when it closes.
+      if (np_taskq_push(target_, blocks[i]) == NP_TASKQ_CLOSED) {
+        for (size_t j = i; j < blocks.size(); j++) np_task_block_free(blocks[j]);
+        break;
+      }
+      queued += tasks;
     }
-    return Napi::Number::New(env, 0);
+    return Napi::Number::New(env, queued);
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -857,28 +961,25 @@ void OnChannelAsync(uv_async_t* handle) {
       break;
     }
     size_t cap = doubles / kEntry;
-    uint32_t n = 0;
-    std::vector<std::pair<uint32_t, napi_value>> made;
-    while (chain != nullptr && n < cap) {
-      np_task& t = chain->tasks[index];
-      double* e = hdr + n * kEntry;
-      e[0] = t.id;
-      e[1] = 0;
-      e[2] = t.kind;
-      e[3] = t.num;
-      e[4] = 0;
+    size_t chunk = 0;
+    uint32_t n = PlanDelivery(chain, index, cap, &chunk);
+    Delivery delivery(env, hdr, chunk);
+    for (uint32_t k = 0; k < n; k++) {
+      const np_task& t = chain->tasks[index];
+      const unsigned char* payload = nullptr;
       if (HasPayload(t.kind)) {
         size_t at = np_task_payload_start(data);
-        napi_value v;
-        if (MakeValue(env, t.kind, np_task_block_data(chain) + at, t.len, &v) == napi_ok) {
-          made.emplace_back(n, v);
-        } else {
-          e[2] = kFailure | kErrorFlag;
-          e[3] = kFailureNoMemory;
-        }
+        payload = np_task_block_data(chain) + at;
         data = at + t.len;
       }
-      n++;
+      if (!delivery.Put(k, t.id, 0, t, payload)) {
+        double* e = hdr + k * kEntry;
+        e[0] = t.id;
+        e[1] = 0;
+        e[2] = kFailure | kErrorFlag;
+        e[3] = kFailureNoMemory;
+        e[4] = 0;
+      }
       if (++index == chain->count) {
         np_task_block* done = chain;
         chain = chain->next;
@@ -888,7 +989,7 @@ void OnChannelAsync(uv_async_t* handle) {
       }
     }
     // Native state is settled: JavaScript may run from here on.
-    for (auto& kv : made) napi_set_element(env, values, kv.first, kv.second);
+    delivery.Finish(values, cap);
     napi_value argv[1];
     napi_create_uint32(env, n, &argv[0]);
     napi_status status = napi_make_callback(env, c->ctx, resource, fn, 1, argv, nullptr);

@@ -9,6 +9,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+/* Pooled blocks a queue keeps at most: 1 MiB. */
+#define POOL_MAX 16
+
 _Static_assert(NP_TASKQ_CLOSED == -EPIPE, "NP_TASKQ_CLOSED is -EPIPE");
 _Static_assert(sizeof(np_task) == 24, "np_task is 24 bytes");
 
@@ -27,6 +30,9 @@ struct np_taskq {
    * without the mutex. */
   int wake_call;
   int refs; /* atomic */
+  /* Pooled blocks to reuse, guarded by mu. */
+  np_task_block *pool;
+  int pooled;
   np_taskq_wake_fn wake;
   void *wake_arg;
 };
@@ -40,6 +46,33 @@ np_task_block *np_task_block_new(uint32_t count, size_t data_len) {
   b->sender = NULL;
   b->count = count;
   b->unsettled = count;
+  b->pooled = 0;
+  b->reserved = 0;
+  b->data_len = data_len;
+  return b;
+}
+
+int np_task_block_fits_pool(uint32_t count, size_t data_len) {
+  size_t head = sizeof(np_task_block) + (size_t)count * sizeof(np_task);
+  return head <= NP_TASK_BLOCK_POOLED && data_len <= NP_TASK_BLOCK_POOLED - head;
+}
+
+np_task_block *np_task_block_from_pool(np_taskq *pool, uint32_t count, size_t data_len) {
+  pthread_mutex_lock(&pool->mu);
+  np_task_block *b = pool->pool;
+  if (b != NULL) {
+    pool->pool = b->next;
+    pool->pooled--;
+  }
+  pthread_mutex_unlock(&pool->mu);
+  if (b == NULL && (b = malloc(NP_TASK_BLOCK_POOLED)) == NULL) return NULL;
+  b->next = NULL;
+  b->sender = pool;
+  np_taskq_retain(pool);
+  b->count = count;
+  b->unsettled = count;
+  b->pooled = 1;
+  b->reserved = 0;
   b->data_len = data_len;
   return b;
 }
@@ -54,7 +87,23 @@ size_t np_task_payload_start(size_t end) {
 
 void np_task_block_free(np_task_block *block) {
   if (block == NULL) return;
-  if (block->sender != NULL) np_taskq_release(block->sender);
+  np_taskq *home = block->sender;
+  if (block->pooled && home != NULL) {
+    pthread_mutex_lock(&home->mu);
+    int kept = home->pooled < POOL_MAX;
+    if (kept) {
+      block->next = home->pool;
+      home->pool = block;
+      home->pooled++;
+    }
+    pthread_mutex_unlock(&home->mu);
+    /* If this was the last reference, the pool (and the block) goes with the queue. */
+    np_taskq_release(home);
+    if (kept) return;
+    free(block);
+    return;
+  }
+  if (home != NULL) np_taskq_release(home);
   free(block);
 }
 
@@ -87,6 +136,11 @@ void np_taskq_release(np_taskq *q) {
   /* The last reference: nobody can push any more. Blocks left (only if the consumer
    * never closed it) go with it. */
   np_task_chain_free(q->head);
+  while (q->pool != NULL) {
+    np_task_block *b = q->pool;
+    q->pool = b->next;
+    free(b);
+  }
   pthread_mutex_destroy(&q->mu);
   free(q);
 }

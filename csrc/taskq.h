@@ -54,6 +54,8 @@ typedef struct np_task_block {
   struct np_taskq *sender;
   uint32_t count;      /* tasks in the block */
   uint32_t unsettled;  /* the consumer's count of tasks not answered yet */
+  uint32_t pooled;     /* 1: NP_TASK_BLOCK_POOLED bytes from the sender's pool */
+  uint32_t reserved;
   size_t data_len;
   np_task tasks[];     /* then the payload bytes */
 } np_task_block;
@@ -65,7 +67,17 @@ np_task_block *np_task_block_new(uint32_t count, size_t data_len);
 unsigned char *np_task_block_data(np_task_block *block);
 /* Where a payload of `len` bytes that follows one ending at `end` starts. */
 size_t np_task_payload_start(size_t end);
-/* Frees the block and releases its sender. */
+/* The bytes a pooled block has (tasks and payload together). A producer's blocks go
+ * back to the pool of its reply queue when the consumer frees them, instead of to
+ * malloc: a block malloc'ed on one thread and freed on another is the pattern that
+ * makes glibc trim and re-fault its pages on every round. */
+#define NP_TASK_BLOCK_POOLED (64 * 1024)
+/* Whether `count` tasks and `data_len` payload bytes fit a pooled block. */
+int np_task_block_fits_pool(uint32_t count, size_t data_len);
+/* A block from `pool`'s free list (or a new one) for what np_task_block_fits_pool
+ * accepted; its sender is `pool`, with a reference. NULL when out of memory. */
+np_task_block *np_task_block_from_pool(struct np_taskq *pool, uint32_t count, size_t data_len);
+/* Frees the block (back to its sender's pool, if it came from one) and releases its sender. */
 void np_task_block_free(np_task_block *block);
 /* Frees a chain of blocks (next links). */
 void np_task_chain_free(np_task_block *chain);

@@ -8,7 +8,6 @@
 // clone). A thread's triggers of one tick cross in one native call, and the owner's
 // answers of one round go back in one call per caller thread (csrc/binding_remote.cc).
 import { randomBytes } from 'node:crypto';
-import * as v8 from 'node:v8';
 import { binding } from './binding.js';
 import type { NativePoller, RemoteChannel, RemoteLink } from '../typings/binding.js';
 import { ErrAcceptSocket, ErrEngineShutdown, ErrPollerClosed, stateError, systemError, validateInteger, validateObject } from './errors.js';
@@ -16,9 +15,12 @@ import { MaxPollEventsCap } from './events.js';
 import type { Priority } from './poller.js';
 import type { RemoteSink, TaskQueue } from './queue.js';
 
+// node:v8 takes a few milliseconds to load, and only values without a fast path need it.
+let v8module: typeof import('node:v8') | undefined;
+const v8 = (): typeof import('node:v8') => (v8module ??= require('node:v8') as typeof import('node:v8'));
+
 const codes = binding.remoteCodes;
 const { UNDEFINED, NULL, FALSE, TRUE, NUMBER, STRING, SERIALIZED, SENTINEL, ARRAYBUFFER, BUFFER, FAILURE, TYPED, ERROR, ENTRY } = codes;
-const EPIPE = 32;
 
 /** The sentinel errors by the index a value carries across threads. */
 const sentinels: readonly Error[] = [ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed];
@@ -136,7 +138,7 @@ class Batch {
   }
 
   #serialized(at: number, value: unknown, kindFlag: number): void {
-    const bytes = v8.serialize(value); // throws for what structured clone refuses
+    const bytes = v8().serialize(value); // throws for what structured clone refuses
     const off = this.#reserve(bytes.length);
     this.staging.set(bytes, off);
     this.#payload(at, SERIALIZED | kindFlag, off, bytes.length);
@@ -238,8 +240,30 @@ function addError(batch: Batch, id: number, error: unknown): void {
   }
 }
 
-/** A value that arrived: what `kind` (its ERROR flag cleared), `num` and `value` say. */
-function decode(kind: number, num: number, value: unknown): unknown {
+/** Typed array constructors by napi_typedarray_type. */
+const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const;
+
+/**
+ * A value that arrived: what `kind` (its ERROR flag cleared), `num` and `len` say. The
+ * binding gives strings, and payloads too large to share, as `value`; other payloads
+ * are bytes [num, num + len) of `chunk`, shared by one delivery, of which each gets a
+ * view (an ArrayBuffer, which cannot be a view, gets a copy).
+ */
+function decode(kind: number, num: number, len: number, value: unknown, chunk: Buffer | undefined): unknown {
+  if (kind === BUFFER || kind === SERIALIZED || kind === ARRAYBUFFER || (kind >= TYPED && kind < TYPED + typedArrays.length)) {
+    let bytes: ArrayBuffer;
+    if (value !== undefined) {
+      bytes = value as ArrayBuffer;
+    } else {
+      bytes = chunk!.buffer as ArrayBuffer;
+      num += chunk!.byteOffset;
+    }
+    if (kind === BUFFER) return Buffer.from(bytes, num, len);
+    if (kind === SERIALIZED) return reviveValue(v8().deserialize(Buffer.from(bytes, num, len)));
+    if (kind === ARRAYBUFFER) return value !== undefined ? value : bytes.slice(num, num + len);
+    const ctor = typedArrays[kind - TYPED]!;
+    return new ctor(bytes, num, len / ctor.BYTES_PER_ELEMENT);
+  }
   switch (kind) {
     case UNDEFINED:
       return undefined;
@@ -251,8 +275,6 @@ function decode(kind: number, num: number, value: unknown): unknown {
       return true;
     case NUMBER:
       return num;
-    case SERIALIZED:
-      return reviveValue(v8.deserialize(value as Buffer));
     case SENTINEL: {
       const s = sentinels[num];
       if (s === undefined) throw stateError(`unknown sentinel error ${num}`, 'ERR_INTERNAL_ASSERTION');
@@ -263,7 +285,7 @@ function decode(kind: number, num: number, value: unknown): unknown {
         ? stateError('the poller has no task with this index', 'ERR_UNKNOWN_TASK')
         : systemError(-12, 'malloc'); // ENOMEM: the value could not be made
     default:
-      return value; // strings, Buffers, typed arrays, ArrayBuffers: made by the binding
+      return value; // a string, made by the binding
   }
 }
 
@@ -345,7 +367,7 @@ export class RemoteOwner implements RemoteSink {
     });
     const token = randomBytes(16).toString('hex');
     const id = native.remoteOpen(names.length, JSON.stringify(names), token);
-    if (id === -EPIPE || id === -9) throw ErrPollerClosed; // EBADF: closed
+    if (id === -9) throw ErrPollerClosed; // EBADF: closed meanwhile
     if (id < 0) throw stateError('this poller has a handle already: handle() can be called once per poller', 'ERR_POLLER_HANDLE_EXISTS');
     this.#native = native;
     this.#tasks = fns;
@@ -362,6 +384,9 @@ export class RemoteOwner implements RemoteSink {
     const cap = hdr.length / ENTRY;
     for (;;) {
       const n = this.#native.remoteTake(hdr, values);
+      if (n === 0) return;
+      const chunk = values[cap] as Buffer | undefined;
+      values[cap] = undefined;
       for (let i = 0, at = 0; i < n; i++, at += ENTRY) {
         const slot = hdr[at]!;
         const meta = hdr[at + 1]!;
@@ -373,7 +398,7 @@ export class RemoteOwner implements RemoteSink {
           const value = values[i];
           values[i] = undefined;
           try {
-            param = decode(kind, hdr[at + 3]!, value);
+            param = decode(kind, hdr[at + 3]!, hdr[at + 4]!, value, chunk);
           } catch (e) {
             this.fail(slot, e);
             continue;
@@ -383,7 +408,6 @@ export class RemoteOwner implements RemoteSink {
         if ((meta & 1) !== 0 && urgent.length >= MaxPollEventsCap) normal.push(fn, param, slot, this, undefined);
         else urgent.push(fn, param, slot, this, undefined);
       }
-      if (n < cap) return;
     }
   }
 
@@ -503,6 +527,8 @@ class CallerThread {
   #onReplies(n: number): void {
     const hdr = this.#hdr;
     const values = this.#values;
+    const chunk = values[REPLY_ENTRIES] as Buffer | undefined;
+    values[REPLY_ENTRIES] = undefined;
     for (let i = 0, at = 0; i < n; i++, at += ENTRY) {
       const id = hdr[at]!;
       const kind = hdr[at + 2]!;
@@ -514,7 +540,7 @@ class CallerThread {
       values[i] = undefined;
       let decoded: unknown;
       try {
-        decoded = decode(kind & ~ERROR, hdr[at + 3]!, value);
+        decoded = decode(kind & ~ERROR, hdr[at + 3]!, hdr[at + 4]!, value, chunk);
       } catch (e) {
         this.settle(id, false, e);
         continue;
@@ -662,23 +688,25 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
     const batch = this.#batch;
     const n = batch.count;
     if (n === 0) return;
-    let err = -EPIPE;
     try {
-      if (this.#link !== undefined) err = this.#link.flush(batch.hdr, n, batch.staging);
+      const queued = this.#link === undefined ? 0 : this.#link.flush(batch.hdr, n, batch.staging);
+      if (queued < 0) {
+        this.#rejectBatch(0, systemError(queued, 'malloc'));
+      } else if (queued < n) {
+        // The poller went away: what was queued is answered by it, the rest here.
+        this.#disconnect(LinkState.Gone);
+        this.#rejectBatch(queued, ErrPollerClosed);
+      }
     } catch (e) {
-      err = 0;
-      this.#rejectBatch(e);
+      this.#rejectBatch(0, e);
+    } finally {
+      batch.reset();
     }
-    if (err < 0) {
-      if (err === -EPIPE) this.#disconnect(LinkState.Gone);
-      this.#rejectBatch(err === -EPIPE ? ErrPollerClosed : systemError(err, 'malloc'));
-    }
-    batch.reset();
   }
 
-  #rejectBatch(reason: unknown): void {
+  #rejectBatch(from: number, reason: unknown): void {
     const { hdr, count } = this.#batch;
-    for (let i = 0; i < count; i++) this.#thread.settle(hdr[i * ENTRY]!, false, reason);
+    for (let i = from; i < count; i++) this.#thread.settle(hdr[i * ENTRY]!, false, reason);
   }
 
   #disconnect(state: LinkState): void {
