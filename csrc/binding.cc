@@ -72,6 +72,11 @@ struct PollerCore {
   PollerCore* next = nullptr;
   np_event* events = nullptr;     // the shared ArrayBuffer's bytes
   napi_ref events_ref = nullptr;  // keeps that ArrayBuffer alive
+  // Two int32 shared with src/poller.ts: [kInBatch] is 1 while a batch's callback (and
+  // its microtasks) runs; JavaScript sets [kWakeRequest] then, instead of calling wake(),
+  // and the round is armed when the batch returns: one native call less per round.
+  int32_t* signals = nullptr;
+  napi_ref signals_ref = nullptr;
   int cap = 0;                    // current event-list size (gnet's el.size)
   CallbackState cb;               // set between start() and stop()
   CallbackState retired;          // stopped during a batch, released after it
@@ -135,6 +140,8 @@ void StopLocalWake(PollerCore* c) {
   uv_check_stop(&c->check);
 }
 
+enum { kInBatch = 0, kWakeRequest = 1 };
+
 // This thread set the wake flag: make the chores round happen. 0 or a negative errno.
 int ArmWake(PollerCore* c) {
   if (c->threaded) {
@@ -146,6 +153,14 @@ int ArmWake(PollerCore* c) {
   c->local_wake = LocalWake::Pending;
   if (c->watching) StartLocalWake(c);
   return 0;
+}
+
+// A task was queued on this thread and src/poller.ts saw no wake pending. Without a
+// handle no other thread can wake this poller, and the JS side keeps the flag itself;
+// with one, the flag is shared (gnet's wakeupCall CAS).
+int RequestWake(PollerCore* c) {
+  if (c->remote != nullptr && !np_taskq_try_wake(c->tasks)) return 0;
+  return ArmWake(c);
 }
 
 // Other threads' wake: called by np_taskq_push with the queue's mutex held, and never
@@ -223,6 +238,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceAccessor<&NativePoller::GetWakerFd>("wakerFd"),
             InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
             InstanceAccessor<&NativePoller::GetEvents>("events"),
+            InstanceAccessor<&NativePoller::GetSignals>("signals"),
             InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
             InstanceAccessor<&NativePoller::GetWaiterThread>("waiterThread"),
         });
@@ -313,6 +329,11 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     addon->open_cores = c;
     core_ = c;
     events_ = Napi::Persistent(Napi::Int32Array::New(env, bytes / sizeof(int32_t), buffer, 0));
+    Napi::Int32Array signals = Napi::Int32Array::New(env, 2);
+    if (env.IsExceptionPending()) return env.Undefined();
+    c->signals = signals.Data();
+    napi_create_reference(env, signals, 1, &c->signals_ref);
+    signals_ = Napi::Persistent(signals);
     return Napi::Number::New(env, 0);
   }
 
@@ -389,12 +410,12 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
 
   // wake(): a task was queued on this thread. Sets the wake flag (gnet's wakeupCall
-  // CAS) and, if this call set it, arms the round. 0 or a negative errno.
+  // CAS, shared with other threads once the poller has a handle) and, if this call set
+  // it, arms the round. 0 or a negative errno.
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    if (!np_taskq_try_wake(core_->tasks)) return Napi::Number::New(env, 0);
-    return Napi::Number::New(env, ArmWake(core_));
+    return Napi::Number::New(env, RequestWake(core_));
   }
 
   // endRound(more): a chores round ran. Clears the flag and, when tasks are left here
@@ -440,6 +461,10 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
   Napi::Value GetCapacity(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), core_ ? core_->cap : 0);
+  }
+  Napi::Value GetSignals(const Napi::CallbackInfo& info) {
+    if (signals_.IsEmpty()) return info.Env().Undefined();
+    return signals_.Value();
   }
   Napi::Value GetEvents(const Napi::CallbackInfo& info) {
     if (events_.IsEmpty()) return info.Env().Undefined();
@@ -490,6 +515,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   bool opened_ = false;
   bool threaded_ = false;
   Napi::Reference<Napi::Int32Array> events_;
+  Napi::Reference<Napi::Int32Array> signals_;
   std::string failed_syscall_;
 };
 
@@ -516,6 +542,11 @@ void CloseCore(PollerCore* c) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c->check), OnCoreClosed);
   uv_close(CoreHandle(c), OnCoreClosed);
   np_selector_close(&c->sel);
+  c->signals = nullptr;
+  if (c->signals_ref) {
+    napi_delete_reference(c->env, c->signals_ref);
+    c->signals_ref = nullptr;
+  }
   if (c->events_ref) {
     napi_delete_reference(c->env, c->events_ref);
     c->events_ref = nullptr;
@@ -533,11 +564,19 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_get_boolean(env, woke != 0, &argv[1]);
   c->in_batch = true;
   c->batch_ctx = c->cb.ctx;
+  c->signals[kInBatch] = 1;
   // One call per batch; make_callback runs nextTicks and promise reactions
   // afterwards and restores the async context captured by start().
   napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 2, argv, nullptr);
   c->in_batch = false;
   c->batch_ctx = nullptr;
+  if (c->open) {
+    c->signals[kInBatch] = 0;
+    if (c->signals[kWakeRequest] != 0) {
+      c->signals[kWakeRequest] = 0;
+      RequestWake(c);  // loop path only (src/poller.ts): cannot fail
+    }
+  }
   bool pending = false;
   // src/poller.ts catches everything a user callback throws, so this is only reached
   // by what it cannot catch; report it as any event callback would. A call refused

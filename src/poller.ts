@@ -185,6 +185,10 @@ interface IterRun {
 export class Poller implements AsyncIterable<PollEvent> {
   #native: NativePoller;
   #events: Int32Array;
+  /** [0]: 1 while this poller's batch runs; [1]: set to ask for a wake when it returns. */
+  readonly #signals: Int32Array;
+  /** Whether a wake asked for during a batch may wait for its end (the loop path). */
+  readonly #deferWake: boolean;
   #mode: Mode = Mode.Idle;
   #attachments: (PollAttachment | undefined)[] = [];
   #urgent = new TaskQueue();
@@ -209,6 +213,8 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     this.#native = native;
     this.#events = native.events;
+    this.#signals = native.signals;
+    this.#deferWake = !native.waiterThread;
   }
 
   /** `'epoll'` or `'kqueue'`: the backend this poller runs on. */
@@ -577,8 +583,15 @@ export class Poller implements AsyncIterable<PollEvent> {
       if (result != null && isShutdown(result)) return result as Error;
       if (this.#mode === Mode.Closed) return undefined;
     }
-    // gnet: clear the flag, then wake again if tasks are left (here or queued by other threads).
-    const pending = this.#native.endRound(urgent.length > 0 || normal.length > 0);
+    // gnet: clear the flag, then wake again if tasks are left (here, or queued by other
+    // threads: the flag is then shared with them, and lives in the binding).
+    const more = urgent.length > 0 || normal.length > 0;
+    if (this.#remote === undefined) {
+      this.#wakePending = false;
+      if (more) this.#wake();
+      return undefined;
+    }
+    const pending = this.#native.endRound(more);
     this.#wakePending = pending > 0;
     if (pending < 0) throw systemError(pending, 'write');
     return undefined;
@@ -591,6 +604,11 @@ export class Poller implements AsyncIterable<PollEvent> {
    */
   #wake(): void {
     this.#wakePending = true;
+    if (this.#signals[0] === 1 && this.#deferWake) {
+      // Inside this poller's batch: the binding arms the round when the batch returns.
+      this.#signals[1] = 1;
+      return;
+    }
     const err = this.#native.wake();
     if (err < 0) {
       this.#wakePending = false;

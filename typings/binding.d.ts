@@ -100,6 +100,12 @@ export declare class NativePoller {
   readonly capacity: number;
   /** The shared batch buffer: MaxPollEventsCap entries of (fd, event, flags). */
   readonly events: Int32Array;
+  /**
+   * Two int32 shared with the binding: [0] is 1 while a batch's callback (and its
+   * microtasks) runs; setting [1] then asks for wake() when the batch returns (a wake
+   * that cannot fail: the loop path only).
+   */
+  readonly signals: Int32Array;
   /** Which syscall failed in open(). */
   readonly failedSyscall: string;
   /** Whether open() chose the waiter thread (stays set after close). */
