@@ -26,11 +26,11 @@ import {
 } from '../src/index.js';
 import { EchoServer } from './echo.js';
 import { HttpServer } from './http.js';
-import { serverOptionsFromCli, type TcpServer } from './tcp-server.js';
+import { serverOptionsFromCli, type ServerOptions, type TcpServer } from './tcp-server.js';
 
-type Kind = 'echo' | 'http';
+export type Kind = 'echo' | 'http';
 /** gnet's LoadBalancing: RoundRobin, LeastConnections, SourceAddrHash. */
-type Balancer = 'round-robin' | 'least-connections' | 'source-addr-hash';
+export type Balancer = 'round-robin' | 'least-connections' | 'source-addr-hash';
 const BALANCERS: readonly Balancer[] = ['round-robin', 'least-connections', 'source-addr-hash'];
 
 /** The tasks a sub-reactor offers to the acceptor: gnet's el.register, and engine.stop's task. */
@@ -43,6 +43,8 @@ function subReactorTasks(server: TcpServer) {
 type Tasks = ReturnType<typeof subReactorTasks>;
 
 interface WorkerInput {
+  /** Marks this file's own workers (a program's workers may load this file too). */
+  reactorWorker: true;
   kind: Kind;
   index: number;
   /**
@@ -127,7 +129,7 @@ interface SubReactor {
 }
 
 function spawn(kind: Kind, index: number, counts: Int32Array): Promise<SubReactor> {
-  const worker = new Worker(__filename, { workerData: { kind, index, counts } satisfies WorkerInput });
+  const worker = new Worker(__filename, { workerData: { reactorWorker: true, kind, index, counts } satisfies WorkerInput });
   let last: WorkerMessage | undefined;
   const stopped = new Promise<WorkerMessage | undefined>((resolve) => {
     worker.on('error', (err) => console.error(`worker ${index} failed:`, err));
@@ -142,36 +144,29 @@ function spawn(kind: Kind, index: number, counts: Int32Array): Promise<SubReacto
   });
 }
 
-function usage(message: string): never {
-  console.error(`${message}\nusage: reactor.js echo|http [port] [workers] [--lb ${BALANCERS.join('|')}]`);
-  process.exit(2);
+/** What a worker reported when it stopped (undefined: it failed). */
+export type WorkerResult = { accepted: number; requests: number } | undefined;
+
+/** A running reactor: the acceptor on this thread, `workers` sub-reactors. */
+export interface Reactor {
+  readonly port: number;
+  readonly address: string;
+  /** Connections the acceptor handed over. */
+  readonly handedOff: number;
+  /** Resolves once every worker has stopped, with what each reported. */
+  readonly done: Promise<WorkerResult[]>;
+  /** gnet's engine.stop: stops accepting and triggers the stop task on every worker. */
+  close(): void;
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  let lb: Balancer = 'round-robin';
-  const at = args.indexOf('--lb');
-  if (at >= 0) {
-    const value = args[at + 1] as Balancer;
-    if (!BALANCERS.includes(value)) usage(`unknown load balancer ${JSON.stringify(value)}`);
-    lb = value;
-    args.splice(at, 2);
-  }
-  const kind = args[0];
-  if (kind !== 'echo' && kind !== 'http') usage('which server: echo or http?');
-  // serverOptionsFromCli reads the port from argv[2].
-  process.argv = [process.argv[0]!, process.argv[1]!, ...args.slice(1)];
-  const options = serverOptionsFromCli(kind === 'echo' ? 7000 : 8080);
-  const count = Number(args[2] ?? process.env.WORKERS ?? os.availableParallelism());
-  if (!Number.isInteger(count) || count < 1) usage(`bad worker count ${args[2] ?? process.env.WORKERS}`);
-
+/** Starts the acceptor and `count` worker pollers serving `kind`; resolves once they all run. */
+export async function startReactor(kind: Kind, options: ServerOptions, count: number, lb: Balancer = 'round-robin'): Promise<Reactor> {
   const counts = new Int32Array(new SharedArrayBuffer(4 * count));
   const reactors = await Promise.all(Array.from({ length: count }, (_, i) => spawn(kind, i, counts)));
   const next = balancer(lb, counts, count);
-
   const host = options.host ?? '127.0.0.1';
-  const lfd = socket.listenTCP(host, options.port ?? 0, { backlog: 1024 });
-  const listenPort = socket.localAddress(lfd).port;
+  const lfd = socket.listenTCP(host, options.port ?? 0, { backlog: options.backlog ?? 1024 });
+  const port = socket.localAddress(lfd).port;
   const acceptor = openPoller();
   let handedOff = 0;
   // gnet's accept0: edge-triggered, so accept until EAGAIN; each connection to a sub-reactor.
@@ -207,38 +202,83 @@ async function main(): Promise<void> {
     true,
   );
   const accepting = acceptor.polling();
-  console.log(`reactor ${kind} server listening on ${host.includes(':') ? `[${host}]` : host}:${listenPort} (${count} workers, ${lb})`);
-
-  // gnet's engine.stop: a stop task on every event loop, then wait for them to end.
-  const stop = (): void => {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
     acceptor.close();
     socket.close(lfd);
     for (const r of reactors) void r.remote.trigger(Priority.High, 'stop').catch(() => undefined);
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await accepting;
-  const results = await Promise.all(reactors.map((r) => r.stopped));
-  for (const r of reactors) r.remote.close();
+  const done = (async () => {
+    await accepting.catch((err: unknown) => {
+      close();
+      throw err;
+    });
+    const results = await Promise.all(reactors.map((r) => r.stopped));
+    for (const r of reactors) r.remote.close();
+    return results.map((m) => (m?.type === 'stopped' ? { accepted: m.accepted, requests: m.requests } : undefined));
+  })();
+  return {
+    port,
+    address: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+    get handedOff() {
+      return handedOff;
+    },
+    done,
+    close,
+  };
+}
+
+function usage(message: string): never {
+  console.error(`${message}\nusage: reactor.js echo|http [port] [workers] [--lb ${BALANCERS.join('|')}]`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let lb: Balancer = 'round-robin';
+  const at = args.indexOf('--lb');
+  if (at >= 0) {
+    const value = args[at + 1] as Balancer;
+    if (!BALANCERS.includes(value)) usage(`unknown load balancer ${JSON.stringify(value)}`);
+    lb = value;
+    args.splice(at, 2);
+  }
+  const kind = args[0];
+  if (kind !== 'echo' && kind !== 'http') usage('which server: echo or http?');
+  // serverOptionsFromCli reads the port from argv[2].
+  process.argv = [process.argv[0]!, process.argv[1]!, ...args.slice(1)];
+  const options = serverOptionsFromCli(kind === 'echo' ? 7000 : 8080);
+  const count = Number(args[2] ?? process.env.WORKERS ?? os.availableParallelism());
+  if (!Number.isInteger(count) || count < 1) usage(`bad worker count ${args[2] ?? process.env.WORKERS}`);
+
+  const reactor = await startReactor(kind, options, count, lb);
+  console.log(`reactor ${kind} server listening on ${reactor.address} (${count} workers, ${lb})`);
+  process.once('SIGINT', reactor.close);
+  process.once('SIGTERM', reactor.close);
+  const results = await reactor.done;
+  process.off('SIGINT', reactor.close);
+  process.off('SIGTERM', reactor.close);
   let served = 0;
-  results.forEach((m, i) => {
-    if (m?.type === 'stopped') {
-      served += m.accepted;
-      console.log(`worker ${i}: ${m.accepted} connections${kind === 'http' ? `, ${m.requests} requests` : ''}`);
-    } else {
+  results.forEach((r, i) => {
+    if (r === undefined) {
       process.exitCode = 1;
+      return;
     }
+    served += r.accepted;
+    console.log(`worker ${i}: ${r.accepted} connections${kind === 'http' ? `, ${r.requests} requests` : ''}`);
   });
-  console.log(`reactor stopped after ${handedOff} connections (${served} served)`);
+  console.log(`reactor stopped after ${reactor.handedOff} connections (${served} served)`);
 }
 
 if (isMainThread) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-} else {
+  if (require.main === module) {
+    main().catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+  }
+} else if ((workerData as { reactorWorker?: boolean } | null)?.reactorWorker === true) {
   runWorker(workerData as WorkerInput);
 }
