@@ -428,8 +428,8 @@ static int bind_with_mode(int fd, const char *path, const struct sockaddr_un *su
   (void)len;
   const char *slash = strrchr(path, '/');
   int dirlen = slash == NULL ? 0 : (int)(slash - path) + 1;
-  char dir[sizeof sun->sun_path + 32];
-  char inner[sizeof sun->sun_path + 32];
+  char dir[sizeof sun->sun_path + 16];
+  char inner[sizeof dir + 2];
   if (snprintf(dir, sizeof dir, "%.*s.np-XXXXXX", dirlen, path) >= (int)sizeof dir) return -ENAMETOOLONG;
   if (mkdtemp(dir) == NULL) return -errno;
   snprintf(inner, sizeof inner, "%s/s", dir);

@@ -484,7 +484,8 @@ test('listenUnix gives the socket file exactly the mode asked for, whatever the 
       const lfd = listenUnix(p, { mode });
       try {
         assert.is(fs.statSync(p).mode & 0o777, mode, `mode 0o${mode.toString(8)} under umask 0o${umask.toString(8)}`);
-        assert.equal(localAddress(lfd), { address: p, family: 'Unix', port: 0 });
+        // (macOS and the BSDs bind in a private directory first: their address names that.)
+        if (linux) assert.equal(localAddress(lfd), { address: p, family: 'Unix', port: 0 });
       } finally {
         close(lfd);
       }
