@@ -506,7 +506,11 @@ export function sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: str
 export interface Received {
   /** How many bytes of the datagram were written into the buffer. */
   bytes: number;
-  /** The sender's address, to answer with {@link sendTo}. */
+  /**
+   * The sender's address, to answer with {@link sendTo}. On a socket that names no sender
+   * (a connected TCP socket, or a Unix datagram from an unbound socket) it is `''` with port
+   * 0, of the socket's own family: ask {@link remoteAddress} for a connected peer.
+   */
   address: SocketAddress;
 }
 
