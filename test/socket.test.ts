@@ -507,7 +507,10 @@ test('listenUnix gives the socket file exactly the mode asked for, whatever the 
 test('a Unix socket with mode 0o600 refuses another user with EACCES; peerCredentials names who connected', async () => {
   const other = nobody();
   // Running a client as another user takes root (which itself passes every permission check).
-  if (!linux || process.getuid?.() !== 0 || other === undefined) return;
+  if (!linux || process.getuid?.() !== 0 || other === undefined) {
+    console.log('  (needs root on Linux and a user nobody, to run a client as another user: skipped)');
+    return;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-peer-'));
   fs.chmodSync(dir, 0o755); // anyone may enter: the socket's own mode is what decides
   const fds: number[] = [];
