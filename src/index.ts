@@ -48,7 +48,7 @@ export {
   isErrorEvent,
 } from './events.js';
 export type { IOEvent, IOFlags } from './events.js';
-export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs } from './errors.js';
+export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs, isSystemError } from './errors.js';
 export type { SystemError, CodedError } from './errors.js';
 export type { TaskFunc } from './queue.js';
 // The common fd helpers top-level; the whole socket toolkit as `socket` (also `netpoll/socket`).
