@@ -133,8 +133,8 @@ function anchorsOf(file: string): Set<string> {
   return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!)));
 }
 
-test('every relative link in README.md and docs/*.md points at a file of the repository, and every #anchor at a heading', () => {
-  const docs = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+test('every relative link in README.md, docs/*.md and the examples\' READMEs points at a file of the repository, and every #anchor at a heading', () => {
+  const docs = ['README.md', 'examples/electron/README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   const dead: string[] = [];
   for (const doc of docs) {
     const text = fs.readFileSync(path.join(root, doc), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
