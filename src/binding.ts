@@ -105,7 +105,7 @@ function notFound(looked: string[], causes: unknown[], steps: readonly string[])
 /** Whether `dir` is netpoll's own package directory (so this file was not bundled). */
 function isPackageDir(dir: string): boolean {
   try {
-    const pkg = JSON.parse(fs.readFileSync([dir, 'package.json'].join(path.sep), 'utf8')) as { name?: unknown };
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
     return pkg.name === 'netpoll';
   } catch {
     return false;
@@ -163,7 +163,7 @@ function loadBinding(): Binding {
   }
 
   // Bundled: this file's directory is the bundle's.
-  const beside = [here, 'netpoll.node'].join(path.sep);
+  const beside = path.join(here, 'netpoll.node');
   looked.push(`${beside} (beside the bundle)`);
   if (fs.existsSync(beside)) return open(beside);
   looked.push(`${here} (beside the bundle: prebuilds/${process.platform}-${process.arch}/, build/Release/)`);
