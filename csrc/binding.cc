@@ -618,11 +618,26 @@ Napi::Value SocketError(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), np_socket_error(fd));
 }
 
+// listenUnix(path, backlog, mode): mode -1 leaves the file's mode to the umask.
 Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   std::string path;
-  int backlog;
-  if (!StringArg(info, 0, &path) || !IntArg(info, 1, &backlog)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), np_listen_unix(path.c_str(), backlog));
+  int backlog, mode;
+  if (!StringArg(info, 0, &path) || !IntArg(info, 1, &backlog) || !IntArg(info, 2, &mode)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), np_listen_unix(path.c_str(), backlog, mode));
+}
+
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, &fd)) return env.Undefined();
+  np_peer_cred cred;
+  int err = np_peer_credentials(fd, &cred);
+  if (err < 0) return Napi::Number::New(env, err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", cred.pid < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(cred.pid)));
+  o.Set("uid", Napi::Number::New(env, static_cast<double>(cred.uid)));
+  o.Set("gid", Napi::Number::New(env, static_cast<double>(cred.gid)));
+  return o;
 }
 
 Napi::Value DialUnix(const Napi::CallbackInfo& info) {
@@ -821,6 +836,7 @@ Napi::Object SocketConstants(Napi::Env env) {
   o.Set("SHUT_WR", static_cast<int>(NP_SHUT_WR));
   o.Set("SHUT_RDWR", static_cast<int>(NP_SHUT_RDWR));
   o.Set("IOV_MAX", np_iov_max());
+  o.Set("EBADADDR", static_cast<int>(NP_EBADADDR));
   Napi::Object opts = Napi::Object::New(env);
   opts.Set("noDelay", static_cast<int>(NP_OPT_NODELAY));
   opts.Set("keepAlive", static_cast<int>(NP_OPT_KEEPALIVE));
@@ -888,6 +904,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketError", Napi::Function::New<SocketError>(env, "socketError"));
   exports.Set("listenUnix", Napi::Function::New<ListenUnix>(env, "listenUnix"));
   exports.Set("dialUnix", Napi::Function::New<DialUnix>(env, "dialUnix"));
+  exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("bindUDP", Napi::Function::New<BindUDP>(env, "bindUDP"));
   exports.Set("sendTo", Napi::Function::New<SendTo>(env, "sendTo"));
   exports.Set("recvFrom", Napi::Function::New<RecvFrom>(env, "recvFrom"));

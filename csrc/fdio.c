@@ -11,10 +11,18 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#if defined(__FreeBSD__)
+#include <sys/param.h>
+#include <sys/ucred.h>
+#endif
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* Darwin: SO_NOSIGPIPE is set on the socket instead. */
@@ -105,7 +113,10 @@ int np_socketpair(int fds[2]) {
 
 /* ---- addresses ---- */
 
-/* Fills `ss` from a numeric address; -EINVAL when it is not one or the port is out of range. */
+/* Fills `ss` from a numeric address: -EINVAL for a port out of range, NP_EBADADDR when
+ * the system does not take the host. src/socket.ts lets only what net.isIP accepts reach
+ * here, but getaddrinfo refuses some of that: an IPv6 zone that names no interface of
+ * this machine ("fe80::1%nosuchif"), a zone on an address that takes none ("::1%lo"). */
 static int parse_address(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
   if (port < 0 || port > 65535) return -EINVAL;
   struct addrinfo hints, *res = NULL;
@@ -113,7 +124,7 @@ static int parse_address(const char *host, int port, struct sockaddr_storage *ss
   hints.ai_flags = AI_NUMERICHOST;
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return -EINVAL;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return NP_EBADADDR;
   if (res->ai_addrlen > sizeof *ss || (res->ai_family != AF_INET && res->ai_family != AF_INET6)) {
     freeaddrinfo(res);
     return -EAFNOSUPPORT;
@@ -157,18 +168,24 @@ static int format_address(const struct sockaddr_storage *ss, socklen_t len, np_a
       if (len <= offset) return 0; /* unnamed: a socketpair end or a client that never bound */
       size_t n = len - offset;
       if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
+#ifdef __linux__
       if (sun->sun_path[0] == '\0') {
-        /* Linux's abstract namespace: no terminating NUL, shown with a leading '@' as ss(8) does. */
+        /* Linux's abstract namespace: no terminating NUL, shown with a leading '@' as ss(8) does.
+         * (Linux gives an unnamed socket no sun_path at all, caught above.) */
         n = n - 1 < sizeof out->address - 2 ? n - 1 : sizeof out->address - 2;
         out->address[0] = '@';
         memcpy(out->address + 1, sun->sun_path + 1, n);
         out->address[n + 1] = '\0';
-      } else {
-        n = strnlen(sun->sun_path, n);
-        if (n > sizeof out->address - 1) n = sizeof out->address - 1;
-        memcpy(out->address, sun->sun_path, n);
-        out->address[n] = '\0';
+        return 0;
       }
+#endif
+      /* Elsewhere there is no abstract namespace, and an unnamed socket comes back with a
+       * zeroed sun_path (macOS and the BSDs return the whole structure): the path ends at
+       * its first NUL, so that one is '' too. */
+      n = strnlen(sun->sun_path, n);
+      if (n > sizeof out->address - 1) n = sizeof out->address - 1;
+      memcpy(out->address, sun->sun_path, n);
+      out->address[n] = '\0';
       return 0;
     }
     default:
@@ -186,6 +203,16 @@ static int socket_name(int fd, np_addr *out, int (*name)(int, struct sockaddr *,
 }
 
 int np_local_address(int fd, np_addr *out) { return socket_name(fd, out, getsockname); }
+
+/* An empty address ('' and port 0) of `fd`'s own family, for when the kernel gives none. */
+static void no_address(int fd, np_addr *out) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  out->family = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 ? ss.ss_family : AF_UNSPEC;
+  out->port = 0;
+  out->address[0] = '\0';
+}
 
 int np_remote_address(int fd, np_addr *out) { return socket_name(fd, out, getpeername); }
 
@@ -349,16 +376,142 @@ int np_socket_error(int fd) {
 
 /* ---- Unix stream sockets ---- */
 
-int np_listen_unix(const char *path, int backlog) {
+#ifdef __linux__
+/* Gives the socket file bind just created at `path` exactly `mode`. Linux created it as
+ * `mode & ~umask` (listen_unix fchmod()s the socket first, and bind takes the socket's
+ * mode), so this only ever adds bits the caller asked for: there is no moment in which
+ * the file is open to more than `mode`. The file is reached through an O_PATH descriptor
+ * opened without following symlinks and checked to be a socket, so a path swapped in
+ * the meantime cannot make this chmod some other file; chmod through /proc/self/fd acts
+ * on exactly that file (glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does the same, from 2.32). */
+static int set_exact_mode(const char *path, mode_t mode) {
+  int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (pfd < 0) return -errno;
+  struct stat st;
+  int err = 0;
+  if (fstat(pfd, &st) < 0) {
+    err = -errno;
+  } else if (!S_ISSOCK(st.st_mode)) {
+    err = -EEXIST; /* not the socket bind made: someone replaced it */
+  } else if ((st.st_mode & 0777) != mode) {
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    if (chmod(proc, mode) < 0) {
+      /* No /proc (a chroot): the file was this socket a moment ago; chmod it by name. */
+      err = errno == ENOENT ? (chmod(path, mode) == 0 ? 0 : -errno) : -errno;
+    }
+  }
+  close(pfd);
+  return err;
+}
+
+/* Binds `fd` at `path` with the file's mode exactly `mode`. Linux creates the file with
+ * the mode of the socket's own inode, less the umask, so fchmod() before bind sets it
+ * atomically (only the umask can take bits away, which set_exact_mode gives back). */
+static int bind_with_mode(int fd, const char *path, const struct sockaddr_un *sun, socklen_t len, mode_t mode) {
+  if (fchmod(fd, mode) < 0) return -errno;
+  if (bind(fd, (const struct sockaddr *)sun, len) < 0) return -errno;
+  int err = set_exact_mode(path, mode);
+  if (err < 0 && err != -EEXIST) unlink(path); /* ours, and tighter than asked: remove it */
+  return err;
+}
+#else
+/* macOS and the BSDs create the file with the umask's mode and refuse fchmod() on a
+ * socket, and the umask is process-wide (changing it around bind would race with every
+ * other thread creating files). So the socket is bound inside a new directory next to
+ * `path` that only this user can enter (mkdtemp: 0700), given its mode there where no
+ * one else can reach it, and then linked into place: it appears at `path` with `mode`
+ * already set. link() fails on an existing file as bind() would, where rename() would
+ * replace it. The price: getsockname() (localAddress) names the temporary path. */
+static int bind_with_mode(int fd, const char *path, const struct sockaddr_un *sun, socklen_t len, mode_t mode) {
+  (void)sun;
+  (void)len;
+  const char *slash = strrchr(path, '/');
+  int dirlen = slash == NULL ? 0 : (int)(slash - path) + 1;
+  char dir[sizeof sun->sun_path + 16];
+  char inner[sizeof dir + 2];
+  if (snprintf(dir, sizeof dir, "%.*s.np-XXXXXX", dirlen, path) >= (int)sizeof dir) return -ENAMETOOLONG;
+  if (mkdtemp(dir) == NULL) return -errno;
+  snprintf(inner, sizeof inner, "%s/s", dir);
+  struct sockaddr_un tmp;
+  socklen_t tmplen;
+  int err = fill_unix_address(inner, &tmp, &tmplen);
+  if (err == 0 && bind(fd, (const struct sockaddr *)&tmp, tmplen) < 0) err = -errno;
+  if (err == 0 && chmod(inner, mode) < 0) err = -errno;
+  if (err == 0 && link(inner, path) < 0) err = errno == EEXIST ? -EADDRINUSE : -errno;
+  unlink(inner);
+  rmdir(dir);
+  return err;
+}
+#endif
+
+int np_listen_unix(const char *path, int backlog, int mode) {
   struct sockaddr_un sun;
   socklen_t len;
   int err = fill_unix_address(path, &sun, &len);
   if (err < 0) return err;
+  if (mode > 0777) return -EINVAL;
   int fd = new_socket(AF_UNIX, SOCK_STREAM);
   if (fd < 0) return fd;
-  if (bind(fd, (struct sockaddr *)&sun, len) < 0) return fail_close(fd, -errno);
+  if (mode < 0) {
+    if (bind(fd, (struct sockaddr *)&sun, len) < 0) return fail_close(fd, -errno);
+  } else if ((err = bind_with_mode(fd, path, &sun, len, (mode_t)mode)) < 0) {
+    return fail_close(fd, err);
+  }
   if (listen(fd, backlog) < 0) return fail_close(fd, -errno);
   return fd;
+}
+
+/* ---- peer credentials ---- */
+
+int np_peer_credentials(int fd, np_peer_cred *out) {
+  /* Only a connected Unix socket has a peer process: getpeername tells both at once
+   * (Linux would answer SO_PEERCRED on TCP with placeholder ids). */
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0) return -errno;
+  if (ss.ss_family != AF_UNIX) return -EAFNOSUPPORT;
+  out->pid = -1;
+#if defined(__linux__)
+  struct ucred uc;
+  socklen_t len = sizeof uc;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return -errno;
+  out->pid = uc.pid;
+  out->uid = uc.uid;
+  out->gid = uc.gid;
+#elif defined(__OpenBSD__)
+  struct sockpeercred pc;
+  socklen_t len = sizeof pc;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &pc, &len) < 0) return -errno;
+  out->pid = pc.pid;
+  out->uid = pc.uid;
+  out->gid = pc.gid;
+#elif defined(__NetBSD__)
+  struct unpcbid id;
+  socklen_t len = sizeof id;
+  if (getsockopt(fd, SOL_LOCAL, LOCAL_PEEREID, &id, &len) < 0) return -errno;
+  out->pid = id.unp_pid;
+  out->uid = id.unp_euid;
+  out->gid = id.unp_egid;
+#else
+  /* macOS and FreeBSD: the effective ids from getpeereid; the pid where a socket option gives it. */
+  uid_t uid;
+  gid_t gid;
+  if (getpeereid(fd, &uid, &gid) < 0) return -errno;
+  out->uid = uid;
+  out->gid = gid;
+#if defined(LOCAL_PEERPID)
+  pid_t pid;
+  socklen_t len = sizeof pid;
+  if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) == 0) out->pid = pid;
+#elif defined(__FreeBSD__) && __FreeBSD_version >= 1300030
+  struct xucred xu;
+  socklen_t len = sizeof xu;
+  if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERCRED, &xu, &len) == 0 && xu.cr_version == XUCRED_VERSION) out->pid = xu.cr_pid;
+#endif
+#endif
+  return 0;
 }
 
 int np_dial_unix(const char *path) {
@@ -405,7 +558,12 @@ ssize_t np_recv_from(int fd, void *buf, size_t len, np_addr *from) {
     ssize_t n = recvfrom(fd, buf, len, 0, (struct sockaddr *)&ss, &sslen);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -errno;
-    if (from != NULL && format_address(&ss, sslen, from) < 0) {
+    if (from == NULL) return n;
+    if (sslen == 0 || ss.ss_family == AF_UNSPEC) {
+      /* No source address: a connected stream socket (TCP) has none to give, and neither
+       * has an unnamed Unix sender. Say so with an empty one of the socket's own family. */
+      no_address(fd, from);
+    } else if (format_address(&ss, sslen, from) < 0) {
       from->family = ss.ss_family;
       from->port = 0;
       from->address[0] = '\0';
@@ -429,7 +587,11 @@ ssize_t np_read(int fd, void *buf, size_t len) {
  * for pipes. Node ignores SIGPIPE by default, but a process.on('SIGPIPE') listener or
  * an embedder that keeps the default disposition (which kills) would see it. So the
  * signal is blocked in this thread around the write, and the one the write raised is
- * consumed before unblocking; one already pending (someone else's) is left alone. */
+ * consumed before unblocking; one already pending (someone else's) is left alone.
+ *
+ * The write need not fail for that: Linux raises SIGPIPE when the reader leaves in the
+ * middle of a blocking write and still returns the count written before. So whatever
+ * the result, a SIGPIPE pending after the call that was not before it is the write's. */
 /* sigprocmask is per-thread on Linux and, unlike pthread_sigmask, needs no glibc newer
  * than 2.2.5 (pthread_sigmask moved into libc at 2.32): the prebuilds' glibc floor. */
 #if defined(__linux__)
@@ -443,25 +605,38 @@ typedef struct sigpipe_guard {
   int blocked, was_pending;
 } sigpipe_guard;
 
-static void sigpipe_block(sigpipe_guard *g) {
+static int sigpipe_pending(void) {
   sigset_t pending;
+  return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+}
+
+static void sigpipe_block(sigpipe_guard *g) {
   sigemptyset(&g->set);
   sigaddset(&g->set, SIGPIPE);
   g->blocked = thread_sigmask(SIG_BLOCK, &g->set, &g->old) == 0;
-  g->was_pending = g->blocked && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  g->was_pending = g->blocked && sigpipe_pending();
 }
 
-/* Consumes the SIGPIPE a failed write raised and restores the mask; keeps errno. */
-static void sigpipe_unblock(sigpipe_guard *g, ssize_t n) {
+/* Takes a pending SIGPIPE without ever blocking. sigtimedwait with a zero timeout does
+ * that where it exists; elsewhere (macOS, OpenBSD) sigwait, only after sigpending saw
+ * one. The signal the kernel raised during write() is directed at this thread, so no
+ * other thread can take it in between. */
+static void sigpipe_consume(const sigset_t *set) {
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__)
+  static const struct timespec no_wait = {0, 0};
+  while (sigtimedwait(set, NULL, &no_wait) < 0 && errno == EINTR) {
+  }
+#else
+  int sig;
+  if (sigpipe_pending()) sigwait(set, &sig);
+#endif
+}
+
+/* Consumes the SIGPIPE the write raised, if any, and restores the mask; keeps errno. */
+static void sigpipe_unblock(sigpipe_guard *g) {
   int saved_errno = errno;
   if (!g->blocked) return;
-  if (n < 0 && saved_errno == EPIPE && !g->was_pending) {
-    /* The kernel raised it before write() returned: it is pending, so sigwait() (POSIX,
-     * unlike sigtimedwait) takes it without blocking. */
-    sigset_t pending;
-    int sig;
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) sigwait(&g->set, &sig);
-  }
+  if (!g->was_pending) sigpipe_consume(&g->set);
   thread_sigmask(SIG_SETMASK, &g->old, NULL);
   errno = saved_errno;
 }
@@ -470,7 +645,7 @@ static ssize_t write_without_sigpipe(int fd, const void *buf, size_t len) {
   sigpipe_guard g;
   sigpipe_block(&g);
   ssize_t n = write(fd, buf, len);
-  sigpipe_unblock(&g, n);
+  sigpipe_unblock(&g);
   return n;
 }
 
@@ -478,7 +653,7 @@ static ssize_t writev_without_sigpipe(int fd, const struct iovec *iov, int count
   sigpipe_guard g;
   sigpipe_block(&g);
   ssize_t n = writev(fd, iov, count);
-  sigpipe_unblock(&g, n);
+  sigpipe_unblock(&g);
   return n;
 }
 

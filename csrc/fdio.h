@@ -28,6 +28,19 @@ typedef struct np_addr {
   char address[128]; /* the numeric host (IPv6 with its %zone), or the Unix path ("" when unnamed) */
 } np_addr;
 
+/* Returned instead of an errno by the calls that take a numeric host when the system
+ * refuses the host itself (getaddrinfo with AI_NUMERICHOST): an IPv6 zone that names no
+ * interface, or a zone on an address that takes none. Far outside the errno range, so
+ * the caller can tell a bad argument from a kernel error. */
+#define NP_EBADADDR (-0x10000)
+
+/* Who is on the other end of a connected Unix socket. */
+typedef struct np_peer_cred {
+  long pid;      /* -1 where the system does not tell it */
+  unsigned long uid;
+  unsigned long gid;
+} np_peer_cred;
+
 /* Flags for np_listen_tcp and np_bind_udp. */
 enum {
   NP_SOCK_REUSEADDR = 1,
@@ -69,8 +82,14 @@ int np_accept(int listen_fd, np_addr *peer);
 int np_dial_tcp(const char *host, int port, int nonblocking);
 int np_socket_error(int fd);
 
-int np_listen_unix(const char *path, int backlog);
+/* A listening Unix stream socket at `path`. With mode >= 0 the socket file gets exactly
+ * that mode (the umask does not apply), and is never reachable with a looser one; with
+ * mode < 0 bind gives it what the umask leaves. */
+int np_listen_unix(const char *path, int backlog, int mode);
 int np_dial_unix(const char *path);
+/* The peer's pid (where given), uid and gid: SO_PEERCRED, LOCAL_PEEREID, getpeereid.
+ * -ENOTCONN when not connected, -EAFNOSUPPORT when not a Unix socket. */
+int np_peer_credentials(int fd, np_peer_cred *out);
 
 int np_bind_udp(const char *host, int port, int flags);
 ssize_t np_send_to(int fd, const void *buf, size_t len, const char *host, int port);

@@ -9,7 +9,7 @@ import {
   ErrEngineShutdown,
   close,
   dialTCP,
-  isErrorEvent,
+  isErrorOnlyEvent,
   isReadEvent,
   isWriteEvent,
   openPoller,
@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   const pa: PollAttachment = {
     fd,
     callback(_fd, event, flags) {
-      if (isErrorEvent(event, flags)) {
+      // An error or hang-up with nothing to read (gnet's example tests IsErrorEvent here,
+      // which would also drop a last reply that came with the server's close).
+      if (isErrorOnlyEvent(event, flags)) {
         closeClient();
         return ErrEngineShutdown;
       }

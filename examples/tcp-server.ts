@@ -15,7 +15,7 @@
 import {
   ErrEngineShutdown,
   errorIs,
-  isErrorEvent,
+  isErrorOnlyEvent,
   isSystemError,
   isWriteEvent,
   openPoller,
@@ -206,8 +206,12 @@ export abstract class TcpServer {
     const conn = this.#conns[fd];
     if (conn === undefined) return;
     try {
+      // Failed or hung up with nothing to read: close. Any other event is read (or
+      // flushed) first: an end of stream reported with data (kqueue's EV_EOF, a pipe's
+      // EPOLLHUP) shows as read() returning 0 once that data is taken.
+      if (isErrorOnlyEvent(event, flags)) return this.closeConnection(conn);
       if (conn.pending !== null) {
-        if (isWriteEvent(event) || isErrorEvent(event, flags)) this.#flush(conn);
+        if (isWriteEvent(event)) this.#flush(conn);
         return;
       }
       const buf = this.#readBuffer;

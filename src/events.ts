@@ -8,7 +8,7 @@ const backend = binding.backend;
 /**
  * What happened: the epoll events mask on Linux (a bit set: `EPOLLIN`, `EPOLLOUT`,
  * `EPOLLERR`, …), the kevent filter on kqueue (one value: `EVFILT_READ` or `EVFILT_WRITE`).
- * Test it with {@link isReadEvent}, {@link isWriteEvent} and {@link isErrorEvent} rather
+ * Test it with {@link isReadEvent}, {@link isWriteEvent} and {@link isErrorOnlyEvent} rather
  * than with bit operations, so the same code runs on both backends.
  *
  * @example
@@ -22,12 +22,13 @@ const backend = binding.backend;
 export type IOEvent = number;
 /**
  * More about it: always 0 on epoll; the kevent flags (`EV_EOF`, `EV_ERROR`, …) on kqueue,
- * where end of stream is a flag rather than an event bit. Pass it to {@link isErrorEvent}.
+ * where end of stream is a flag rather than an event bit. Pass it with the event to
+ * {@link isErrorOnlyEvent} and {@link isErrorEvent}.
  *
  * @example
  * ```ts
  * poller.polling((fd, event, flags) => {
- *   if (isErrorEvent(event, flags)) { poller.delete(fd); close(fd); }
+ *   if (isErrorOnlyEvent(event, flags)) { poller.delete(fd); close(fd); }
  * });
  * ```
  * @category Events
@@ -125,7 +126,8 @@ export const WriteEvents: IOEvent = backend.WriteEvents;
 export const ReadWriteEvents: IOEvent = backend.ReadWriteEvents;
 /**
  * Exceptional conditions: the event bits `EPOLLERR | EPOLLHUP` on epoll; the flags
- * `EV_EOF | EV_ERROR` on kqueue. {@link isErrorEvent} tests the right one for the backend.
+ * `EV_EOF | EV_ERROR` on kqueue. {@link isErrorEvent} tests the right one for the backend;
+ * data sent before the condition may still wait to be read (see {@link isErrorOnlyEvent}).
  *
  * @example
  * ```ts
@@ -170,17 +172,67 @@ export function isWriteEvent(event: IOEvent): boolean {
 
 /**
  * Whether the event reports an error or hang-up (gnet's `IsErrorEvent`): the event
- * mask on epoll, the flags on kqueue.
+ * mask on epoll (`EPOLLERR`, `EPOLLHUP`), the flags on kqueue (`EV_EOF`, `EV_ERROR`).
+ *
+ * It does **not** mean there is nothing left to read, so never close on it before
+ * reading: a peer that sent data and then shut down or closed its end is reported with
+ * the data still waiting. kqueue sets `EV_EOF` on the read event as soon as the peer
+ * half-closes, unread bytes or not, and a pipe whose writer closed is `EPOLLIN | EPOLLHUP`
+ * on epoll. Read until `read()` returns 0 (the end) or -1 (drained for now), and close
+ * without reading only on {@link isErrorOnlyEvent}.
  *
  * @param event - the `event` a callback or a {@link PollEvent} got.
  * @param flags - the `flags` that came with it (0 on epoll).
  * @throws Never.
  * @example
  * ```ts
- * if (isErrorEvent(event, flags)) { poller.delete(fd); close(fd); }
+ * if (isErrorEvent(event, flags)) console.log(`fd ${fd}: the peer is done or failed; reading tells which`);
  * ```
  * @category Events
  */
 export function isErrorEvent(event: IOEvent, flags: IOFlags): boolean {
   return filters ? (flags & ErrEvents) !== 0 : (event & ErrEvents) !== 0;
+}
+
+/**
+ * Whether the event is an error or hang-up and nothing else: no readiness comes with it,
+ * so there is nothing to read or write, and the fd can be closed without trying. gnet's
+ * event loops close a connection on exactly such events and, on every other one, write,
+ * then read until the socket is drained, and only then act on end of stream.
+ *
+ * - epoll: `EPOLLERR`, `EPOLLHUP` or `EPOLLRDHUP` without `EPOLLIN`, `EPOLLPRI` or
+ *   `EPOLLOUT`. Data waiting to be read always comes with `EPOLLIN` (for an fd registered
+ *   for reading), so such an event has none: a pipe whose writer closed once it is empty,
+ *   a socket that failed.
+ * - kqueue: false for every event a poller delivers. Each is a read or write filter's,
+ *   with end of stream and errors as flags (`EV_EOF`, `EV_ERROR`) on it, and `EV_EOF` on
+ *   the read filter comes while unread data may still wait: the read itself tells (0 at
+ *   the end, or the error). (Only an error flag on some other filter would count.)
+ *
+ * The pattern that loses nothing on either backend: close on an error-only event; else
+ * write what is pending on a write event, and on a read event read until `read()` returns
+ * -1 (drained; wait for the next event) or 0 (the peer is done: close), closing too when
+ * it throws (`ECONNRESET`).
+ *
+ * @param event - the `event` a callback or a {@link PollEvent} got.
+ * @param flags - the `flags` that came with it.
+ * @throws Never.
+ * @example
+ * ```ts
+ * poller.polling((fd, event, flags) => {
+ *   if (isErrorOnlyEvent(event, flags)) return drop(fd); // failed or hung up, nothing to read
+ *   if (isWriteEvent(event)) flush(fd);
+ *   if (isReadEvent(event)) {
+ *     for (let n = read(fd, buf); n !== -1; n = read(fd, buf)) {
+ *       if (n === 0) return drop(fd);                    // the end, after every byte sent before it
+ *       handle(buf.subarray(0, n));
+ *     }
+ *   }
+ * });
+ * ```
+ * @category Events
+ */
+export function isErrorOnlyEvent(event: IOEvent, flags: IOFlags): boolean {
+  if (filters) return event !== ReadEvents && event !== WriteEvents && (flags & ErrEvents) !== 0;
+  return event !== 0 && (event & ReadWriteEvents) === 0;
 }

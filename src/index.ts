@@ -46,6 +46,7 @@ export {
   isReadEvent,
   isWriteEvent,
   isErrorEvent,
+  isErrorOnlyEvent,
 } from './events.js';
 export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs, isSystemError } from './errors.js';

@@ -34,8 +34,8 @@ import { TaskQueue, type TaskFunc } from './queue.js';
  * @example
  * ```ts
  * const onEvent: PollEventHandler = (fd, event, flags) => {
- *   if (isErrorEvent(event, flags)) return ErrEngineShutdown;
- *   if (isReadEvent(event)) read(fd, buf);
+ *   if (isErrorOnlyEvent(event, flags)) return ErrEngineShutdown; // nothing left to read
+ *   if (isReadEvent(event) && read(fd, buf) === 0) return ErrEngineShutdown; // data first, then the end
  * };
  * await poller.polling(onEvent);
  * ```
@@ -98,7 +98,8 @@ export type Priority = (typeof Priority)[keyof typeof Priority];
  * @example
  * ```ts
  * for await (const ev of poller) {
- *   if (isErrorEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
+ *   if (isErrorOnlyEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
+ *   else if (isReadEvent(ev.event)) read(ev.fd, buf); // 0 at the end: delete and close then
  * }
  * ```
  * @category Iteration
@@ -466,8 +467,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * @example
    * ```ts
    * const err = await poller.polling((fd, event, flags) => {
-   *   if (isErrorEvent(event, flags)) return ErrEngineShutdown;
-   *   if (isReadEvent(event)) handleRead(fd);
+   *   if (isErrorOnlyEvent(event, flags)) return ErrEngineShutdown; // failed, nothing to read
+   *   if (isReadEvent(event)) handleRead(fd); // reads until -1; 0 is the end
    * });
    * ```
    */

@@ -6,6 +6,8 @@
 // Every fd made here is nonblocking and close-on-exec; no write raises SIGPIPE.
 // Addresses are numeric (resolve names first with dns.lookup): a name lookup
 // blocks, which a poller loop must never do.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { binding } from './binding.js';
@@ -26,7 +28,10 @@ const EWOULDBLOCK = -os.constants.errno.EWOULDBLOCK;
 const INT_MAX = 0x7fffffff;
 
 /**
- * A socket address in node:net's shape. For a Unix socket, `address` is the path ('' when unnamed) and `port` is 0.
+ * A socket address in node:net's shape. For a Unix socket, `address` is the path ('' when
+ * unnamed; on Linux, an abstract name with a leading '@') and `port` is 0. Where the kernel
+ * gives no address at all ({@link recvFrom} on a connected TCP socket), `address` is '' and
+ * `port` 0, with the socket's own family.
  *
  * @example
  * ```ts
@@ -68,6 +73,21 @@ function numericHost(host: unknown, name = 'host'): string {
     throw err;
   }
   return host;
+}
+
+function invalidAddress(host: string): TypeError {
+  const err = new TypeError(`"${host}" is not an address this system can use: an IPv6 zone (after %) must name one of its network interfaces, on a link-local address`) as TypeError & { code: string };
+  err.code = 'ERR_INVALID_IP_ADDRESS';
+  return err;
+}
+
+/**
+ * The error for what a native call that took `host` returned: a TypeError when the system
+ * refused the host itself (net.isIP accepts zones that name no interface), else a SystemError.
+ */
+function addressCallError(result: number, syscall: string, host: string, extra: { fd?: number; port: number }): Error {
+  if (result === constants.EBADADDR) return invalidAddress(host);
+  return systemError(result, syscall, { ...extra, address: host });
 }
 
 function validatePath(path: unknown): asserts path is string {
@@ -156,7 +176,8 @@ function backlogOf(options: { backlog?: number | undefined }): number {
  * @param host - a numeric IPv4 or IPv6 address, `'0.0.0.0'` or `'::'` for every interface, or `'localhost'` (127.0.0.1).
  * @param port - the TCP port, 0..65535; 0 lets the kernel pick one.
  * @param options - see {@link ListenOptions}.
- * @throws TypeError for a host that is not a numeric address or bad options; RangeError
+ * @throws TypeError (`ERR_INVALID_IP_ADDRESS`) for a host that is not a numeric address, or
+ * one the system refuses (an IPv6 zone that names no interface), and for bad options; RangeError
  * for a port outside 0..65535; a SystemError (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`).
  * @example
  * ```ts
@@ -171,7 +192,7 @@ export function listenTCP(host: string, port: number, options: ListenOptions = {
   validateInteger(port, 'port', 0, 65535);
   const flags = sockFlags(options, true);
   const fd = binding.listenTCP(numeric, port, backlogOf(options), flags);
-  if (fd < 0) throw systemError(fd, 'listen', { address: numeric, port });
+  if (fd < 0) throw addressCallError(fd, 'listen', numeric, { port });
   return fd;
 }
 
@@ -242,7 +263,8 @@ export interface DialOptions {
  * @param host - a numeric IPv4 or IPv6 address, or `'localhost'` (127.0.0.1); resolve names with `dns.lookup` first.
  * @param port - the TCP port, 1..65535.
  * @param options - see {@link DialOptions}.
- * @throws TypeError for a host that is not a numeric address; RangeError for a port outside
+ * @throws TypeError for a host that is not a numeric address, or one the system refuses (as
+ * {@link listenTCP}); RangeError for a port outside
  * 1..65535; a SystemError (`ECONNREFUSED`, `ENETUNREACH`, …) when the connect fails.
  * @example
  * ```ts
@@ -257,7 +279,7 @@ export function dialTCP(host: string, port: number, options: DialOptions = {}): 
   validateObject(options, 'options');
   const nonblocking = optionalBoolean(options.nonblocking, 'options.nonblocking', false);
   const fd = binding.dialTCP(numeric, port, nonblocking ? 1 : 0);
-  if (fd < 0) throw systemError(fd, 'connect', { address: numeric, port });
+  if (fd < 0) throw addressCallError(fd, 'connect', numeric, { port });
   return fd;
 }
 
@@ -287,26 +309,42 @@ export function socketError(fd: number): Error | undefined {
  *
  * @example
  * ```ts
- * const lfd = listenUnix('/tmp/app.sock', { backlog: 64 });
+ * const lfd = listenUnix('/run/user/1000/app/ctl.sock', { mode: 0o600, backlog: 64 });
  * ```
  * @category Sockets
  */
 export interface ListenUnixOptions {
   /** The kernel's queue of connections not yet accepted. Default 511. */
   backlog?: number | undefined;
+  /**
+   * The socket file's permission bits, 0..0o777: connecting needs write permission on it,
+   * so `0o600` lets in only this user (and root). The file gets exactly this mode, whatever
+   * the umask, and never exists with a looser one, not even for a moment. Default: what
+   * the process umask leaves (0o777 & ~umask), as node:net's `listen(path)`.
+   */
+  mode?: number | undefined;
 }
 
 /**
  * Opens a Unix stream socket listening on `path`. The file stays after `close()`, as with
  * node:net: unlink it yourself (a leftover file makes the next listen fail with EADDRINUSE).
  *
+ * With `mode`, the file has exactly that mode from the moment it exists. On Linux the
+ * socket is given the mode before bind(), which creates the file with it (less the umask,
+ * never more), and bits the umask took are then added back. On macOS and the BSDs, which
+ * cannot do that, it is bound inside a new private (0700) directory next to `path`, given
+ * its mode there and linked into place; there {@link localAddress} names that temporary
+ * path. Permissions guard the file only: for an app's private socket, also put it in a
+ * directory only its user can enter, and check {@link peerCredentials} on accept.
+ *
  * @param path - the socket file to create; it must not exist yet.
  * @param options - see {@link ListenUnixOptions}.
- * @throws TypeError for an empty path or one with a null byte; a SystemError (`EADDRINUSE`,
- * `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`, `EACCES`).
+ * @throws TypeError for an empty path or one with a null byte; RangeError for a `mode`
+ * outside 0..0o777; a SystemError (`EADDRINUSE`, `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`,
+ * `EACCES`).
  * @example
  * ```ts
- * const lfd = listenUnix('/tmp/app.sock');
+ * const lfd = listenUnix('/tmp/app.sock', { mode: 0o600 }); // this user only
  * poller.addRead({ fd: lfd, callback: onAccept });
  * ```
  * @category Sockets
@@ -314,9 +352,56 @@ export interface ListenUnixOptions {
 export function listenUnix(path: string, options: ListenUnixOptions = {}): number {
   validatePath(path);
   validateObject(options, 'options');
-  const fd = binding.listenUnix(path, backlogOf(options));
+  const mode = options.mode ?? -1;
+  if (options.mode !== undefined) validateInteger(mode, 'options.mode', 0, 0o777);
+  const fd = binding.listenUnix(path, backlogOf(options), mode);
   if (fd < 0) throw systemError(fd, 'listen', { address: path });
   return fd;
+}
+
+/**
+ * Who is at the other end of a connected Unix socket, as {@link peerCredentials} tells.
+ *
+ * @example
+ * ```ts
+ * const { pid, uid, gid } = peerCredentials(c.fd); // e.g. 4242, 1000, 1000
+ * ```
+ * @category Sockets
+ */
+export interface PeerCredentials {
+  /** The peer's process id; `null` where the system does not tell it (FreeBSD before 13, other BSDs with getpeereid only). */
+  pid: number | null;
+  /** The peer's user id (effective, at connect or listen time). */
+  uid: number;
+  /** The peer's group id (effective, at connect or listen time). */
+  gid: number;
+}
+
+/**
+ * The process, user and group at the other end of a connected Unix socket, as the kernel
+ * recorded them when the connection was made (SO_PEERCRED on Linux and OpenBSD,
+ * LOCAL_PEEREID on NetBSD, getpeereid plus LOCAL_PEERPID on macOS and LOCAL_PEERCRED on
+ * FreeBSD). The kernel's word, which the peer cannot forge: check it on accept to let in
+ * only who belongs. The pid names the process that connected, which may have exited or
+ * passed the socket on since.
+ *
+ * @param fd - a connected Unix stream socket: one {@link accept} gave, one from {@link dialUnix}, or a {@link socketpair} end.
+ * @throws a SystemError: `ENOTCONN` when not connected (a listener), `EAFNOSUPPORT` for a
+ * socket that is not a Unix socket (TCP), `ENOTSOCK`, `EBADF`.
+ * @example
+ * ```ts
+ * for (let c = accept(lfd); c !== null; c = accept(lfd)) {
+ *   if (peerCredentials(c.fd).uid !== process.getuid!()) { close(c.fd); continue; } // not this user
+ *   poller.addRead({ fd: c.fd, callback: onRequest });
+ * }
+ * ```
+ * @category Sockets
+ */
+export function peerCredentials(fd: number): PeerCredentials {
+  validateFd(fd);
+  const r = binding.peerCredentials(fd);
+  if (typeof r === 'number') throw systemError(r, 'getsockopt', { fd });
+  return r;
 }
 
 /**
@@ -377,7 +462,7 @@ export function bindUDP(host: string, port: number, options: BindOptions = {}): 
   const numeric = numericHost(host);
   validateInteger(port, 'port', 0, 65535);
   const fd = binding.bindUDP(numeric, port, sockFlags(options, false));
-  if (fd < 0) throw systemError(fd, 'bind', { address: numeric, port });
+  if (fd < 0) throw addressCallError(fd, 'bind', numeric, { port });
   return fd;
 }
 
@@ -405,7 +490,7 @@ export function sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: str
   const n = binding.sendTo(fd, buf, numeric, port);
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;
-  throw systemError(n, 'sendto', { fd, address: numeric, port });
+  throw addressCallError(n, 'sendto', numeric, { fd, port });
 }
 
 /**
@@ -421,7 +506,11 @@ export function sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: str
 export interface Received {
   /** How many bytes of the datagram were written into the buffer. */
   bytes: number;
-  /** The sender's address, to answer with {@link sendTo}. */
+  /**
+   * The sender's address, to answer with {@link sendTo}. On a socket that names no sender
+   * (a connected TCP socket, or a Unix datagram from an unbound socket) it is `''` with port
+   * 0, of the socket's own family: ask {@link remoteAddress} for a connected peer.
+   */
   address: SocketAddress;
 }
 
@@ -896,13 +985,21 @@ export function fdOf(socket: NodeSocketLike): number {
  * socket or closes the server, so that libuv stops watching it. The connection or the
  * listener itself stays open through the duplicate.
  *
+ * A server listening on a Unix socket path keeps its path: closing it makes libuv unlink
+ * the socket file, so this links a spare name (`<path>.netpoll-<random>`, in the same
+ * directory) to the file first and renames it back right after the close. A client
+ * connecting in the microseconds between the two gets ENOENT. When the spare name
+ * cannot be made (a directory this process may not write), it throws and leaves the
+ * server as it was.
+ *
  * Caveats: call it before Node has read anything, i.e. in the 'connection' or 'connect'
  * listener, or after `pause()`: bytes Node already read stay in the stream and are lost,
  * and so are writes still queued in it. A server's connections already accepted stay
  * Node's. All of {@link fdOf}'s caveats apply.
  *
  * @param socket - a connected `net.Socket` or a listening `net.Server`, which this destroys or closes.
- * @throws as {@link fdOf}; a SystemError from dup (`EMFILE`).
+ * @throws as {@link fdOf}; a SystemError from dup (`EMFILE`), or, for a Unix path server,
+ * from making the spare name (`EACCES`, `EPERM`), with the server left open.
  * @example
  * ```ts
  * const server = net.createServer((c) => {
@@ -914,7 +1011,50 @@ export function fdOf(socket: NodeSocketLike): number {
  */
 export function takeFd(socket: NodeSocketLike): number {
   const fd = dup(fdOf(socket));
-  if (socket instanceof net.Server) socket.close();
-  else socket.destroy();
+  if (!(socket instanceof net.Server)) {
+    socket.destroy();
+    return fd;
+  }
+  const where = socket.address();
+  // A TCP server, or a Unix one with no file (Linux's abstract names start with '\0').
+  if (typeof where !== 'string' || where === '' || where.startsWith('\0')) {
+    socket.close();
+    return fd;
+  }
+  closeKeepingPath(socket, where, fd);
   return fd;
+}
+
+/**
+ * Closes a net.Server listening on the Unix socket file `where` without losing the file:
+ * libuv unlinks it in uv_close (synchronously, inside server.close()), so a second name
+ * made beforehand is renamed back over it at once. `fd` (the taken duplicate) is closed
+ * when this throws.
+ */
+function closeKeepingPath(server: net.Server, where: string, fd: number): void {
+  const spare = `${where}.netpoll-${randomBytes(6).toString('hex')}`;
+  try {
+    fs.linkSync(where, spare);
+  } catch (e) {
+    close(fd);
+    const cause = e as NodeJS.ErrnoException;
+    const err = new Error(
+      `takeFd cannot keep the Unix socket path ${where} (closing the server makes Node unlink it): linking a spare name failed: ${cause.message}. ` +
+        'Listen with socket.listenUnix() instead, or on a path in a directory this process can write.',
+      { cause },
+    ) as NodeJS.ErrnoException;
+    err.code = cause.code;
+    throw err;
+  }
+  server.close();
+  try {
+    fs.renameSync(spare, where);
+  } catch (e) {
+    close(fd); // the path is gone, and the listener with it
+    throw e;
+  } finally {
+    // rename() does nothing when both names are already the same file (libuv unlinked
+    // nothing, as in a cluster worker, whose handle belongs to the primary).
+    fs.rmSync(spare, { force: true });
+  }
 }

@@ -17,6 +17,7 @@ import {
   ReadWriteEvents,
   WriteEvents,
   isErrorEvent,
+  isErrorOnlyEvent,
   isReadEvent,
   isWriteEvent,
   openPoller,
@@ -248,6 +249,39 @@ test('a hang-up is an error event on both: EPOLLHUP in the mask on epoll, EV_EOF
     }
   } finally {
     close(r);
+  }
+});
+
+test('data sent just before the end comes with the read event, while isErrorEvent may already be true; isErrorOnlyEvent never is', async () => {
+  using poller = openPoller();
+  const [a, b] = socketpair();
+  const [r, w] = pipe();
+  try {
+    write(b, Buffer.from('last'));
+    socket.shutdown(b, 'write'); // a half-close: kqueue flags the read filter EV_EOF at once
+    write(w, Buffer.from('last'));
+    close(w); // a pipe: EPOLLIN | EPOLLHUP on epoll
+    poller.addRead({ fd: a });
+    poller.addRead({ fd: r });
+    const seen = await eventsFor(poller, 100);
+    for (const fd of [a, r]) {
+      const mine = seen.filter(([efd]) => efd === fd);
+      assert.ok(mine.length > 0, `fd ${fd} is reported`);
+      for (const [, event, flags] of mine) {
+        assert.ok(isReadEvent(event), `fd ${fd}: a read event (${event})`);
+        assert.not.ok(isErrorOnlyEvent(event, flags), `fd ${fd}: not error-only (${event}/${flags})`);
+      }
+    }
+    const errorWithData = (fd: number): boolean => seen.some(([efd, event, flags]) => efd === fd && isErrorEvent(event, flags));
+    assert.ok(errorWithData(r), 'the pipe: isErrorEvent with the data still unread');
+    assert.is(errorWithData(a), !epoll, 'the socket: EV_EOF on kqueue; on epoll no error bit until both sides are shut');
+    const buf = Buffer.alloc(8);
+    for (const fd of [a, r]) {
+      assert.is(socket.read(fd, buf), 4, 'the bytes are all there');
+      assert.is(socket.read(fd, buf), 0, 'then the end');
+    }
+  } finally {
+    for (const fd of [a, b, r]) close(fd);
   }
 });
 

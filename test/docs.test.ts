@@ -3,15 +3,20 @@
 // `<!-- doctest: expect "…" "…" -->` runs and prints those lines, in that order.
 // `<!-- doctest: skip … -->` exempts a block (it needs Electron); `<!-- doctest: typecheck … -->`
 // only type-checks it (it needs hardware); `(epoll only)` in an expect directive runs the block
-// only on the epoll backend (its output names epoll's event bits).
+// only on the epoll backend (its output names epoll's event bits). `<!-- doctest: echo-server -->`
+// runs a server block until it prints `listening on HOST:PORT`, sets clients that reset,
+// abandon their replies, read slowly and half-close on it (test/clients.ts), checks that it
+// is still serving, and stops it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
 import { Backend } from '../src/index.js';
+import { survivesBadEchoClients } from './clients.js';
+import { within } from './helpers.js';
 
 const root = path.resolve(__dirname, '..', '..');
 const documents = ['README.md', 'docs/guide.md', 'docs/socket.md'];
@@ -49,6 +54,7 @@ function blocksOf(doc: string): Block[] {
 const blocks = documents.flatMap(blocksOf);
 const programs = blocks.filter((b) => /from 'netpoll'/.test(b.code) && !b.directive?.startsWith('skip'));
 const runnable = blocks.filter((b) => b.directive?.startsWith('expect'));
+const servers = blocks.filter((b) => b.directive === 'echo-server');
 
 /** The quoted strings of an `expect "a" "b"` directive. */
 function expectedLines(directive: string): string[] {
@@ -62,6 +68,7 @@ test('the documents contain the examples this test expects to check', () => {
   assert.ok(programs.some((b) => b.doc === 'README.md'), 'README.md has a checked example');
   assert.ok(runnable.some((b) => b.doc === 'README.md'), 'README.md has a run example');
   assert.ok(runnable.filter((b) => b.doc === 'docs/guide.md').length >= 4, 'docs/guide.md has run examples');
+  assert.ok(servers.some((b) => b.doc === 'docs/socket.md'), 'docs/socket.md has a server example run against bad clients');
   for (const b of runnable) assert.ok(expectedLines(b.directive!).length > 0, `${b.where}: expect lists no output`);
 });
 
@@ -93,16 +100,22 @@ test('every example that imports netpoll type-checks against src/', () => {
   assert.equal(problems, []);
 });
 
+/** The block compiled to a runnable .mjs file that imports the built package. */
+function runnableFile(b: Block): string {
+  const dist = path.join(root, 'dist', 'src', 'index.js');
+  const js = ts.transpileModule(b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(dist)}`), {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
+    fileName: 'example.mts',
+  }).outputText;
+  const file = fileOf(b).replace(/\.mts$/, '.mjs');
+  fs.writeFileSync(file, js);
+  return file;
+}
+
 for (const b of runnable) {
   test(`the example at ${b.where} runs and prints what the document says`, () => {
     if (b.directive!.includes('(epoll only)') && Backend !== 'epoll') return;
-    const dist = path.join(root, 'dist', 'src', 'index.js');
-    const js = ts.transpileModule(b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(dist)}`), {
-      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
-      fileName: 'example.mts',
-    }).outputText;
-    const file = fileOf(b).replace(/\.mts$/, '.mjs');
-    fs.writeFileSync(file, js);
+    const file = runnableFile(b);
     const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20000 });
     assert.is(r.signal, null, `${b.where} timed out`);
     assert.is(r.status, 0, `${b.where} failed:\n${r.stderr}`);
@@ -113,6 +126,44 @@ for (const b of runnable) {
       const found = out.indexOf(want, at);
       assert.ok(found >= 0, `${b.where}: expected the line ${JSON.stringify(want)} (in order) in:\n${r.stdout}`);
       at = found + 1;
+    }
+  });
+}
+
+for (const b of servers) {
+  test(`the server at ${b.where} survives resets, abandoned replies, slow readers and half-closes, and keeps serving`, async () => {
+    const child = spawn(process.execPath, [runnableFile(b)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(`exited (${signal ?? code})`)));
+    try {
+      const port = await within(
+        new Promise<number>((resolve, reject) => {
+          child.stdout!.on('data', () => {
+            const m = /listening on (?:\[[^\]]+\]|[\d.]+):(\d+)/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+          void exited.then((how) => reject(new Error(`${b.where} ${how} before listening:\n${out}${err}`)));
+        }),
+        10000,
+        `${b.where} listening`,
+      );
+      const served = survivesBadEchoClients(port).then(
+        () => 'served',
+        (e: Error) => `failed its clients (${e.message})`,
+      );
+      const verdict = await Promise.race([served, exited]);
+      if (verdict !== 'served') {
+        // Clients fail first when the server dies under them: give its exit and stderr time to arrive.
+        const how = await within(exited, 2000, 'the exit').catch(() => 'is still running');
+        assert.unreachable(`${b.where} ${verdict} under bad clients, and ${how}:\n${err}`);
+      }
+      assert.is(child.exitCode, null, `${b.where} is still running`);
+      assert.is(err, '', 'and printed no error');
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { ErrEngineShutdown } from '../src/index.js';
 import { startCounterServer, type Counts } from '../examples/electron/server.js';
 import type { MainMessage, UtilityMessage } from '../examples/electron/utility.js';
+import { survivesBadEchoClients, survivesBadHttpClients } from './clients.js';
 import { sleep, within } from './helpers.js';
 
 const examples = path.join(__dirname, '..', 'examples');
@@ -169,6 +170,12 @@ test('echo example: many concurrent clients get their bytes back, a slow reader 
   assert.match(output, /echo server stopped after 41 connections/);
 });
 
+test('echo example: clients that reset, abandon their replies, read slowly or half-close cost only their own connection', async () => {
+  await withExample('echo.js', [], {}, async ({ port }) => {
+    await survivesBadEchoClients(port);
+  });
+});
+
 // ---- HTTP ----
 
 test('http example: keep-alive, status codes and headers over node:http', async () => {
@@ -256,6 +263,12 @@ test('http example: pipelined requests are answered in order; split and closing 
   assert.match(output, /http server stopped after 8 connections/);
 });
 
+test('http example: clients that reset, abandon their replies, read slowly or half-close cost only their own connection', async () => {
+  await withExample('http.js', [], {}, async ({ port }) => {
+    await survivesBadHttpClients(port);
+  });
+});
+
 test('http example: curl gets Hello, World! and reuses the connection (skipped without curl)', async () => {
   if (!(await which('curl'))) {
     console.log('  (curl not installed: skipped)');
@@ -335,6 +348,18 @@ test('electron example: the main-process server echoes and reports connection co
     server.close();
   }
   assert.is(await within(server.done, 5000, 'server.done'), ErrEngineShutdown);
+});
+
+test('electron example: the main-process server survives clients that reset, abandon their replies, read slowly or half-close', async () => {
+  const server = startCounterServer();
+  try {
+    await survivesBadEchoClients(server.port);
+    for (let i = 0; i < 200 && server.counts().open > 0; i++) await sleep(10);
+    assert.is(server.counts().open, 0, 'every connection was closed and forgotten');
+  } finally {
+    server.close();
+  }
+  assert.is(await within(server.done, 5000, 'server.done'), ErrEngineShutdown, 'polling ended only by close()');
 });
 
 // ---- Electron utility-process module, under plain Node ----

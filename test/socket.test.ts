@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   Backend,
   ErrEngineShutdown,
@@ -34,6 +35,7 @@ const {
   listenTCP,
   listenUnix,
   localAddress,
+  peerCredentials,
   read,
   readv,
   recvFrom,
@@ -122,6 +124,13 @@ async function readExactly(fd: number, n: number): Promise<Buffer> {
     else await nextEvent(poller, fd, isReadEvent);
   }
   return out;
+}
+
+/** Waits until `fd` is readable. */
+async function readable(fd: number): Promise<void> {
+  using poller = openPoller();
+  poller.addRead({ fd });
+  await nextEvent(poller, fd, isReadEvent);
 }
 
 function tmpPath(name: string): string {
@@ -331,10 +340,25 @@ test('bad addresses, ports and options are TypeError/RangeError with codes, neve
   assert.is(thrown(() => listenTCP('127.0.0.1', 0, { backlog: -1 })).code, 'ERR_OUT_OF_RANGE');
   assert.is(thrown(() => listenTCP('127.0.0.1', 0, { reusePort: 'yes' as never })).code, 'ERR_INVALID_ARG_TYPE');
   assert.is(thrown(() => listenTCP('127.0.0.1', 0, null as never)).code, 'ERR_INVALID_ARG_TYPE');
-  // An IPv6 zone that names no interface passes the syntax check but not the kernel's.
-  const zone = thrown(() => dialTCP('fe80::1%no-such-interface0', 80));
-  assert.is(typeof zone.code, 'string');
-  assert.ok(zone.errno < 0 || zone instanceof TypeError);
+});
+
+test('an address net.isIP accepts but the system cannot use is a TypeError wherever an address is taken', () => {
+  // A zone that names no interface, and a zone on an address that takes none.
+  for (const host of ['fe80::1%no-such-interface0', '::1%lo']) {
+    const udp = bindUDP('::1', 0);
+    try {
+      for (const take of [() => dialTCP(host, 80), () => listenTCP(host, 0), () => bindUDP(host, 0), () => sendTo(udp, Buffer.from('x'), host, 9)]) {
+        const err = thrown(take);
+        assert.instance(err, TypeError, `${host}: ${err.message}`);
+        assert.is(err.code, 'ERR_INVALID_IP_ADDRESS');
+        assert.match(err.message, host);
+      }
+    } finally {
+      close(udp);
+    }
+  }
+  // A zone the system knows is no argument error: the kernel decides (no such address here).
+  assert.not.instance(thrown(() => listenTCP('fe80::1%1', 0)), TypeError);
 });
 
 test('wrong fd kinds give SystemErrors: accept on a pipe or a connected socket, names of a pipe', () => {
@@ -419,6 +443,145 @@ test('listenUnix + dialUnix + accept exchange bytes; names carry the path', asyn
   assert.is(thrown(() => dialUnix(7 as never)).code, 'ERR_INVALID_ARG_TYPE');
 });
 
+/** The uid and gid of the user `nobody`, from /etc/passwd; undefined when there is none. */
+function nobody(): { uid: number; gid: number } | undefined {
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'));
+  if (line === undefined) return undefined;
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Connects to the Unix socket `p` from a new node process (as `user` when given): resolves
+ * with 'connected' (the child then waits until the server closes the connection) or the
+ * connect error's code, and the child itself.
+ */
+function unixClient(p: string, cwd: string, user?: { uid: number; gid: number }): { child: ChildProcess; result: Promise<string> } {
+  const script = `const c = require('node:net').connect(process.argv[1]);
+c.on('connect', () => process.stdout.write('connected'));
+c.on('error', (e) => { process.stdout.write(e.code); process.exit(0); });
+c.on('close', () => process.exit(0));`;
+  const child = spawn(process.execPath, ['-e', script, p], { cwd, stdio: ['ignore', 'pipe', 'inherit'], ...user });
+  const result = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out === 'connected') resolve(out);
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+  return { child, result: within(result, 10000, 'the client') };
+}
+
+test('listenUnix gives the socket file exactly the mode asked for, whatever the umask', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-mode-'));
+  const before = process.umask();
+  try {
+    for (const [umask, mode] of [[0, 0o600], [0o022, 0o660], [0o077, 0o666], [0o022, 0o000], [0o002, 0o755]] as const) {
+      process.umask(umask);
+      const p = path.join(dir, `m${mode.toString(8)}-u${umask.toString(8)}.sock`);
+      const lfd = listenUnix(p, { mode });
+      try {
+        assert.is(fs.statSync(p).mode & 0o777, mode, `mode 0o${mode.toString(8)} under umask 0o${umask.toString(8)}`);
+        // (macOS and the BSDs bind in a private directory first: their address names that.)
+        if (linux) assert.equal(localAddress(lfd), { address: p, family: 'Unix', port: 0 });
+      } finally {
+        close(lfd);
+      }
+    }
+    process.umask(0o027);
+    const p = path.join(dir, 'default.sock');
+    close(listenUnix(p));
+    assert.is(fs.statSync(p).mode & 0o777, 0o750, 'without a mode, the umask decides');
+    assert.equal(fs.readdirSync(dir).filter((f) => !f.endsWith('.sock')), [], 'nothing else is left in the directory');
+  } finally {
+    process.umask(before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.is(thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: 0o1777 })).code, 'ERR_OUT_OF_RANGE');
+  assert.is(thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: -1 })).code, 'ERR_OUT_OF_RANGE');
+  assert.is(thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: '600' as never })).code, 'ERR_INVALID_ARG_TYPE');
+});
+
+test('a Unix socket with mode 0o600 refuses another user with EACCES; peerCredentials names who connected', async () => {
+  const other = nobody();
+  // Running a client as another user takes root (which itself passes every permission check).
+  if (!linux || process.getuid?.() !== 0 || other === undefined) {
+    console.log('  (needs root on Linux and a user nobody, to run a client as another user: skipped)');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-peer-'));
+  fs.chmodSync(dir, 0o755); // anyone may enter: the socket's own mode is what decides
+  const fds: number[] = [];
+  try {
+    const privateSock = path.join(dir, 'private.sock');
+    fds.push(listenUnix(privateSock, { mode: 0o600 }));
+    assert.is((await unixClient(privateSock, dir, other).result), 'EACCES', 'nobody is refused');
+
+    // The same user gets in, and the credentials are the client process's own.
+    const mine = unixClient(privateSock, dir);
+    assert.is(await mine.result, 'connected');
+    const s = await acceptOne(fds[0]!);
+    fds.push(s.fd);
+    assert.equal(peerCredentials(s.fd), { pid: mine.child.pid, uid: process.getuid!(), gid: process.getgid!() });
+    close(fds.pop()!);
+
+    // Open to everyone: nobody connects, and is named as such.
+    const openSock = path.join(dir, 'open.sock');
+    fds.push(listenUnix(openSock, { mode: 0o666 }));
+    const theirs = unixClient(openSock, dir, other);
+    assert.is(await theirs.result, 'connected');
+    const t = await acceptOne(fds[1]!);
+    fds.push(t.fd);
+    assert.equal(peerCredentials(t.fd), { pid: theirs.child.pid, uid: other.uid, gid: other.gid });
+  } finally {
+    closeAll(...fds);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('peerCredentials: a socketpair peer is this process; TCP, listeners and pipes are refused', async () => {
+  const [a, b] = socketpair();
+  const lfd = listenTCP('127.0.0.1', 0);
+  const c = dialTCP('127.0.0.1', localAddress(lfd).port);
+  const [r, w] = pipe();
+  const p = tmpPath('creds');
+  fs.rmSync(p, { force: true });
+  const ul = listenUnix(p);
+  try {
+    const creds = peerCredentials(a);
+    if (linux) assert.equal(creds, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+    else assert.is(creds.uid, process.getuid!());
+    const tcp = thrown(() => peerCredentials(c));
+    assert.is(tcp.code, 'EAFNOSUPPORT');
+    assert.is(tcp.syscall, 'getsockopt');
+    assert.is(thrown(() => peerCredentials(ul)).code, 'ENOTCONN');
+    assert.is(thrown(() => peerCredentials(r)).code, 'ENOTSOCK');
+    assert.is(thrown(() => peerCredentials(-1)).code, 'ERR_OUT_OF_RANGE');
+  } finally {
+    closeAll(a, b, c, lfd, r, w, ul);
+    fs.rmSync(p, { force: true });
+  }
+});
+
+test('on Linux an abstract socket name reads back with a leading @, an unnamed socket as ""', async () => {
+  if (!linux) return;
+  const name = `\0netpoll-abstract-${process.pid}`;
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(name, resolve));
+  const client = net.connect(name);
+  try {
+    await within(new Promise((resolve, reject) => client.on('connect', resolve).on('error', reject)), 5000, 'the connect');
+    assert.equal(localAddress(fdOf(server)), { address: `@netpoll-abstract-${process.pid}`, family: 'Unix', port: 0 });
+    assert.is(remoteAddress(fdOf(client)).address, `@netpoll-abstract-${process.pid}`);
+    assert.is(localAddress(fdOf(client)).address, '', 'a client that never bound is unnamed');
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
+
 // ---- UDP ----
 
 for (const host of ['127.0.0.1', '::1']) {
@@ -458,6 +621,29 @@ for (const host of ['127.0.0.1', '::1']) {
     }
   });
 }
+
+test('recvFrom on a socket that gives no sender (TCP, a socketpair) reports an empty address of the socket\'s own family', async () => {
+  const [a, b] = socketpair();
+  const fds = [a, b];
+  try {
+    for (const host of ['127.0.0.1', '::1']) {
+      const lfd = listenTCP(host, 0);
+      const c = dialTCP(host, localAddress(lfd).port);
+      const s = (await acceptOne(lfd)).fd;
+      fds.push(lfd, c, s);
+      write(c, Buffer.from('tcp'));
+      await readable(s);
+      const got = recvFrom(s, Buffer.alloc(8))!;
+      assert.is(got.bytes, 3);
+      assert.equal(got.address, { address: '', family: host === '::1' ? 'IPv6' : 'IPv4', port: 0 });
+    }
+    write(a, Buffer.from('unix'));
+    await readable(b);
+    assert.equal(recvFrom(b, Buffer.alloc(8)), { bytes: 4, address: { address: '', family: 'Unix', port: 0 } });
+  } finally {
+    closeAll(...fds);
+  }
+});
 
 test('bindUDP reports EADDRINUSE; reusePort lets two sockets share the port', () => {
   const a = bindUDP('127.0.0.1', 0);
@@ -601,6 +787,64 @@ test('writing to a vanished peer gives EPIPE as an error and never raises SIGPIP
   }
 });
 
+// A child that writes 1 MiB with netpoll to a blocking FIFO, with SIGPIPE at its default
+// disposition (which kills): Node ignores SIGPIPE, a listener would catch it, and removing
+// the last listener restores the default, as an embedder that never ignored it has.
+const fifoWriter = `
+const fs = require('node:fs');
+const netpoll = require(process.argv[2]);
+const fifo = process.argv[3], how = process.argv[4];
+const noop = () => {};
+process.on('SIGPIPE', noop);
+process.off('SIGPIPE', noop);
+const status = fs.readFileSync('/proc/self/status', 'utf8');
+const bit = 1n << 12n; // SIGPIPE is 13
+for (const name of ['SigIgn', 'SigCgt']) {
+  if ((BigInt('0x' + new RegExp(name + ':\\\\s+(\\\\w+)').exec(status)[1]) & bit) !== 0n) throw new Error('SIGPIPE is not at its default disposition: ' + name);
+}
+const fd = fs.openSync(fifo, 'w'); // blocking: write() waits for the reader, which leaves midway
+const big = Buffer.alloc(1 << 20, 0x61);
+const n = how === 'writev' ? netpoll.socket.writev(fd, [big.subarray(0, 1 << 19), big.subarray(1 << 19)]) : netpoll.write(fd, big);
+process.stdout.write(JSON.stringify({ n }));
+`;
+// Reads 200000 bytes from the FIFO, then exits without reading more.
+const fifoReader = `
+const fs = require('node:fs');
+const fd = fs.openSync(process.argv[1], 'r');
+const buf = Buffer.alloc(65536);
+for (let got = 0; got < 200000; ) got += fs.readSync(fd, buf, 0, Math.min(buf.length, 200000 - got), null);
+`;
+
+for (const how of ['write', 'writev'] as const) {
+  test(`a ${how} cut short by a reader that leaves mid-write returns the partial count and raises no SIGPIPE`, async () => {
+    if (!linux) return; // the child reads /proc; Linux is where a partial write raises SIGPIPE
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-fifo-'));
+    try {
+      const fifo = path.join(dir, 'fifo');
+      assert.is(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+      const script = path.join(dir, 'writer.js');
+      fs.writeFileSync(script, fifoWriter);
+      const reader = spawn(process.execPath, ['-e', fifoReader, fifo], { stdio: 'ignore' });
+      const writer = spawn(process.execPath, [script, path.resolve(__dirname, '..', 'src', 'index.js'), fifo, how], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      writer.stdout!.on('data', (d) => (out += d));
+      writer.stderr!.on('data', (d) => (err += d));
+      const [code, signal] = await within(
+        new Promise<[number | null, NodeJS.Signals | null]>((resolve) => writer.on('close', (c, s) => resolve([c, s]))),
+        20000,
+        'the writer',
+      ).finally(() => reader.kill());
+      assert.is(signal, null, `the writer was killed by ${signal}`);
+      assert.is(code, 0, err);
+      const { n } = JSON.parse(out) as { n: number };
+      assert.ok(n >= 200000 && n < 1 << 20, `a partial count: ${n}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
 test('TCP urgent data is reported to the poller as an exceptional read event (EPOLLPRI)', async () => {
   const lfd = listenTCP('127.0.0.1', 0);
   const c = dialTCP('127.0.0.1', localAddress(lfd).port);
@@ -730,6 +974,43 @@ test('takeFd moves a listening net.Server into a poller: it accepts node:net cli
   } finally {
     client.destroy();
     closeAll(...fds);
+  }
+});
+
+test('takeFd of a net.Server on a Unix path keeps the path: clients still reach the taken listener', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-take-'));
+  const p = path.join(dir, 'server.sock');
+  const server = net.createServer(() => assert.unreachable('Node no longer accepts'));
+  await new Promise<void>((resolve) => server.listen(p, resolve));
+  const fds: number[] = [];
+  try {
+    fds.push(takeFd(server));
+    assert.not.ok(server.listening, 'the server is closed');
+    assert.equal(fs.readdirSync(dir), ['server.sock'], 'the path is there, and no spare name is left');
+    assert.equal(localAddress(fds[0]!), { address: p, family: 'Unix', port: 0 });
+    const c = dialUnix(p);
+    fds.push(c);
+    const s = await acceptOne(fds[0]!);
+    fds.push(s.fd);
+    write(c, Buffer.from('still here'));
+    assert.is((await readExactly(s.fd, 10)).toString(), 'still here');
+  } finally {
+    closeAll(...fds);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  if (!linux) return;
+  // An abstract name (Linux) has no file to lose.
+  const name = `\0netpoll-take-${process.pid}`;
+  const abstract = net.createServer(() => assert.unreachable('Node no longer accepts'));
+  await new Promise<void>((resolve) => abstract.listen(name, resolve));
+  const lfd = takeFd(abstract);
+  const client = net.connect(name);
+  try {
+    await within(new Promise((resolve, reject) => client.on('connect', resolve).on('error', reject)), 5000, 'the connect');
+    close((await acceptOne(lfd)).fd);
+  } finally {
+    client.destroy();
+    close(lfd);
   }
 });
 

@@ -95,6 +95,12 @@ export interface SocketConstants {
   readonly SHUT_RDWR: number;
   /** The most buffers one readv/writev call uses. */
   readonly IOV_MAX: number;
+  /**
+   * What listenTCP, dialTCP, bindUDP and sendTo return, instead of an errno, when the
+   * system refuses a numeric host (an IPv6 zone naming no interface): a bad argument,
+   * not a kernel error. Outside the errno range.
+   */
+  readonly EBADADDR: number;
   readonly options: {
     readonly noDelay: number;
     readonly keepAlive: number;
@@ -127,23 +133,29 @@ export interface Binding {
   pipe(): [number, number] | number;
   /** Two connected AF_UNIX stream sockets, nonblocking and close-on-exec, or a negative errno. */
   socketpair(): [number, number] | number;
-  /** A listening TCP socket on a numeric address (`flags`: socketConstants REUSEADDR|REUSEPORT|V6ONLY), or a negative errno. */
+  /** A listening TCP socket on a numeric address (`flags`: socketConstants REUSEADDR|REUSEPORT|V6ONLY), a negative errno, or socketConstants.EBADADDR. */
   listenTCP(host: string, port: number, backlog: number, flags: number): number;
   /** The next connection (nonblocking, close-on-exec) and its peer, or a negative errno (-EAGAIN: none waits). */
   accept(listenFd: number): { fd: number; address: NativeAddress } | number;
-  /** A TCP socket fd connected to a numeric address (nonblocking = 1: maybe still connecting), or a negative errno. */
+  /** A TCP socket fd connected to a numeric address (nonblocking = 1: maybe still connecting), a negative errno, or socketConstants.EBADADDR. */
   dialTCP(host: string, port: number, nonblocking: number): number;
   /** The socket's pending error (SO_ERROR) as a negative errno, or 0. */
   socketError(fd: number): number;
-  /** A listening Unix stream socket bound to `path`, or a negative errno. */
-  listenUnix(path: string, backlog: number): number;
+  /**
+   * A listening Unix stream socket bound to `path`, or a negative errno. With `mode`
+   * 0..0o777 the socket file gets exactly that mode and is never reachable with a looser
+   * one; with -1 it gets what the umask leaves.
+   */
+  listenUnix(path: string, backlog: number, mode: number): number;
   /** A Unix stream socket connected to `path`, or a negative errno. */
   dialUnix(path: string): number;
-  /** A UDP socket bound to a numeric address (`flags` as listenTCP), or a negative errno. */
+  /** The peer process of a connected Unix socket (`pid` null where the system does not tell it), or a negative errno (-ENOTCONN, -EAFNOSUPPORT for another family). */
+  peerCredentials(fd: number): { pid: number | null; uid: number; gid: number } | number;
+  /** A UDP socket bound to a numeric address (`flags` as listenTCP), a negative errno, or socketConstants.EBADADDR. */
   bindUDP(host: string, port: number, flags: number): number;
-  /** Bytes sent to a numeric address, or a negative errno. */
+  /** Bytes sent to a numeric address, a negative errno, or socketConstants.EBADADDR. */
   sendTo(fd: number, buf: ArrayBufferView | ArrayBuffer, host: string, port: number): number;
-  /** One datagram's size and sender, or a negative errno. */
+  /** One datagram's size and sender (address '' and port 0, of the socket's family, when the kernel gives none), or a negative errno. */
   recvFrom(fd: number, buf: ArrayBufferView | ArrayBuffer): { bytes: number; address: NativeAddress } | number;
   /** Bytes read (0 at end of stream) or a negative errno. */
   read(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number;

@@ -4,7 +4,7 @@
 //
 // In the app, `netpoll` is this repository installed as a dependency; when the
 // repository's own build compiles this file, the package refers to itself.
-import { ErrEngineShutdown, isErrorEvent, isWriteEvent, openPoller, socket, type IOEvent, type IOFlags, type PollAttachment } from 'netpoll';
+import { ErrEngineShutdown, isErrorOnlyEvent, isReadEvent, isWriteEvent, openPoller, socket, type IOEvent, type IOFlags, type PollAttachment } from 'netpoll';
 
 const { accept, close, listenTCP, localAddress, read, write } = socket;
 
@@ -77,14 +77,16 @@ export function startCounterServer(options: CounterServerOptions = {}): CounterS
     const conn = conns.get(fd);
     if (conn === undefined) return;
     try {
+      if (isErrorOnlyEvent(event, flags)) return drop(conn); // failed or hung up, nothing to read
       if (conn.pending !== null) {
-        if (!isWriteEvent(event) && !isErrorEvent(event, flags)) return;
+        if (!isWriteEvent(event)) return;
         const n = write(fd, conn.pending);
         if (n > 0) conn.pending = n === conn.pending.length ? null : conn.pending.subarray(n);
         if (conn.pending === null) poller.modRead(conn); // drained: read from the peer again
         return;
       }
-      const n = read(fd, buf);
+      if (!isReadEvent(event)) return;
+      const n = read(fd, buf); // bytes, 0 at the end (after every byte sent before it), -1 nothing yet
       if (n < 0) return;
       if (n === 0) return drop(conn);
       bytes += n;

@@ -345,6 +345,7 @@ const fns: Record<string, Call> = {
   isReadEvent: (_c, a) => (netpoll.isReadEvent as (...x: unknown[]) => unknown)(...a),
   isWriteEvent: (_c, a) => (netpoll.isWriteEvent as (...x: unknown[]) => unknown)(...a),
   isErrorEvent: (_c, a) => (netpoll.isErrorEvent as (...x: unknown[]) => unknown)(...a),
+  isErrorOnlyEvent: (_c, a) => (netpoll.isErrorOnlyEvent as (...x: unknown[]) => unknown)(...a),
   errorIs: (_c, a) => (netpoll.errorIs as (...x: unknown[]) => unknown)(...a),
   'new PollEvent': (_c, a) => new (PollEvent as unknown as new (...x: unknown[]) => unknown)(...a),
   'new Poller': (_c, a) => new (Poller as unknown as new (...x: unknown[]) => unknown)(...a),
