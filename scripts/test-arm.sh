@@ -9,13 +9,16 @@
 #
 # The foreign nodejs and its libraries are unpacked with `dpkg -x` into a sysroot under
 # $NETPOLL_ARM_SYSROOTS (default /tmp/netpoll-arm-sysroots) instead of being installed, so
-# the host's own node is untouched. qemu-user cannot follow the test runner's child
-# processes (no binfmt_misc here), so each test file runs directly and its uvu totals
-# are summed into the usual closing line.
+# the host's own node is untouched. A cached sysroot is used only if its node runs
+# (`node -v`); otherwise it is unpacked again. qemu-user cannot follow the test runner's
+# child processes (no binfmt_misc here), so each test file runs directly and its uvu
+# totals are summed into the usual closing line.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${NETPOLL_ARM_SYSROOTS:-/tmp/netpoll-arm-sysroots}"
+mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"  # absolute: it ends up in LD_LIBRARY_PATH and qemu's -L
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(arm64 armhf)
 
@@ -26,21 +29,40 @@ qemu_for() { case "$1" in arm64) echo qemu-aarch64-static ;; armhf) echo qemu-ar
 triple_for() { case "$1" in arm64) echo aarch64-linux-gnu ;; armhf) echo arm-linux-gnueabihf ;; esac; }
 prebuild_for() { case "$1" in arm64) echo prebuilds/linux-arm64/node.napi.armv8.node ;; armhf) echo prebuilds/linux-arm/node.napi.armv7.node ;; esac; }
 
+# apt-get, waiting for apt's and dpkg's locks when another apt (a second CI run, an
+# unattended upgrade) holds them, instead of failing at once.
+apt_get() {
+  local try out code
+  for try in $(seq 1 60); do
+    set +e
+    out="$(apt-get -o DPkg::Lock::Timeout=60 "$@" 2>&1)"
+    code=$?
+    set -e
+    if [ "$code" = 0 ] || ! grep -q 'Could not get lock\|Unable to lock\|Unable to acquire' <<<"$out"; then
+      [ -z "$out" ] || printf '%s\n' "$out" >&2
+      return "$code"
+    fi
+    [ "$try" = 1 ] && log "apt is busy (another apt holds its lock); waiting"
+    sleep 5
+  done
+  printf '%s\n' "$out" >&2
+  return "$code"
+}
+
 apt_updated=0
 apt_update() {
   [ "$apt_updated" = 1 ] && return 0
   # A foreign index that fails to download (a mirror mid-sync) is not fatal: the
   # packages we need come from the main suite, and a missing one fails below.
-  apt-get update -qq || log "apt-get update reported errors; going on with the indexes it has"
+  apt_get update -qq || log "apt-get update reported errors; going on with the indexes it has"
   apt_updated=1
 }
 
 need_root() { [ "$(id -u)" = 0 ] || die "$1: run once as root (or install it yourself)"; }
 
 # Debian's nodejs:<arch> and every library it depends on, unpacked (not installed).
-make_sysroot() {
+unpack_sysroot() {
   local arch="$1" sysroot="$cache/sysroot-$1" debs="$cache/debs-$1"
-  [ -x "$sysroot/usr/bin/node" ] && return 0
   need_root "a $arch sysroot"
   if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
     dpkg --add-architecture "$arch"
@@ -68,27 +90,54 @@ make_sysroot() {
                     -e "s/^ *\(Pre\)\{0,1\}Depends: \(node-[^ :<>]*\)\$/\2/p")
   done
   log "$arch: downloading ${!seen[*]}"
-  (cd "$debs" && apt-get download -qq "${!seen[@]}")
+  (cd "$debs" && apt_get download -qq "${!seen[@]}")
   local deb
   for deb in "$debs"/*.deb; do dpkg -x "$deb" "$sysroot"; done
   [ -x "$sysroot/usr/bin/node" ] || die "$arch: no usr/bin/node in the unpacked packages"
 }
 
-# Runs the arch's node under qemu with the sysroot as its root for absolute paths.
+# Runs the arch's node under qemu. -L makes qemu look up the ELF interpreter and the
+# guest's absolute paths under the sysroot first, but not for every syscall: qemu 7.2
+# does not translate statx's path, and 32-bit glibc (armhf) checks with statx whether a
+# library directory exists, so a guest path such as /lib/arm-linux-gnueabihf is looked
+# up on the host, found missing, and dropped from the search (libc.so.6 not found).
+# So the library path names the sysroot's directories by their real host paths, which
+# mean the same to every syscall whether qemu translates it or not.
 arm_node() {
   local arch="$1"; shift
   local sysroot="$cache/sysroot-$arch" triple
   triple="$(triple_for "$arch")"
   # PREBUILDS_ONLY: node-gyp-build must pick the prebuild, not the host's build/Release.
   PREBUILDS_ONLY=1 FORCE_COLOR=0 NO_COLOR=1 \
-    LD_LIBRARY_PATH="/lib/$triple:/usr/lib/$triple" \
+    LD_LIBRARY_PATH="$sysroot/lib/$triple:$sysroot/usr/lib/$triple" \
     "$(qemu_for "$arch")" -L "$sysroot" "$sysroot/usr/bin/node" "$@"
+}
+
+# A sysroot counts only if its node runs: a half-unpacked one (an interrupted run) or
+# one that no longer loads is unpacked again, and if the fresh one does not run either,
+# the run stops here with node's own error.
+make_sysroot() {
+  local arch="$1" sysroot="$cache/sysroot-$1" out lock
+  # One run at a time per cache and arch, so two runs never unpack into each other.
+  exec {lock}>"$cache/.lock-$arch"
+  flock "$lock"
+  if [ -x "$sysroot/usr/bin/node" ] && out="$(arm_node "$arch" -v 2>&1)"; then
+    log "$arch: sysroot $sysroot (node $out)"
+    exec {lock}>&-
+    return 0
+  fi
+  [ -e "$sysroot" ] && log "$arch: the sysroot's node does not run (${out:-no usr/bin/node}); unpacking it again"
+  unpack_sysroot "$arch"
+  out="$(arm_node "$arch" -v 2>&1)" ||
+    die "$arch: the freshly unpacked node does not run under $(qemu_for "$arch"): $out"
+  log "$arch: sysroot $sysroot (node $out)"
+  exec {lock}>&-
 }
 
 if ! command -v qemu-aarch64-static >/dev/null || ! command -v qemu-arm-static >/dev/null; then
   need_root "qemu-user-static"
   apt_update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends qemu-user-static >/dev/null
 fi
 
 cd "$root"
