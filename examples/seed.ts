@@ -80,7 +80,15 @@ async function main(): Promise<void> {
   poller.addReadWrite(pa, false);
 
   const err = await poller.polling((fd, event, flags) => pa.callback!(fd, event, flags));
+  // gnet's example prints this line as is. "error" is Go's word for the value Polling
+  // returns; ErrEngineShutdown is how a callback asks the loop to stop.
   console.log(`Poller exited with error: ${err.message}`);
+  if (err === ErrEngineShutdown) {
+    console.log(`(expected: that is ErrEngineShutdown, which the callback returned to stop polling after ${received} round trips; not a failure)`);
+  } else {
+    console.error('unexpected: polling() should end with ErrEngineShutdown here');
+    process.exitCode = 1;
+  }
   closeClient();
   server.close();
 }

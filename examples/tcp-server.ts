@@ -16,6 +16,7 @@ import {
   ErrEngineShutdown,
   errorIs,
   isErrorOnlyEvent,
+  isSystemError,
   isWriteEvent,
   openPoller,
   socket,
@@ -58,11 +59,6 @@ export class Connection implements PollAttachment {
     readonly fd: number,
     readonly callback: (fd: number, event: IOEvent, flags: IOFlags) => Error | void,
   ) {}
-}
-
-/** What a kernel error looks like: Node's SystemError shape. */
-function isSystemError(e: unknown): boolean {
-  return e instanceof Error && typeof (e as { errno?: unknown }).errno === 'number';
 }
 
 const READ_BUFFER_SIZE = 64 * 1024;
@@ -166,7 +162,7 @@ export abstract class TcpServer {
       try {
         this.poller.delete(conn.fd);
       } catch {
-        // not registered at the moment (between a delete and an add): nothing to undo
+        // the poller no longer has it: nothing to undo
       }
     }
     close(conn.fd);
@@ -208,8 +204,7 @@ export abstract class TcpServer {
       try {
         c = accept(this.listenFd);
       } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code === 'EMFILE' || code === 'ENFILE') return this.#pauseAccepting();
+        if (isSystemError(e) && (e.code === 'EMFILE' || e.code === 'ENFILE')) return this.#pauseAccepting();
         throw e;
       }
       if (c === null) return;
@@ -274,9 +269,8 @@ export abstract class TcpServer {
 
   /** Switches a connection between read-only and write-only interest. */
   #reregister(conn: Connection, interest: 'read' | 'write'): void {
-    this.poller.delete(conn.fd);
-    if (interest === 'write') this.poller.addWrite(conn);
-    else this.poller.addRead(conn);
+    if (interest === 'write') this.poller.modWrite(conn);
+    else this.poller.modRead(conn);
   }
 }
 

@@ -68,7 +68,8 @@ contents_ok() {
   local f
   for f in package.json binding.gyp scripts/source-hash.cjs csrc/binding.cc dist/src/index.js dist/src/index.d.ts \
            dist/esm/index.mjs dist/esm/index.d.mts dist/typings/binding.d.ts \
-           prebuilds/linux-x64/node.napi.node prebuilds/linux-arm64/node.napi.armv8.node prebuilds/linux-arm/node.napi.armv7.node; do
+           prebuilds/linux-x64/node.napi.node prebuilds/linux-arm64/node.napi.armv8.node prebuilds/linux-arm/node.napi.armv7.node \
+           README.md docs/install.md docs/guide.md docs/socket.md docs/backends.md docs/benchmarks.md; do
     grep -qx "$f" "$work/contents.txt" || { echo "missing: $f"; return 1; }
   done
   # Nothing else: no tests, source maps, TypeScript sources, build output or dev scripts.
@@ -77,6 +78,32 @@ contents_ok() {
   fi
 }
 check "the tarball holds the runtime, types, prebuilds and sources for a source build, and nothing else" contents_ok
+# The README and docs in the package link to each other: every relative link must resolve inside
+# the tarball, except those to examples/ and bench/, which the README says are in the repository.
+cat > "$work/links.cjs" <<'EOF'
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const [contentsFile, tarball] = process.argv.slice(2);
+const contents = new Set(fs.readFileSync(contentsFile, 'utf8').split('\n').filter(Boolean));
+const dirs = new Set([...contents].flatMap((f) => f.split('/').slice(1).map((_, i, a) => f.split('/').slice(0, i + 1).join('/'))));
+const dead = [];
+for (const doc of [...contents].filter((f) => f.endsWith('.md'))) {
+  const text = execFileSync('tar', ['-xzOf', tarball, `package/${doc}`], { encoding: 'utf8' }).replace(/^```[\s\S]*?^```/gm, '');
+  for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
+    const file = path.posix.normalize(path.posix.join(path.posix.dirname(doc), target.split('#')[0])).replace(/\/$/, '');
+    if (/^(examples|bench)(\/|$)/.test(file)) continue;
+    if (!contents.has(file) && !dirs.has(file)) dead.push(`${doc}: ${target}`);
+  }
+}
+if (dead.length > 0) {
+  console.log(`links to files not in the tarball:\n  ${dead.join('\n  ')}`);
+  process.exit(1);
+}
+EOF
+check "every relative link in the packed README and docs resolves inside the tarball (examples/ and bench/ live in the repository)" \
+  node "$work/links.cjs" "$work/contents.txt" "$tarball"
 
 # --- 2. install with --ignore-scripts, no compiler; CJS and ESM -------------------------
 app="$work/app"

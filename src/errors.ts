@@ -1,5 +1,6 @@
 // Errors: gnet's sentinel errors, Go's errors.Is over `cause`, Node-style
 // SystemErrors from the negative errnos the binding returns, and argument checks.
+import * as fs from 'node:fs';
 import * as util from 'node:util';
 
 /**
@@ -128,14 +129,16 @@ export function isShutdown(result: unknown): boolean {
 
 /**
  * A kernel error in node:net's shape: `code`, negative `errno`, `syscall`. The message
- * reads `syscall CODE (description)`, e.g. `epoll_ctl add EEXIST (file already exists)`.
+ * reads `syscall CODE (description)`, and for a poller's registration calls it goes on to
+ * say what that means for the fd, e.g. `epoll_ctl add EEXIST (file already exists): fd 7
+ * is already registered with this poller; …`. Branch on `code`, not on the message.
+ * {@link isSystemError} tells one from other errors, with the type narrowed.
  *
  * @example
  * ```ts
  * try { poller.addRead({ fd }); } catch (e) {
- *   const err = e as SystemError;
- *   if (err.code === 'EEXIST') poller.modRead({ fd }); // already registered
- *   else throw err;
+ *   if (isSystemError(e) && e.code === 'EEXIST') poller.modRead({ fd }); // already registered
+ *   else throw e;
  * }
  * ```
  * @category Errors
@@ -155,25 +158,83 @@ export interface SystemError extends Error {
   readonly port?: number;
 }
 
+/**
+ * Whether `e` is a {@link SystemError}: an Error with a string `code`, a numeric `errno` and
+ * a string `syscall`. netpoll's kernel errors are, and so are Node's own (from `fs`, `net`,
+ * …). Unlike a cast, it narrows the type only when the fields are there.
+ *
+ * @param e - any value, typically what a `catch` caught.
+ * @throws Never.
+ * @example
+ * ```ts
+ * try { poller.delete(fd); } catch (e) {
+ *   if (!isSystemError(e) || e.code !== 'ENOENT') throw e; // ENOENT: it was not registered
+ * }
+ * ```
+ * @category Errors
+ */
+export function isSystemError(e: unknown): e is SystemError {
+  if (!(e instanceof Error)) return false;
+  const { code, errno, syscall } = e as Partial<Record<'code' | 'errno' | 'syscall', unknown>>;
+  return typeof code === 'string' && typeof errno === 'number' && typeof syscall === 'string';
+}
+
 let errorMap: Map<number, [string, string]> | undefined;
 
 /**
- * Turns a negative errno from the binding into a SystemError: `syscall CODE (description)`.
- * `errno` stays negative, as in Node's own errors, so `util.getSystemErrorName(err.errno)` works.
+ * Turns a negative errno from the binding into a SystemError: `syscall CODE (description)`,
+ * then `: hint` when there is one. `errno` stays negative, as in Node's own errors, so
+ * `util.getSystemErrorName(err.errno)` works.
  */
-export function systemError(negErrno: number, syscall: string, extra?: { fd?: number; address?: string; port?: number }): SystemError {
+export function systemError(negErrno: number, syscall: string, extra?: { fd?: number; address?: string; port?: number }, hint?: string): SystemError {
   errorMap ??= util.getSystemErrorMap();
   const errno = negErrno < 0 ? negErrno : -negErrno;
   const [code, description] = errorMap.get(errno) ?? [`E${-errno}`, 'unknown error'];
   let where = '';
   if (extra?.address !== undefined) where = ` ${extra.address}${extra.port !== undefined ? `:${extra.port}` : ''}`;
-  const err = new Error(`${syscall} ${code}${where} (${description})`) as Error & Record<string, unknown>;
+  const err = new Error(`${syscall} ${code}${where} (${description})${hint ? `: ${hint}` : ''}`) as Error & Record<string, unknown>;
   err.code = code;
   err.errno = errno;
   err.syscall = syscall;
   if (extra) Object.assign(err, extra);
   Error.captureStackTrace(err, systemError);
   return err as unknown as SystemError;
+}
+
+/**
+ * The SystemError of a poller's add, mod or delete of `fd`. The kernel's words alone
+ * ("file already exists") do not say which fd or what to do, so the three errors a
+ * registration mistake gives name the fd and the way out.
+ */
+export function ctlError(negErrno: number, syscall: string, fd: number): SystemError {
+  errorMap ??= util.getSystemErrorMap();
+  const code = errorMap.get(negErrno < 0 ? negErrno : -negErrno)?.[0];
+  let hint: string | undefined;
+  if (code === 'EEXIST') {
+    hint = `fd ${fd} is already registered with this poller; change its interest with modRead/modWrite/modReadWrite, or delete(${fd}) first`;
+  } else if (code === 'ENOENT') {
+    hint = `fd ${fd} is not registered with this poller (never added, deleted, or closed since)`;
+  } else if (code === 'EPERM') {
+    const kind = unpollableKind(fd);
+    if (kind !== undefined) {
+      hint = `fd ${fd} is ${kind}, and regular files and directories cannot be polled: they are always ready (epoll refuses them, and netpoll does on kqueue too); read them with node:fs`;
+    }
+  }
+  const err = systemError(negErrno, syscall, { fd }, hint);
+  Error.captureStackTrace(err, ctlError);
+  return err;
+}
+
+/** "a regular file" or "a directory" for such an fd; undefined for anything else (or a closed fd). */
+function unpollableKind(fd: number): string | undefined {
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isFile()) return 'a regular file';
+    if (st.isDirectory()) return 'a directory';
+  } catch {
+    // closed meanwhile: the message does without
+  }
+  return undefined;
 }
 
 function typeError(message: string): TypeError {

@@ -49,7 +49,7 @@ export {
   isErrorOnlyEvent,
 } from './events.js';
 export type { IOEvent, IOFlags } from './events.js';
-export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs } from './errors.js';
+export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs, isSystemError } from './errors.js';
 export type { SystemError, CodedError } from './errors.js';
 export type { TaskFunc } from './queue.js';
 export { connectPoller, RemotePoller } from './remote.js';

@@ -11,6 +11,7 @@ import {
   ErrEngineShutdown,
   ErrPollerClosed,
   abortError,
+  ctlError,
   isShutdown,
   isStopError,
   stateError,
@@ -364,6 +365,29 @@ export class Poller implements AsyncIterable<PollEvent> {
   }
 
   /**
+   * Changes a registered fd to writable events only, and replaces its attachment: the
+   * backpressure step "stop reading from this peer until what it was sent has drained".
+   * gnet has no ModWrite; this one behaves the same on both backends (EPOLLOUT alone on
+   * epoll, the write filter alone on kqueue).
+   *
+   * @param pa - a registered fd and its new attachment, which replaces the old one.
+   * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
+   * @throws as {@link Poller.modRead}.
+   * @example
+   * ```ts
+   * const n = write(fd, reply);
+   * if (n < reply.length) {
+   *   pending = reply.subarray(Math.max(n, 0));
+   *   poller.modWrite(pa); // no more reads from this peer until `pending` is written
+   * }
+   * ```
+   */
+  modWrite(pa: PollAttachment, edgeTriggered = false): void {
+    // kqueue: like ModRead, a filter is deleted (the read one), so the error names that call.
+    this.#ctl(CTL_MOD, pa, INTEREST_WRITE, edgeTriggered, syscalls.modRead);
+  }
+
+  /**
    * Removes `fd` from the poller and forgets its attachment. The attachment is
    * forgotten even when the kernel reports an error (the fd was already closed).
    * Events for `fd` already read from the kernel but not delivered yet (later in the
@@ -385,7 +409,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     const err = this.#native.ctl(CTL_DEL, fd, 0);
     this.#attachments[fd] = undefined;
     this.#forgetPendingEvents(fd);
-    if (err < 0) throw systemError(err, syscalls.del, { fd });
+    if (err < 0) throw ctlError(err, syscalls.del, fd);
   }
 
   /**
@@ -421,7 +445,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     if (callback !== undefined) validateFunction(callback, 'pa.callback');
     validateBoolean(edgeTriggered, 'edgeTriggered');
     const err = this.#native.ctl(op, fd, edgeTriggered ? interest | INTEREST_EDGE : interest);
-    if (err < 0) throw systemError(err, syscall, { fd });
+    if (err < 0) throw ctlError(err, syscall, fd);
     this.#attachments[fd] = pa;
   }
 

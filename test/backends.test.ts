@@ -116,7 +116,7 @@ test('mod and delete of an fd never added fail with ENOENT; every operation on a
   using poller = openPoller();
   const [r, w] = pipe();
   try {
-    for (const [op, syscall] of [[() => poller.modRead({ fd: r }), syscalls.modRead], [() => poller.modReadWrite({ fd: r }), syscalls.modReadWrite], [() => poller.delete(r), syscalls.del]] as const) {
+    for (const [op, syscall] of [[() => poller.modRead({ fd: r }), syscalls.modRead], [() => poller.modWrite({ fd: r }), syscalls.modRead], [() => poller.modReadWrite({ fd: r }), syscalls.modReadWrite], [() => poller.delete(r), syscalls.del]] as const) {
       const err = thrown(op);
       assert.is(err.code, 'ENOENT');
       assert.is(err.syscall, syscall);
@@ -126,7 +126,7 @@ test('mod and delete of an fd never added fail with ENOENT; every operation on a
     close(r);
     close(w);
   }
-  for (const op of [() => poller.addRead({ fd: r }), () => poller.addReadWrite({ fd: r }), () => poller.modRead({ fd: r }), () => poller.modReadWrite({ fd: r }), () => poller.delete(r)]) {
+  for (const op of [() => poller.addRead({ fd: r }), () => poller.addReadWrite({ fd: r }), () => poller.modRead({ fd: r }), () => poller.modWrite({ fd: r }), () => poller.modReadWrite({ fd: r }), () => poller.delete(r)]) {
     assert.is(thrown(op).code, 'EBADF');
   }
 });
@@ -223,7 +223,7 @@ test('regular files and directories are refused with EPERM by every operation (t
       const err = thrown(() => poller.addRead({ fd }));
       assert.is(err.code, 'EPERM');
       assert.is(err.syscall, syscalls.add);
-      for (const op of [() => poller.modRead({ fd }), () => poller.delete(fd)]) assert.is(thrown(op).code, 'EPERM');
+      for (const op of [() => poller.modRead({ fd }), () => poller.modWrite({ fd }), () => poller.delete(fd)]) assert.is(thrown(op).code, 'EPERM');
     }
   } finally {
     fs.closeSync(file);

@@ -168,6 +168,39 @@ for (const b of servers) {
   });
 }
 
+// ---- links ----
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+}
+
+function ignoredByGit(file: string): boolean {
+  return spawnSync('git', ['check-ignore', '-q', file], { cwd: root }).status === 0;
+}
+
+function anchorsOf(file: string): Set<string> {
+  const text = fs.readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+  return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!)));
+}
+
+test('every relative link in README.md, docs/*.md and the examples\' READMEs points at a file of the repository, and every #anchor at a heading', () => {
+  const docs = ['README.md', 'examples/electron/README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const dead: string[] = [];
+  for (const doc of docs) {
+    const text = fs.readFileSync(path.join(root, doc), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target!)) continue; // https:, mailto:
+      const [file, anchor] = target!.split('#') as [string, string | undefined];
+      const resolved = file === '' ? path.join(root, doc) : path.resolve(path.dirname(path.join(root, doc)), file);
+      if (!fs.existsSync(resolved)) dead.push(`${doc}: ${target} (no such file)`);
+      else if (ignoredByGit(resolved)) dead.push(`${doc}: ${target} (ignored by git: not in a fresh clone)`);
+      else if (anchor !== undefined && resolved.endsWith('.md') && !anchorsOf(resolved).has(anchor)) dead.push(`${doc}: ${target} (no such heading)`);
+    }
+  }
+  assert.equal(dead, []);
+});
+
 test.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 test.run();

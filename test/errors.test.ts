@@ -2,6 +2,8 @@
 // every wrong argument is a TypeError/RangeError/ErrPollerClosed, never a crash.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as util from 'node:util';
 import {
   ErrAcceptSocket,
@@ -9,6 +11,7 @@ import {
   ErrPollerClosed,
   errorIs,
   errors,
+  isSystemError,
   close,
   dialTCP,
   openPoller,
@@ -52,12 +55,75 @@ test('SystemErrors have a code, a negative errno Node can name, and the syscall'
   assert.match(err.message, 'EBADF');
 });
 
+test('isSystemError is true for netpoll\'s kernel errors and Node\'s own, and narrows the type', () => {
+  using poller = openPoller();
+  const ours: unknown = thrown(() => poller.delete(999_999));
+  const nodes: unknown = thrown(() => fs.readFileSync('/nonexistent/netpoll'));
+  for (const e of [ours, nodes]) {
+    assert.ok(isSystemError(e));
+    if (!isSystemError(e)) continue;
+    const code: string = e.code; // compiles only because the guard narrowed `unknown`
+    const errno: number = e.errno;
+    const syscall: string = e.syscall;
+    assert.is(util.getSystemErrorName(errno), code);
+    assert.type(syscall, 'string');
+  }
+});
+
+test('isSystemError is false for errors without code, errno and syscall, and for look-alikes that are not Errors', () => {
+  using poller = openPoller();
+  const typeErr = thrown(() => poller.addRead({ fd: -1 }));
+  assert.is(typeErr.code, 'ERR_OUT_OF_RANGE');
+  for (const e of [typeErr, ErrEngineShutdown, ErrPollerClosed, new Error('plain'), Object.assign(new Error('half'), { code: 'EX', errno: -1 }),
+    { code: 'ENOENT', errno: -2, syscall: 'open', message: 'not an Error' }, null, undefined, 'ENOENT', -2]) {
+    assert.not.ok(isSystemError(e), util.inspect(e));
+  }
+});
+
+test('registration errors name the fd: EEXIST says it is registered, ENOENT that it is not', () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    const eexist = thrown(() => poller.addWrite({ fd: r }));
+    assert.is(eexist.code, 'EEXIST');
+    assert.ok(eexist.message.startsWith(`${eexist.syscall} EEXIST (`), eexist.message);
+    assert.match(eexist.message, `fd ${r} is already registered with this poller`);
+    for (const op of [() => poller.modRead({ fd: w }), () => poller.modWrite({ fd: w }), () => poller.modReadWrite({ fd: w }), () => poller.delete(w)]) {
+      const enoent = thrown(op);
+      assert.is(enoent.code, 'ENOENT');
+      assert.match(enoent.message, `fd ${w} is not registered with this poller`);
+    }
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('EPERM for a regular file or a directory says it cannot be polled, on both backends', () => {
+  using poller = openPoller();
+  const file = fs.openSync(__filename, 'r');
+  const dir = fs.openSync(os.tmpdir(), 'r');
+  try {
+    const onFile = thrown(() => poller.addRead({ fd: file }));
+    assert.is(onFile.code, 'EPERM');
+    assert.is(onFile.fd, file);
+    assert.match(onFile.message, `fd ${file} is a regular file, and regular files and directories cannot be polled`);
+    const onDir = thrown(() => poller.addReadWrite({ fd: dir }));
+    assert.is(onDir.code, 'EPERM');
+    assert.match(onDir.message, `fd ${dir} is a directory`);
+  } finally {
+    fs.closeSync(file);
+    fs.closeSync(dir);
+  }
+});
+
 const notFds: unknown[] = [-1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, Number.MAX_VALUE];
 const notNumbers: unknown[] = ['3', null, undefined, {}, [], () => 3, 3n, Symbol('fd'), true];
 
 test('bad fds in attachments: RangeError for numbers out of range, TypeError for non-numbers', () => {
   using poller = openPoller();
-  const methods = ['addRead', 'addWrite', 'addReadWrite', 'modRead', 'modReadWrite'] as const;
+  const methods = ['addRead', 'addWrite', 'addReadWrite', 'modRead', 'modWrite', 'modReadWrite'] as const;
   for (const m of methods) {
     for (const fd of notFds) {
       const err = thrown(() => poller[m]({ fd } as PollAttachment));

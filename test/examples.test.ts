@@ -2,13 +2,14 @@
 // (node:net, node:http, curl when installed), checked, and stopped.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { ErrEngineShutdown } from '../src/index.js';
 import { startCounterServer, type Counts } from '../examples/electron/server.js';
+import type { MainMessage, UtilityMessage } from '../examples/electron/utility.js';
 import { survivesBadEchoClients, survivesBadHttpClients } from './clients.js';
 import { sleep, within } from './helpers.js';
 
@@ -353,6 +354,76 @@ for (const [kind, lb] of [
     }
   });
 }
+
+// ---- Electron utility-process module, under plain Node ----
+// Before the tests below open pollers in this process: libkqueue (the kqueue backend's
+// test build on Linux) closes, in a forked child, descriptors of kqueues it has not yet
+// noticed were closed, which can be numbers fork() just gave the child's stdio. Real
+// kqueue kernels have no such fork handler.
+
+test('electron example: the utility-process module echoes, sends counts through its parentPort, and stops when main asks', async () => {
+  // The stand-in gives the child the parentPort Electron's utilityProcess.fork() would.
+  const child = fork(path.join(__dirname, 'electron-parent-port.js'), [path.join(examples, 'electron', 'utility.js')], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const messages: UtilityMessage[] = [];
+  const waiters: (() => void)[] = [];
+  child.on('message', (m: UtilityMessage) => {
+    messages.push(m);
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = async (pred: (m: UtilityMessage) => boolean, what: string): Promise<UtilityMessage> => {
+    const found = (): UtilityMessage | undefined => messages.find(pred);
+    while (found() === undefined) {
+      await within(new Promise<void>((resolve) => waiters.push(resolve)), 5000, `${what}; output:\n${output}`);
+    }
+    return found()!;
+  };
+  const latestCounts = (): Counts | undefined => {
+    const m = [...messages].reverse().find((x) => x.type === 'counts');
+    return m?.type === 'counts' ? m.counts : undefined;
+  };
+  const sockets: net.Socket[] = [];
+  try {
+    const listening = await next((m) => m.type === 'listening', 'a listening message');
+    assert.ok(listening.type === 'listening');
+    const port = Number(listening.counts.address.split(':')[1]);
+    assert.ok(port > 0);
+    assert.equal(listening.counts, { address: `127.0.0.1:${port}`, open: 0, total: 0, bytes: 0 });
+
+    const echoed = await Promise.all(
+      [0, 1, 2].map(
+        (i) =>
+          new Promise<string>((resolve, reject) => {
+            const s = net.connect(port, '127.0.0.1', () => s.write(`client ${i}`));
+            sockets.push(s);
+            s.setEncoding('utf8');
+            s.once('data', resolve);
+            s.on('error', reject);
+          }),
+      ),
+    );
+    assert.equal(echoed, ['client 0', 'client 1', 'client 2']);
+    await next(() => { const c = latestCounts(); return c !== undefined && c.open === 3 && c.bytes === 24; }, 'counts of 3 open connections and 24 bytes');
+    for (const s of sockets) s.end();
+    await next(() => { const c = latestCounts(); return c !== undefined && c.open === 0 && c.total === 3; }, 'counts of 0 open connections');
+
+    child.send({ type: 'stop' } satisfies MainMessage);
+    await next((m) => m.type === 'stopped', 'a stopped message');
+    assert.not.ok(messages.some((m) => m.type === 'failed'), output);
+    // With the server stopped and main gone, nothing of netpoll's keeps the process alive.
+    child.disconnect();
+    assert.is(await within(exited, 5000, 'the utility process exiting by itself'), 0, output);
+  } finally {
+    for (const s of sockets) s.destroy();
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
 
 // ---- Electron main-process module, under plain Node ----
 

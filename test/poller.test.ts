@@ -394,6 +394,91 @@ test('modRead stops write events; modReadWrite brings them back; both replace th
   }
 });
 
+/** Writes to `fd` until the kernel takes no more; returns the byte count. */
+function fill(fd: number): number {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  let total = 0;
+  for (let n = write(fd, chunk); n > 0; n = write(fd, chunk)) total += n;
+  return total;
+}
+
+/** Reads `fd` until it would block; returns the byte count. */
+function drain(fd: number): number {
+  const buf = Buffer.alloc(64 * 1024);
+  let total = 0;
+  for (let n = read(fd, buf); n > 0; n = read(fd, buf)) total += n;
+  return total;
+}
+
+test('modWrite on a full socket: no events, not even for waiting input, until the peer drains it; then write events only', async () => {
+  using poller = openPoller();
+  const [a, b] = socketpair();
+  try {
+    poller.addRead({ fd: a });
+    write(b, Buffer.from('ping')); // input waits on a: a read-interested fd would be reported
+    const sent = fill(a);
+    assert.ok(sent > 0);
+    const seen: IOEvent[] = [];
+    poller.modWrite({ fd: a, callback: (_fd, event) => { seen.push(event); } });
+
+    const timer = stopAfter(poller, 150);
+    await within(poller.polling(), 2000);
+    clearTimeout(timer);
+    assert.equal(seen, [], 'write-only and full: nothing to report, and the waiting input is not');
+
+    assert.is(drain(b), sent);
+    let writable = 0;
+    await within(
+      poller.polling((fd, event, flags) => {
+        assert.is(fd, a);
+        assert.ok(isWriteEvent(event), 'a write event');
+        assert.not.ok(isReadEvent(event), 'no read bit while write-only');
+        assert.not.ok(isErrorEvent(event, flags));
+        if (++writable === 3) return ErrEngineShutdown; // level-triggered: reported on every turn
+      }),
+      2000,
+    );
+    assert.is(poller.attachment(a)?.callback !== undefined, true, 'modWrite replaced the attachment');
+
+    poller.modRead({ fd: a });
+    const buf = Buffer.alloc(16);
+    await within(poller.polling((fd, event) => {
+      assert.ok(isReadEvent(event) && !isWriteEvent(event));
+      assert.is(buf.toString('utf8', 0, read(fd, buf)), 'ping');
+      return ErrEngineShutdown;
+    }), 2000);
+  } finally {
+    close(a);
+    close(b);
+  }
+});
+
+test('modWrite(pa, true) is edge-triggered: write events when the peer drains, then none while nothing changes', async () => {
+  using poller = openPoller();
+  const [a, b] = socketpair();
+  try {
+    poller.addReadWrite({ fd: a });
+    const sent = fill(a);
+    poller.modWrite({ fd: a }, true);
+    setTimeout(() => assert.is(drain(b), sent), 20);
+    const events: IOEvent[] = [];
+    let timer = stopAfter(poller, 200);
+    await within(poller.polling((_fd, event) => { events.push(event); }), 2000);
+    clearTimeout(timer);
+    assert.ok(events.length >= 1, 'the drain is reported');
+    assert.ok(events.every((e) => isWriteEvent(e) && !isReadEvent(e)));
+    // Level-triggered, a writable fd is reported on every turn (the test above); edge-triggered, not again.
+    events.length = 0;
+    timer = stopAfter(poller, 150);
+    await within(poller.polling((_fd, event) => { events.push(event); }), 2000);
+    clearTimeout(timer);
+    assert.equal(events, [], 'no event while nothing changes');
+  } finally {
+    close(a);
+    close(b);
+  }
+});
+
 test('kernel errors are SystemErrors named like gnet: EEXIST on double add, ENOENT on mod/delete of unknown fds, EBADF, EPERM', () => {
   using poller = openPoller();
   const [r, w] = pipe();
@@ -409,6 +494,9 @@ test('kernel errors are SystemErrors named like gnet: EEXIST on double add, ENOE
     const enoentMod = thrown(() => poller.modRead({ fd: w }));
     assert.is(enoentMod.code, 'ENOENT');
     if (epoll) assert.is(enoentMod.syscall, 'epoll_ctl mod');
+    const enoentModWrite = thrown(() => poller.modWrite({ fd: w }));
+    assert.is(enoentModWrite.code, 'ENOENT');
+    assert.is(enoentModWrite.syscall, epoll ? 'epoll_ctl mod' : 'kevent delete');
     const enoentDel = thrown(() => poller.delete(w));
     assert.is(enoentDel.code, 'ENOENT');
     assert.is(enoentDel.syscall, epoll ? 'epoll_ctl del' : 'kevent delete');

@@ -82,10 +82,7 @@ export function startCounterServer(options: CounterServerOptions = {}): CounterS
         if (!isWriteEvent(event)) return;
         const n = write(fd, conn.pending);
         if (n > 0) conn.pending = n === conn.pending.length ? null : conn.pending.subarray(n);
-        if (conn.pending === null) {
-          poller.delete(fd);
-          poller.addRead(conn);
-        }
+        if (conn.pending === null) poller.modRead(conn); // drained: read from the peer again
         return;
       }
       if (!isReadEvent(event)) return;
@@ -97,8 +94,7 @@ export function startCounterServer(options: CounterServerOptions = {}): CounterS
       if (w < n) {
         // The peer reads slower than it sends: keep the rest and stop reading from it.
         conn.pending = Buffer.from(buf.subarray(w < 0 ? 0 : w, n));
-        poller.delete(fd);
-        poller.addWrite(conn);
+        poller.modWrite(conn);
       }
       changed();
     } catch {

@@ -391,7 +391,7 @@ function socketToolkit(): Record<string, Call> {
 }
 
 const methods = [
-  'addRead', 'addWrite', 'addReadWrite', 'modRead', 'modReadWrite', 'delete', 'attachment', 'polling', 'trigger',
+  'addRead', 'addWrite', 'addReadWrite', 'modRead', 'modWrite', 'modReadWrite', 'delete', 'attachment', 'polling', 'trigger',
   'events', 'ref', 'unref', 'hasRef', 'close', Symbol.dispose, Symbol.asyncDispose, Symbol.asyncIterator,
 ] as const;
 const getters = ['backend', 'fd', 'closed', 'running', 'eventListSize', 'bufferedEvents'] as const;

@@ -297,8 +297,8 @@ function expectThrow(fn: () => unknown, check: (e: any) => boolean, what: string
 const isClosedErr = (e: unknown): boolean => e === ErrPollerClosed;
 const hasCode = (code: string) => (e: any): boolean => e instanceof Error && (e as Error & { code?: string }).code === code;
 
-type RegOp = 'addRead' | 'addWrite' | 'addReadWrite' | 'modRead' | 'modReadWrite';
-const REG_INTEREST: Record<RegOp, Interest> = { addRead: 'r', addWrite: 'w', addReadWrite: 'rw', modRead: 'r', modReadWrite: 'rw' };
+type RegOp = 'addRead' | 'addWrite' | 'addReadWrite' | 'modRead' | 'modWrite' | 'modReadWrite';
+const REG_INTEREST: Record<RegOp, Interest> = { addRead: 'r', addWrite: 'w', addReadWrite: 'rw', modRead: 'r', modWrite: 'w', modReadWrite: 'rw' };
 
 class Register implements Cmd {
   constructor(readonly op: RegOp, readonly end: number, readonly et: boolean, readonly cb: number | undefined) {}
@@ -659,7 +659,7 @@ const endArb = fc.integer({ min: 0, max: KINDS.length - 1 });
 const sizeArb = fc.integer({ min: 1, max: 1024 });
 const registerArb = fc
   .tuple(
-    fc.constantFrom<RegOp>('addRead', 'addWrite', 'addReadWrite', 'modRead', 'modReadWrite'),
+    fc.constantFrom<RegOp>('addRead', 'addWrite', 'addReadWrite', 'modRead', 'modWrite', 'modReadWrite'),
     endArb,
     fc.boolean(),
     fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined, freq: 4 }),
