@@ -166,32 +166,37 @@ class Delivery {
   // The shared bytes are a Buffer (node's allocation is not zero-filled, as an
   // ArrayBuffer's is): JavaScript takes its .buffer.
   Delivery(napi_env env, double* hdr, size_t chunk_bytes) : env_(env), hdr_(hdr) {
-    if (chunk_bytes > 0 && napi_create_buffer(env, chunk_bytes, &chunk_data_, &chunk_) != napi_ok) chunk_ = nullptr;
+    if (chunk_bytes > 0) {
+      chunk_status_ = napi_create_buffer(env, chunk_bytes, &chunk_data_, &chunk_);
+      if (chunk_status_ != napi_ok) chunk_ = nullptr;
+    }
   }
 
   // Entry k: id, meta and the value of `t` (its payload at `payload`): payload kinds
   // get num = the offset in their ArrayBuffer (values[capacity], the shared one, unless
-  // values[k] is set: a string, or an ArrayBuffer of its own). False when the value
-  // could not be made (out of memory): nothing is written.
-  bool Put(uint32_t k, double id, double meta, const np_task& t, const unsigned char* payload) {
+  // values[k] is set: a string, or an ArrayBuffer of its own). napi_ok, or the status
+  // of the call that could not make the value (nothing is written then).
+  napi_status Put(uint32_t k, double id, double meta, const np_task& t, const unsigned char* payload) {
     double* e = hdr_ + k * kEntry;
     napi_value v = nullptr;
     double num = t.num;
     if (InChunk(t)) {
-      if (chunk_ == nullptr) return false;
+      if (chunk_ == nullptr) return chunk_status_;
       pos_ = np_task_payload_start(pos_);
       if (t.len > 0) std::memcpy(static_cast<unsigned char*>(chunk_data_) + pos_, payload, t.len);
       num = static_cast<double>(pos_);
       pos_ += t.len;
     } else if (HasPayload(t.kind)) {
       num = 0;
+      napi_status status;
       if ((t.kind & ~kErrorFlag) == kString) {
-        if (MakeString(env_, payload, t.len, &v) != napi_ok) return false;
+        status = MakeString(env_, payload, t.len, &v);
       } else {
         void* bytes = nullptr;
-        if (napi_create_arraybuffer(env_, t.len, &bytes, &v) != napi_ok) return false;
-        if (t.len > 0) std::memcpy(bytes, payload, t.len);
+        status = napi_create_arraybuffer(env_, t.len, &bytes, &v);
+        if (status == napi_ok && t.len > 0) std::memcpy(bytes, payload, t.len);
       }
+      if (status != napi_ok) return status;
       values_.emplace_back(k, v);
     }
     e[0] = id;
@@ -199,7 +204,7 @@ class Delivery {
     e[2] = t.kind;
     e[3] = num;
     e[4] = t.len;
-    return true;
+    return napi_ok;
   }
 
   // Sets the values on `values` (index `capacity`: the shared ArrayBuffer, or undefined).
@@ -217,6 +222,7 @@ class Delivery {
   napi_env env_;
   double* hdr_;
   napi_value chunk_ = nullptr;
+  napi_status chunk_status_ = napi_ok;
   void* chunk_data_ = nullptr;
   size_t pos_ = 0;
   std::vector<std::pair<uint32_t, napi_value>> values_;
@@ -424,11 +430,15 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
         owner->next_data = at + t.len;
       }
       double meta = t.priority | (static_cast<uint32_t>(t.task) << 1);
+      napi_status status = napi_ok;
       if (t.task >= owner->task_count) {
         failures.push_back(FailureReply(b, i, kFailureUnknownTask));
         failed.push_back(b);
-      } else if (!delivery->Put(n, 0, meta, t, payload)) {
-        failures.push_back(FailureReply(b, i, kFailureNoMemory));
+      } else if ((status = delivery->Put(n, 0, meta, t, payload)) != napi_ok) {
+        // The environment is being torn down (worker.terminate()): this task will never
+        // run, as if the poller had closed first. Otherwise out of memory.
+        bool ending = status == napi_pending_exception || status == napi_cannot_run_js;
+        failures.push_back(ending ? ClosedReply(b, i) : FailureReply(b, i, kFailureNoMemory));
         failed.push_back(b);
       } else {
         uint32_t slot;
@@ -973,7 +983,7 @@ void OnChannelAsync(uv_async_t* handle) {
         payload = np_task_block_data(chain) + at;
         data = at + t.len;
       }
-      if (!delivery.Put(k, t.id, 0, t, payload)) {
+      if (delivery.Put(k, t.id, 0, t, payload) != napi_ok) {
         double* e = hdr + k * kEntry;
         e[0] = t.id;
         e[1] = 0;
