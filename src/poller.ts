@@ -543,7 +543,11 @@ export class Poller implements AsyncIterable<PollEvent> {
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
       }
     } catch (e) {
-      if (this.#run !== run) return;
+      // Thrown after the run ended (the callback closed the poller, which resolved
+      // polling(), then threw): no promise is left to carry it. Rethrown, the native
+      // side reports it as Node reports an error thrown after a callback's promise
+      // settled: 'uncaughtException'.
+      if (this.#run !== run) throw e;
       this.#end();
       run.reject(e);
     }
@@ -794,7 +798,9 @@ export class Poller implements AsyncIterable<PollEvent> {
       try {
         stop = this.#doChores();
       } catch (e) {
-        if (this.#iter === iter) this.#finishIteration(iter, e);
+        // As in #pollBatch: once the iteration ended nothing else would report it.
+        if (this.#iter !== iter) throw e;
+        this.#finishIteration(iter, e);
         return;
       }
       if (this.#iter !== iter) return;
@@ -976,7 +982,34 @@ export function openPoller(options: OpenPollerOptions = {}): Poller {
   const { waiterThread = process.env.NETPOLL_WAITER_THREAD === '1' } = options;
   validateBoolean(waiterThread, 'options.waiterThread');
   const native = new binding.NativePoller();
-  const err = native.open(waiterThread);
+  const err = native.open(waiterThread, eventList());
   if (err < 0) throw systemError(err, native.failedSyscall);
   return new Poller(native);
+}
+
+/** Bytes of the shared event list: MaxPollEventsCap entries of (fd, event, flags). */
+const EVENT_LIST_BYTES = MaxPollEventsCap * 3 * Int32Array.BYTES_PER_ELEMENT;
+
+/**
+ * The shared event list the native side writes each batch into, on memory that
+ * cannot be detached: code that got hold of it (through the binding) cannot transfer
+ * it away under the native side. A SharedArrayBuffer refuses transfer and has no
+ * detach; where it is missing (an Electron renderer without cross-origin isolation)
+ * a WebAssembly memory's buffer, which only its Memory object could detach, and no
+ * one else has that; where WebAssembly is missing too (--jitless), a plain buffer.
+ * The native side checks the list before every batch anyway and fails the batch
+ * with EFAULT rather than write into a detached one.
+ */
+function eventList(): Int32Array {
+  if (typeof SharedArrayBuffer === 'function') return new Int32Array(new SharedArrayBuffer(EVENT_LIST_BYTES));
+  const wasm = (globalThis as { WebAssembly?: { Memory?: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+  if (typeof wasm?.Memory === 'function') {
+    try {
+      const pages = Math.ceil(EVENT_LIST_BYTES / 65536);
+      return new Int32Array(new wasm.Memory({ initial: pages }).buffer, 0, EVENT_LIST_BYTES / Int32Array.BYTES_PER_ELEMENT);
+    } catch {
+      // refused (a content security policy): the plain buffer below
+    }
+  }
+  return new Int32Array(EVENT_LIST_BYTES / Int32Array.BYTES_PER_ELEMENT);
 }
