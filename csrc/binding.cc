@@ -155,6 +155,10 @@ class FdRegistry {
   std::vector<Entry> entries_;
 };
 
+// How long a waiter thread waits in the kernel at most when the user can close
+// the descriptor it waits on (WaiterThread::Init): close() then takes at most this.
+constexpr int kUnguardedWaitSliceMs = 200;
+
 struct AddonData {
   PollerCore* open_cores = nullptr;
   int closing = 0;  // uv_close callbacks still to come
@@ -181,7 +185,7 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
 }
 
 // Stops asking for batches. A waiter thread may be in the kernel already: the
-// batch it brings back waits in the thread's buffer until the next Watch.
+// batch it brings back waits in the selector's list until the next Watch.
 void Unwatch(PollerCore* c) {
   if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
   c->watching = false;
@@ -296,7 +300,11 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_get_uv_event_loop(env, &loop);
     c->threaded = want_thread || !c->sel.pollable;
     if (c->threaded) {
-      err = c->waiter.Init(loop, &c->sel, OnWaiterReady, c);
+      // Without a private descriptor (libkqueue) the thread waits on the user's
+      // number: in slices, so that a close behind the poller's back cannot leave
+      // close() waiting for a thread no wake reaches.
+      int slice_ms = c->sel.fd == c->sel.user_fd ? kUnguardedWaitSliceMs : -1;
+      err = c->waiter.Init(loop, &c->sel, OnWaiterReady, c, slice_ms);
       if (err < 0) failed_syscall_ = "uv_async_init";
     } else {
       // The private descriptor: users cannot close it by number (selector.h).

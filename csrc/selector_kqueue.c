@@ -82,6 +82,11 @@ typedef struct kq_state {
   reg_entry *reg;  /* indexed by fd; grown on demand */
   size_t reg_len;
   uint32_t next_gen;  /* the last generation handed out */
+#ifdef __linux__
+  /* libkqueue: which file the kqueue descriptor is (np_selector_owns). */
+  dev_t self_dev;
+  ino_t self_ino;
+#endif
 } kq_state;
 
 static void *udata_of(uint32_t gen) { return (void *)(uintptr_t)gen; }
@@ -119,6 +124,12 @@ int np_selector_open(np_selector *sel, const char **failed_syscall) {
 #ifdef __linux__
   /* libkqueue knows a kqueue by its number only: a duplicate is no kqueue to it. */
   sel->fd = kq;
+  struct stat self;
+  if (err == 0 && fstat(kq, &self) < 0) err = -errno;
+  if (err == 0) {
+    ((kq_state *)sel->raw)->self_dev = self.st_dev;
+    ((kq_state *)sel->raw)->self_ino = self.st_ino;
+  }
 #else
   /* The private duplicate everything else uses (selector.h says why). */
   if (err == 0) {
@@ -412,7 +423,16 @@ int np_selector_collect(np_selector *sel, int n, np_event *out) {
  * (waker_kqueue.c); a closed number is not. */
 int np_selector_owns(const np_selector *sel, int fd) {
   if (fd < 0 || sel->fd < 0) return 0;
+#ifdef __linux__
+  /* libkqueue does not see a close either: it goes on answering for the number,
+   * whatever file took it since. Its kqueue descriptor is a file of its own (a
+   * pipe's end), so the number is ours only while it is still that file. */
+  const kq_state *st = sel->raw;
+  struct stat sb;
+  if (fstat(fd, &sb) < 0 || sb.st_dev != st->self_dev || sb.st_ino != st->self_ino) return 0;
+#else
   if (fcntl(fd, F_GETFD) < 0) return 0;
+#endif
   return np_waker_registered(&sel->waker, fd);
 }
 

@@ -10,7 +10,7 @@
 
 #include <cerrno>
 
-int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, void* data) {
+int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, void* data, int slice_ms) {
   int err = uv_mutex_init(&mu_);
   if (err < 0) return err;
   err = uv_cond_init(&cv_);
@@ -26,6 +26,7 @@ int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, voi
   }
   async_.data = data;
   sel_ = sel;
+  slice_ms_ = slice_ms;
   state_ = State::Idle;
   initialized_ = true;
   return 0;
@@ -65,10 +66,10 @@ void WaiterThread::Run(void* arg) {
     int cap = w->cap_;
     uv_mutex_unlock(&w->mu_);
     int woke = 0;
-    int n = np_selector_wait(w->sel_, cap, -1, &woke);
+    int n = np_selector_wait(w->sel_, cap, w->slice_ms_, &woke);
     uv_mutex_lock(&w->mu_);
     if (w->state_ == State::Quitting) break;
-    if (n == 0 && !woke) continue;  // EINTR: still Waiting, wait again
+    if (n == 0 && !woke) continue;  // EINTR or a slice's end: still Waiting, wait again
     w->state_ = State::Ready;
     w->n_ = n;
     w->woke_ = woke;

@@ -20,7 +20,12 @@ class WaiterThread {
  public:
   // Sets up the async handle on `loop` (ref'd, as libuv makes it; handle()->data
   // is `data`). 0 or a negative errno; nothing to undo on failure.
-  int Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, void* data);
+  //
+  // `slice_ms` (-1: none) bounds each wait in the kernel, after which the thread
+  // looks at its state and waits again: for a selector without a private
+  // descriptor (libkqueue), whose number the user can close behind the poller's
+  // back, so that Join's wake, sent to that number, might never reach the thread.
+  int Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, void* data, int slice_ms);
 
   // Asks the thread for one more wait of at most `cap` events, starting the
   // thread the first time. If a batch already waits (it arrived while the loop
@@ -46,7 +51,7 @@ class WaiterThread {
   // Where the thread and the loop are, guarded by mu_. The transitions:
   //   Idle     -> Waiting   Arm: the loop wants a batch (the thread wakes up, or starts)
   //   Waiting  -> Ready     the thread's wait returned events, a wake or an error
-  //   Waiting  -> Waiting   the wait returned nothing (EINTR): the thread waits again
+  //   Waiting  -> Waiting   the wait returned nothing (EINTR, a slice's end): it waits again
   //   Ready    -> Idle      Take: the loop took the batch
   //   any      -> Quitting  Join
   // Nothing leaves Quitting. The thread waits in the kernel only in Waiting, and
@@ -57,6 +62,7 @@ class WaiterThread {
   static void Run(void* arg);
 
   np_selector* sel_ = nullptr;
+  int slice_ms_ = -1;
   uv_async_t async_;
   uv_mutex_t mu_;
   uv_cond_t cv_;
