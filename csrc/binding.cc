@@ -401,7 +401,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    return Napi::Number::New(env, np_waker_wake(&core_->sel.waker, core_->sel.fd));
+    return Napi::Number::New(env, np_selector_wake(&core_->sel));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

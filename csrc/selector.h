@@ -113,7 +113,7 @@ int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest);
  * are not kept: they set *woke instead. Returns how many were kept (EINTR counts
  * as 0) or -errno.
  *
- * May run on another thread than np_selector_ctl and np_waker_wake (the binding's
+ * May run on another thread than np_selector_ctl and np_selector_wake (the binding's
  * waiter thread), but never on two threads at once, and never while the previous
  * wait's events are still to be collected. It reads no registration record. */
 int np_selector_wait(np_selector *sel, int cap, int timeout_ms, int *woke);
@@ -124,6 +124,9 @@ int np_selector_wait(np_selector *sel, int cap, int timeout_ms, int *woke);
  * it wrote. Must run on the thread that calls np_selector_ctl. */
 int np_selector_collect(np_selector *sel, int n, np_event *out);
 
+/* Makes a blocked or future np_selector_wait return with *woke set: 0 or -errno. */
+int np_selector_wake(np_selector *sel);
+
 /* Whether `fd` refers to this selector (user_fd, unless it was closed behind the
  * core's back and maybe reused): 1 or 0. It has no effect on this selector or any
  * other, so it may run on any thread while the selector is open. */
@@ -133,8 +136,8 @@ int np_selector_owns(const np_selector *sel, int fd);
  * selector (never a number that another file took since). Safe to call twice. */
 void np_selector_close(np_selector *sel);
 
-/* Waker, implemented per mechanism. `np_waker_open` registers the waker with
- * the selector descriptor it is given. */
+/* Waker, implemented per mechanism (the selector's own functions use them).
+ * `np_waker_open` registers the waker with the selector descriptor it is given. */
 int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall);
 int np_waker_wake(np_waker *waker, int selector_fd);
 /* Consumes what wakes left behind (the pipe's bytes), so that a level-triggered

@@ -163,6 +163,8 @@ int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest) {
   }
 }
 
+int np_selector_wake(np_selector *sel) { return np_waker_wake(&sel->waker, sel->fd); }
+
 int np_selector_wait(np_selector *sel, int cap, int timeout_ms, int *woke) {
   ep_state *st = sel->raw;
   struct epoll_event *raw = st->events;

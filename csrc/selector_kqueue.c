@@ -150,6 +150,25 @@ int np_selector_open(np_selector *sel, const char **failed_syscall) {
   return 0;
 }
 
+/* Whether sel->fd is still the kqueue this selector opened. Elsewhere it is a
+ * private duplicate no one else can close; under libkqueue it is the user's own
+ * number (libkqueue cannot use a duplicate), which a close behind the poller's
+ * back may give to another file, even another poller's kqueue, and libkqueue goes
+ * on answering for it. So there every operation checks first (fstat: libkqueue's
+ * kqueue descriptor is a pipe's end, a file of its own) and fails with EBADF
+ * rather than act on someone else's kqueue. A close racing this check can still
+ * slip through: libkqueue is for testing only. */
+static int fd_is_ours(const np_selector *sel) {
+#ifdef __linux__
+  const kq_state *st = sel->raw;
+  struct stat sb;
+  return fstat(sel->fd, &sb) == 0 && sb.st_dev == st->self_dev && sb.st_ino == st->self_ino;
+#else
+  (void)sel;
+  return 1;
+#endif
+}
+
 static reg_entry *reg_find(kq_state *st, int fd) {
   if ((size_t)fd >= st->reg_len || st->reg[fd].filters == 0) return NULL;
   return &st->reg[fd];
@@ -351,7 +370,7 @@ static int ctl_del(np_selector *sel, int fd) {
 
 int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest) {
   if (fd < 0) return -EBADF;
-  if (sel->fd < 0 || sel->raw == NULL) return -EBADF;
+  if (sel->fd < 0 || sel->raw == NULL || !fd_is_ours(sel)) return -EBADF;
   if (sel->waker.read_fd >= 0 && fd == sel->waker.read_fd) {
     /* The pipe waker is ours; a user touching it would silently break trigger(). */
     if (op == NP_CTL_ADD) return -EEXIST;
@@ -367,8 +386,15 @@ int np_selector_ctl(np_selector *sel, int op, int fd, unsigned interest) {
   }
 }
 
+int np_selector_wake(np_selector *sel) {
+  if (!fd_is_ours(sel)) return -EBADF;
+  return np_waker_wake(&sel->waker, sel->fd);
+}
+
 int np_selector_wait(np_selector *sel, int cap, int timeout_ms, int *woke) {
   kq_state *st = sel->raw;
+  *woke = 0;
+  if (!fd_is_ours(sel)) return -EBADF;
   struct timespec ts, *tsp = NULL;
   if (cap > MAX_POLL_EVENTS_CAP) cap = MAX_POLL_EVENTS_CAP;
   if (timeout_ms >= 0) {
@@ -376,7 +402,6 @@ int np_selector_wait(np_selector *sel, int cap, int timeout_ms, int *woke) {
     ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
     tsp = &ts;
   }
-  *woke = 0;
   int n = kevent(sel->fd, NULL, 0, st->events, cap, tsp);
   if (n < 0) return errno == EINTR ? 0 : -errno;
   int kept = 0;
@@ -420,16 +445,13 @@ int np_selector_collect(np_selector *sel, int n, np_event *out) {
 }
 
 /* Whether `fd` is our kqueue: the waker knows how to ask without an effect
- * (waker_kqueue.c); a closed number is not. */
+ * (waker_kqueue.c); a closed number is not. Under libkqueue, user_fd is sel->fd,
+ * and the file identity decides (fd_is_ours): libkqueue goes on answering for a
+ * closed number, whatever file took it since. */
 int np_selector_owns(const np_selector *sel, int fd) {
   if (fd < 0 || sel->fd < 0) return 0;
 #ifdef __linux__
-  /* libkqueue does not see a close either: it goes on answering for the number,
-   * whatever file took it since. Its kqueue descriptor is a file of its own (a
-   * pipe's end), so the number is ours only while it is still that file. */
-  const kq_state *st = sel->raw;
-  struct stat sb;
-  if (fstat(fd, &sb) < 0 || sb.st_dev != st->self_dev || sb.st_ino != st->self_ino) return 0;
+  if (fd != sel->fd || !fd_is_ours(sel)) return 0;
 #else
   if (fcntl(fd, F_GETFD) < 0) return 0;
 #endif

@@ -131,7 +131,7 @@ void WaiterThread::Join() {
   uv_mutex_unlock(&mu_);
   // Blocked in the kernel, it sees Quitting only once the wait returns. A wake
   // that finds it elsewhere stays pending in the selector, which closes next.
-  np_waker_wake(&sel_->waker, sel_->fd);
+  np_selector_wake(sel_);
   uv_thread_join(&thread_);
   started_ = false;
 }
