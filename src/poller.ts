@@ -228,7 +228,11 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.#native.waiterThread;
   }
 
-  /** The epoll or kqueue descriptor, or -1 once closed. */
+  /**
+   * The epoll or kqueue descriptor, or -1 once closed (or once the poller found it closed behind
+   * its back, e.g. by `fs.closeSync`). The poller itself works on a private duplicate, so closing
+   * this number cannot break the event loop: `polling()` then rejects with `EBADF`.
+   */
   get fd(): number {
     return this.#native.fd;
   }
@@ -430,7 +434,9 @@ export class Poller implements AsyncIterable<PollEvent> {
    * the event's fd (gnet's `poll_opt` mode). Resolves with the `ErrEngineShutdown` /
    * `ErrAcceptSocket` (or the Error wrapping one) that a callback returned, or with
    * `ErrEngineShutdown` when the poller is closed. Rejects with what a callback threw.
-   * Either way the poller stays open and can poll again.
+   * Either way the poller stays open and can poll again. A callback that closes the
+   * poller and then throws has no promise left to reject: its error is reported as an
+   * `uncaughtException`, as Node reports an error thrown after a callback's promise settled.
    *
    * While polling, the poller keeps the process alive (see {@link Poller.unref}).
    *
@@ -438,7 +444,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * @returns the error that stopped the loop.
    * @throws (rejects) ErrPollerClosed after close; an Error with code `ERR_POLLER_BUSY`
    * when polling or iterating already; TypeError when `callback` is not a function;
-   * an Error with code `ERR_NO_CALLBACK` for an event on an fd without a callback.
+   * an Error with code `ERR_NO_CALLBACK` for an event on an fd without a callback;
+   * a SystemError `EBADF` when `poller.fd` was closed behind the poller's back.
    * @example
    * ```ts
    * const err = await poller.polling((fd, event, flags) => {
@@ -871,7 +878,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Closes the poller: its epoll/kqueue fd and waker (registered fds stay open: they
-   * are yours). A running `polling()` resolves with `ErrEngineShutdown`, a running
+   * are yours; `poller.fd` only while it still refers to this poller, never a number
+   * another file took after it was closed behind the poller's back). A running `polling()` resolves with `ErrEngineShutdown`, a running
    * iteration ends (`done`), pending `trigger()` promises reject with `ErrPollerClosed`,
    * and later calls throw (or reject with) `ErrPollerClosed`. Idempotent; safe inside a
    * callback or a task.
@@ -963,7 +971,8 @@ export interface OpenPollerOptions {
 /**
  * Opens a poller (gnet's `OpenPoller`): `epoll_create1(EPOLL_CLOEXEC)` plus an eventfd
  * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
- * BSD and macOS (a pipe where there is no `EVFILT_USER`).
+ * BSD and macOS (a pipe where there is no `EVFILT_USER`). The poller works on a private
+ * duplicate of that descriptor (`poller.fd` is the original), see docs/backends.md.
  *
  * @param options - `waiterThread`: wait for events on a thread of the poller's own
  * (see {@link OpenPollerOptions}).

@@ -674,7 +674,8 @@ export function shutdown(fd: number, how: 'read' | 'write' | 'both' = 'both'): v
  * but only when no duplicate of it remains open).
  * @param fd - the descriptor to close.
  * @throws TypeError/RangeError for a bad `fd`; a SystemError (`EBADF`) when `fd` is not open,
- * `EBUSY` when it is an open poller's own descriptor (`poller.fd`): close the poller instead.
+ * `EBUSY` when it is an open poller's own descriptor (`poller.fd`, or its waker), whichever thread
+ * opened that poller: close the poller instead.
  * @example
  * ```ts
  * poller.delete(fd);
