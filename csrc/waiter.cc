@@ -45,6 +45,18 @@ static void NameThisThread() {
 #endif
 }
 
+bool WaiterThread::MoveTo(State next) {
+  bool allowed = false;
+  switch (next) {
+    case State::Waiting: allowed = state_ == State::Idle || state_ == State::Waiting; break;
+    case State::Ready: allowed = state_ == State::Waiting; break;
+    case State::Idle: allowed = state_ == State::Ready || state_ == State::Waiting; break;
+    case State::Quitting: allowed = true; break;
+  }
+  if (allowed) state_ = next;
+  return allowed;
+}
+
 void WaiterThread::Run(void* arg) {
   auto* w = static_cast<WaiterThread*>(arg);
   NameThisThread();
@@ -70,7 +82,7 @@ void WaiterThread::Run(void* arg) {
     uv_mutex_lock(&w->mu_);
     if (w->state_ == State::Quitting) break;
     if (n == 0 && !woke) continue;  // EINTR or a slice's end: still Waiting, wait again
-    w->state_ = State::Ready;
+    if (!w->MoveTo(State::Ready)) continue;
     w->n_ = n;
     w->woke_ = woke;
     uv_async_send(&w->async_);
@@ -92,14 +104,14 @@ int WaiterThread::Arm(int cap) {
       break;
   }
   cap_ = cap;
-  state_ = State::Waiting;
+  MoveTo(State::Waiting);
   if (!started_) {
     uv_thread_options_t options;
     options.flags = UV_THREAD_HAS_STACK_SIZE;
     options.stack_size = 256 * 1024;  // the wait needs little: the event list is on the heap
     int err = uv_thread_create_ex(&thread_, &options, Run, this);
     if (err < 0) {
-      state_ = State::Idle;
+      MoveTo(State::Idle);  // undone: the thread that was to wait never started
       uv_mutex_unlock(&mu_);
       return err;
     }
@@ -118,7 +130,7 @@ bool WaiterThread::Take(int* n, int* woke) {
   }
   *n = n_;
   *woke = woke_;
-  state_ = State::Idle;
+  MoveTo(State::Idle);
   uv_mutex_unlock(&mu_);
   return true;
 }
@@ -126,7 +138,7 @@ bool WaiterThread::Take(int* n, int* woke) {
 void WaiterThread::Join() {
   if (!initialized_ || !started_) return;
   uv_mutex_lock(&mu_);
-  state_ = State::Quitting;
+  MoveTo(State::Quitting);
   uv_cond_signal(&cv_);
   uv_mutex_unlock(&mu_);
   // Blocked in the kernel, it sees Quitting only once the wait returns. A wake

@@ -53,11 +53,16 @@ class WaiterThread {
   //   Waiting  -> Ready     the thread's wait returned events, a wake or an error
   //   Waiting  -> Waiting   the wait returned nothing (EINTR, a slice's end): it waits again
   //   Ready    -> Idle      Take: the loop took the batch
+  //   Waiting  -> Idle      Arm could not start the thread: undone
   //   any      -> Quitting  Join
   // Nothing leaves Quitting. The thread waits in the kernel only in Waiting, and
   // touches the selector's event list only then; the loop reads it only after
   // Take, until its next Arm.
   enum class State { Idle, Waiting, Ready, Quitting };
+
+  // The one place state_ changes (mu_ held): makes the transition if the table
+  // above allows it from the current state, and says whether it did.
+  bool MoveTo(State next);
 
   static void Run(void* arg);
 
