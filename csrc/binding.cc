@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -70,13 +72,7 @@ struct PollerCore {
   NativePoller* owner = nullptr;  // null once the wrapper is finalized
   PollerCore* prev = nullptr;     // the environment's list of open cores
   PollerCore* next = nullptr;
-  np_event* events = nullptr;     // the shared ArrayBuffer's bytes
-  napi_ref events_ref = nullptr;  // keeps that ArrayBuffer alive
-  // Two int32 shared with src/poller.ts: [kInBatch] is 1 while a batch's callback (and
-  // its microtasks) runs; JavaScript sets [kWakeRequest] then, instead of calling wake(),
-  // and the round is armed when the batch returns: one native call less per round.
-  int32_t* signals = nullptr;
-  napi_ref signals_ref = nullptr;
+  napi_ref events_ref = nullptr;  // the shared event list (an Int32Array given to open())
   int cap = 0;                    // current event-list size (gnet's el.size)
   CallbackState cb;               // set between start() and stop()
   CallbackState retired;          // stopped during a batch, released after it
@@ -88,6 +84,7 @@ struct PollerCore {
   bool refd = true;
   bool in_batch = false;
   bool pause_after_batch = false;  // pause() was called inside a batch
+  bool check_user_fd = false;      // the first batch after start() checks poller.fd again
   // The request queue of trigger() from other threads. Its wake flag is gnet's
   // wakeupCall for every trigger, local or remote: at most one wake pending.
   np_taskq* tasks = nullptr;
@@ -97,6 +94,96 @@ struct PollerCore {
   LocalWake local_wake = LocalWake::None;
   int handles_open = 0;  // uv handles whose close callback is still to come
 };
+
+// Every open poller's descriptors, process-wide: the one piece of state shared by
+// all environments. Descriptors belong to the process, not to a thread, so a
+// worker's close(n) must be refused for a poller that another thread owns as much
+// as for its own: otherwise the number is reused under that poller, and its
+// close() later closes whatever file took it. Guarded by a mutex (close() runs on
+// any thread), and never destroyed: worker threads may still use it while the
+// process exits.
+class FdRegistry {
+ public:
+  static FdRegistry& Get() {
+    static FdRegistry* registry = new FdRegistry();
+    return *registry;
+  }
+
+  // An opened selector's descriptors: the number users see, the private one, the waker's.
+  void Add(np_selector* sel) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int fds[] = {sel->user_fd, sel->fd, sel->waker.read_fd, sel->waker.write_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+      bool seen = fds[i] < 0;
+      for (size_t k = 0; k < i && !seen; k++) seen = fds[k] == fds[i];
+      if (!seen) entries_.push_back(Entry{fds[i], sel, fds[i] == sel->user_fd});
+    }
+  }
+
+  // Forgets the selector's descriptors and closes it, as one step against a
+  // close(n) on another thread (np_selector_close closes user_fd only if it is
+  // still this selector's).
+  void Close(np_selector* sel) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < entries_.size();) {
+      if (entries_[i].sel == sel) {
+        entries_[i] = entries_.back();
+        entries_.pop_back();
+      } else {
+        i++;
+      }
+    }
+    np_selector_close(sel);
+  }
+
+  // The number users see no longer refers to the selector (closed behind its back,
+  // maybe reused): it is not the poller's to guard or to close any more.
+  void Disown(np_selector* sel) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < entries_.size(); i++) {
+      if (entries_[i].sel == sel && entries_[i].user) {
+        entries_[i] = entries_.back();
+        entries_.pop_back();
+        break;
+      }
+    }
+    sel->user_fd = -1;
+  }
+
+  // 0 when `fd` is no open poller's descriptor (and may be closed), else -EBUSY. A
+  // poller's user number that no longer refers to it (closed and reused by the
+  // caller's own file) is let go of here, so its new owner can close it.
+  int MayClose(int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < entries_.size();) {
+      const Entry& e = entries_[i];
+      if (e.fd != fd) {
+        i++;
+      } else if (e.user && !np_selector_owns(e.sel, fd)) {
+        entries_[i] = entries_.back();
+        entries_.pop_back();
+      } else {
+        return -EBUSY;
+      }
+    }
+    return 0;
+  }
+
+ private:
+  struct Entry {
+    int fd;
+    // Read from other threads by MayClose: the selector's private descriptor and
+    // waker do not change while it is open, and it closes only under mu_.
+    np_selector* sel;
+    bool user;  // fd is the number users see
+  };
+  std::mutex mu_;
+  std::vector<Entry> entries_;
+};
+
+// How long a waiter thread waits in the kernel at most when the user can close
+// the descriptor it waits on (WaiterThread::Init): close() then takes at most this.
+constexpr int kUnguardedWaitSliceMs = 200;
 
 struct AddonData {
   PollerCore* open_cores = nullptr;
@@ -140,13 +227,33 @@ void StopLocalWake(PollerCore* c) {
   uv_check_stop(&c->check);
 }
 
-enum { kInBatch = 0, kWakeRequest = 1 };
+// Two int32 after the event list's MaxPollEventsCap entries, shared with src/poller.ts:
+// [kInBatch] is 1 while a batch's callback (and its microtasks) runs; JavaScript sets
+// [kWakeRequest] then instead of calling wake(), and the round is armed when the batch
+// returns: one native call less per round.
+enum { kInBatch = 0, kWakeRequest = 1, kSignalCount = 2 };
+
+// The signals, looked up again at every use, as EventList does (a list JavaScript could
+// detach since): null when the list is gone or has no room for them.
+int32_t* Signals(PollerCore* c) {
+  napi_value v;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (c->events_ref == nullptr || napi_get_reference_value(c->env, c->events_ref, &v) != napi_ok || v == nullptr ||
+      napi_get_typedarray_info(c->env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    return nullptr;
+  }
+  size_t at = 3 * static_cast<size_t>(np_backend()->max_poll_events_cap);
+  if (type != napi_int32_array || data == nullptr || length < at + kSignalCount) return nullptr;
+  return static_cast<int32_t*>(data) + at;
+}
 
 // This thread set the wake flag: make the chores round happen. 0 or a negative errno.
 int ArmWake(PollerCore* c) {
   if (c->threaded) {
     // The waiter thread is in the kernel: only the waker reaches it.
-    int err = np_waker_wake(&c->sel.waker, c->sel.fd);
+    int err = np_selector_wake(&c->sel);
     if (err < 0) np_taskq_cancel_wake(c->tasks);
     return err;
   }
@@ -167,11 +274,11 @@ int RequestWake(PollerCore* c) {
 // after RemoteClose closed the queue, so the selector is open.
 int WakeFromOtherThread(void* arg) {
   PollerCore* c = static_cast<PollerCore*>(arg);
-  return np_waker_wake(&c->sel.waker, c->sel.fd);
+  return np_selector_wake(&c->sel);
 }
 
 // Stops asking for batches. A waiter thread may be in the kernel already: the
-// batch it brings back waits in the thread's buffer until the next Watch.
+// batch it brings back waits in the selector's list until the next Watch.
 void Unwatch(PollerCore* c) {
   if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
   if (!c->threaded) StopLocalWake(c);
@@ -207,6 +314,7 @@ void OnCoreClosed(uv_handle_t* handle) {
 }
 
 void CloseCore(PollerCore* c);
+bool UserFdStillOurs(PollerCore* c);
 
 void OnPollReady(uv_poll_t* handle, int status, int events);
 void OnWaiterReady(uv_async_t* handle);
@@ -238,7 +346,6 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceAccessor<&NativePoller::GetWakerFd>("wakerFd"),
             InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
             InstanceAccessor<&NativePoller::GetEvents>("events"),
-            InstanceAccessor<&NativePoller::GetSignals>("signals"),
             InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
             InstanceAccessor<&NativePoller::GetWaiterThread>("waiterThread"),
         });
@@ -257,23 +364,30 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   void Detach() { core_ = nullptr; }
 
  private:
-  // open(waiterThread): opens the selector; 0 or a negative errno (failedSyscall
-  // names the call). The waiter thread is used when asked for or when the
-  // selector fd cannot be watched.
+  // open(waiterThread, events): opens the selector; 0 or a negative errno
+  // (failedSyscall names the call). The waiter thread is used when asked for or
+  // when the selector fd cannot be watched. `events` is the shared event list, an
+  // Int32Array of at least MaxPollEventsCap entries (three int32 each) that
+  // src/poller.ts makes on memory that cannot be detached where it can; two int32
+  // more, when there, are the signals (Signals()).
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsBoolean()) {
-      Napi::TypeError::New(env, "open(waiterThread) expects a boolean").ThrowAsJavaScriptException();
+    const np_backend_info* backend = np_backend();
+    size_t need = 3 * static_cast<size_t>(backend->max_poll_events_cap);
+    napi_typedarray_type type = napi_uint8_array;
+    size_t length = 0;
+    void* data = nullptr;
+    if (info.Length() < 2 || !info[0].IsBoolean() ||
+        napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_int32_array || length < need || data == nullptr) {
+      Napi::TypeError::New(env, "open(waiterThread, events) expects a boolean and an Int32Array of 3 * MaxPollEventsCap entries")
+          .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     bool want_thread = info[0].As<Napi::Boolean>().Value();
     if (core_ || opened_) return Napi::Number::New(env, -EBUSY);
     opened_ = true;
     AddonData* addon = env.GetInstanceData<AddonData>();
-    const np_backend_info* backend = np_backend();
-    size_t bytes = sizeof(np_event) * static_cast<size_t>(backend->max_poll_events_cap);
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
-    if (env.IsExceptionPending()) return env.Undefined();
 
     auto* c = new PollerCore();
     const char* failed = "";
@@ -294,9 +408,14 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_get_uv_event_loop(env, &loop);
     c->threaded = want_thread || !c->sel.pollable;
     if (c->threaded) {
-      err = c->waiter.Init(loop, &c->sel, OnWaiterReady, c);
+      // Without a private descriptor (libkqueue) the thread waits on the user's
+      // number: in slices, so that a close behind the poller's back cannot leave
+      // close() waiting for a thread no wake reaches.
+      int slice_ms = c->sel.fd == c->sel.user_fd ? kUnguardedWaitSliceMs : -1;
+      err = c->waiter.Init(loop, &c->sel, OnWaiterReady, c, slice_ms);
       if (err < 0) failed_syscall_ = "uv_async_init";
     } else {
+      // The private descriptor: users cannot close it by number (selector.h).
       err = uv_poll_init(loop, &c->poll, c->sel.fd);
       if (err < 0) failed_syscall_ = "uv_poll_init";
       c->poll.data = c;
@@ -318,9 +437,9 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     c->env = env;
     c->addon = addon;
     c->owner = this;
-    c->events = static_cast<np_event*>(buffer.Data());
     c->cap = backend->init_poll_events_cap;
-    napi_create_reference(env, buffer, 1, &c->events_ref);
+    napi_create_reference(env, info[1], 1, &c->events_ref);
+    FdRegistry::Get().Add(&c->sel);
     c->open = true;
     // A poller that is not polling must never keep the process alive.
     uv_unref(CoreHandle(c));
@@ -328,12 +447,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     if (c->next) c->next->prev = c;
     addon->open_cores = c;
     core_ = c;
-    events_ = Napi::Persistent(Napi::Int32Array::New(env, bytes / sizeof(int32_t), buffer, 0));
-    Napi::Int32Array signals = Napi::Int32Array::New(env, 2);
-    if (env.IsExceptionPending()) return env.Undefined();
-    c->signals = signals.Data();
-    napi_create_reference(env, signals, 1, &c->signals_ref);
-    signals_ = Napi::Persistent(signals);
+    events_ = Napi::Persistent(info[1].As<Napi::Int32Array>());
     return Napi::Number::New(env, 0);
   }
 
@@ -343,14 +457,9 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     int op, fd, interest;
     if (!Int(info, 0, &op) || !Int(info, 1, &fd) || !Int(info, 2, &interest)) return env.Undefined();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    int err = np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest));
-    if (core_->threaded) {
-      // As src/poller.ts does for the batch in hand: after delete(fd), events the
-      // waiter thread already read for fd must not reach a callback.
-      if (op == NP_CTL_DEL) core_->waiter.DropEventsFor(fd);
-      else if (op == NP_CTL_ADD && err == 0) core_->waiter.KeepEventsFor(fd);
-    }
-    return Napi::Number::New(env, err);
+    // Events already read for fd (by the waiter thread, or in a batch not yet
+    // collected) are sorted out by generation when collected (selector.h).
+    return Napi::Number::New(env, np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest)));
   }
 
   // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, errno)
@@ -365,11 +474,16 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     if (!core_) return Napi::Number::New(env, -EBADF);
     PollerCore* c = core_;
     if (c->started) return Napi::Number::New(env, -EBUSY);
+    // poller.fd closed behind the poller's back (fs.closeSync) is an error here, and
+    // again at the first batch: closed in the same tick as polling(), it was still
+    // open now. The poller itself works on its private descriptor either way.
+    if (!UserFdStillOurs(c)) return Napi::Number::New(env, -EBADF);
     napi_create_reference(env, info[0], 1, &c->cb.on_batch);
     napi_create_reference(env, info[1], 1, &c->cb.resource);
     napi_value name = Napi::String::New(env, "netpoll.Poller");
     napi_async_init(env, info[1], name, &c->cb.ctx);
     c->started = true;
+    c->check_user_fd = true;
     // A run that stopped mid-round left the flag set though its wake was consumed.
     np_taskq_end_round(c->tasks);
     c->local_wake = LocalWake::None;
@@ -454,17 +568,13 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
 
   Napi::Value GetFd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), core_ ? core_->sel.fd : -1);
+    return Napi::Number::New(info.Env(), core_ ? core_->sel.user_fd : -1);
   }
   Napi::Value GetWakerFd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), core_ ? core_->sel.waker.read_fd : -1);
   }
   Napi::Value GetCapacity(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), core_ ? core_->cap : 0);
-  }
-  Napi::Value GetSignals(const Napi::CallbackInfo& info) {
-    if (signals_.IsEmpty()) return info.Env().Undefined();
-    return signals_.Value();
   }
   Napi::Value GetEvents(const Napi::CallbackInfo& info) {
     if (events_.IsEmpty()) return info.Env().Undefined();
@@ -486,9 +596,8 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   static int Watch(PollerCore* c) {
     if (c->watching) return 0;
     // libuv aborts the process when the fd it is asked to watch is no longer open
-    // (its epoll_ctl fails with EBADF), and the waiter thread would wait on a dead fd,
-    // so a backend fd closed behind the poller's back (fs.closeSync(poller.fd)) must
-    // be refused here, as an error.
+    // (its epoll_ctl fails with EBADF). The fd is the private descriptor, which no
+    // one is handed, but one found in /proc and closed must still be an error here.
     if (fcntl(c->sel.fd, F_GETFD) < 0) return -errno;
     int err = c->threaded ? c->waiter.Arm(c->cap) : uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
     if (err < 0) return err;
@@ -515,7 +624,6 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   bool opened_ = false;
   bool threaded_ = false;
   Napi::Reference<Napi::Int32Array> events_;
-  Napi::Reference<Napi::Int32Array> signals_;
   std::string failed_syscall_;
 };
 
@@ -541,22 +649,30 @@ void CloseCore(PollerCore* c) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c->idle), OnCoreClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->check), OnCoreClosed);
   uv_close(CoreHandle(c), OnCoreClosed);
-  np_selector_close(&c->sel);
-  c->signals = nullptr;
-  if (c->signals_ref) {
-    napi_delete_reference(c->env, c->signals_ref);
-    c->signals_ref = nullptr;
-  }
+  FdRegistry::Get().Close(&c->sel);
   if (c->events_ref) {
     napi_delete_reference(c->env, c->events_ref);
     c->events_ref = nullptr;
   }
 }
 
+// Opens a handle scope for a batch, which runs outside any JavaScript call.
+class BatchScope {
+ public:
+  explicit BatchScope(napi_env env) : env_(env) { ok_ = napi_open_handle_scope(env, &scope_) == napi_ok; }
+  ~BatchScope() {
+    if (ok_) napi_close_handle_scope(env_, scope_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  napi_env env_;
+  napi_handle_scope scope_ = nullptr;
+  bool ok_ = false;
+};
+
 void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_env env = c->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value fn, resource, argv[2];
   napi_get_reference_value(env, c->cb.on_batch, &fn);
   napi_get_reference_value(env, c->cb.resource, &resource);
@@ -564,29 +680,30 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_get_boolean(env, woke != 0, &argv[1]);
   c->in_batch = true;
   c->batch_ctx = c->cb.ctx;
-  c->signals[kInBatch] = 1;
+  if (int32_t* signals = Signals(c)) signals[kInBatch] = 1;
   // One call per batch; make_callback runs nextTicks and promise reactions
   // afterwards and restores the async context captured by start().
   napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 2, argv, nullptr);
   c->in_batch = false;
   c->batch_ctx = nullptr;
-  if (c->open) {
-    c->signals[kInBatch] = 0;
-    if (c->signals[kWakeRequest] != 0) {
-      c->signals[kWakeRequest] = 0;
+  if (int32_t* signals = c->open ? Signals(c) : nullptr) {
+    signals[kInBatch] = 0;
+    if (signals[kWakeRequest] != 0) {
+      signals[kWakeRequest] = 0;
       RequestWake(c);  // loop path only (src/poller.ts): cannot fail
     }
   }
   bool pending = false;
-  // src/poller.ts catches everything a user callback throws, so this is only reached
-  // by what it cannot catch; report it as any event callback would. A call refused
-  // because the environment is terminating (worker.terminate()) has nothing pending.
+  // src/poller.ts catches what a user callback throws while its run goes on, and
+  // rethrows what one throws after the run ended (it called close() first): that,
+  // or anything it could not catch, is reported as any event callback's error
+  // would be ('uncaughtException'). A call refused because the environment is
+  // terminating (worker.terminate()) has nothing pending.
   if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
     napi_value exception;
     if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
   }
   ReleaseCallbackState(env, &c->retired);  // stop() or close() ran inside the batch
-  napi_close_handle_scope(env, scope);
 }
 
 // gnet's event-list policy: double when a wait fills it, halve when under half is used.
@@ -597,23 +714,74 @@ void ResizeEventList(PollerCore* c, int n, int woke) {
   else if (used < c->cap / 2 && c->cap / 2 >= backend->min_poll_events_cap) c->cap /= 2;
 }
 
+// Whether poller.fd still refers to this poller. When it no longer does (closed
+// behind the poller's back, maybe reused by another file), the poller lets go of
+// the number: close(n) no longer refuses it, and close() will not close it.
+bool UserFdStillOurs(PollerCore* c) {
+  if (c->sel.user_fd >= 0 && np_selector_owns(&c->sel, c->sel.user_fd)) return true;
+  FdRegistry::Get().Disown(&c->sel);
+  return false;
+}
+
+// The shared event list, looked up again for every batch: JavaScript that got
+// hold of it could have detached its buffer (transferred it) since open(), and a
+// pointer kept from then would point into freed memory. Null when it cannot take
+// a batch now. (src/poller.ts makes it on a SharedArrayBuffer, which cannot be
+// detached; this is for every other caller of the binding.)
+np_event* EventList(PollerCore* c) {
+  napi_value v;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_reference_value(c->env, c->events_ref, &v) != napi_ok || v == nullptr ||
+      napi_get_typedarray_info(c->env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    return nullptr;
+  }
+  if (type != napi_int32_array || data == nullptr || length < 3 * static_cast<size_t>(c->cap)) return nullptr;
+  return static_cast<np_event*>(data);
+}
+
+// What must hold before a batch is read: 0, with the event list in *out, or the
+// negative errno to deliver instead (nothing is read from the kernel then).
+int BeforeBatch(PollerCore* c, np_event** out) {
+  *out = EventList(c);
+  if (*out == nullptr) return -EFAULT;
+  if (c->check_user_fd) {
+    c->check_user_fd = false;
+    if (!UserFdStillOurs(c)) return -EBADF;
+  }
+  return 0;
+}
+
+// After a batch went to JavaScript: a pause asked for inside it, the list's size.
+void AfterBatch(PollerCore* c, int raw, int n, int woke) {
+  if (c->pause_after_batch) Unwatch(c);
+  if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
+}
+
 void OnPollReady(uv_poll_t* handle, int status, int) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   if (!c->open || !c->watching) return;
-  int woke = 0;
-  int n = status < 0 ? status : np_selector_wait(&c->sel, c->events, c->cap, 0, &woke);
+  BatchScope scope(c->env);
+  if (!scope.ok()) return;
+  np_event* out = nullptr;
+  int woke = 0, raw = 0;
+  int n = status < 0 ? status : BeforeBatch(c, &out);
+  if (n == 0) {
+    raw = np_selector_wait(&c->sel, c->cap, 0, &woke);
+    // Between this wait and the collect nothing runs, so every event is current
+    // but one of a registration the kernel kept for a closed fd (a dup open).
+    n = raw > 0 ? np_selector_collect(&c->sel, raw, out) : raw;
+  }
   if (c->local_wake == LocalWake::Ready) {
     // The armed round runs with this turn's I/O, after it, as gnet's does.
     c->local_wake = LocalWake::None;
     StopLocalWake(c);
     woke = 1;
   }
-  if (n == 0 && !woke) return;  // EINTR or a spurious wakeup
+  if (n == 0 && !woke) return;  // EINTR, a spurious wakeup, or only stale events
   DeliverBatch(c, n, woke);
-  if (!c->open) return;
-  if (c->pause_after_batch) Unwatch(c);
-  if (n < 0) return;
-  ResizeEventList(c, n, woke);
+  if (c->open) AfterBatch(c, raw, n, woke);
 }
 
 // The check phase, while a local wake is armed: if this turn's poll phase came after
@@ -629,23 +797,37 @@ void OnCheck(uv_check_t* handle) {
   if (c->local_wake == LocalWake::Pending) return;
   c->local_wake = LocalWake::None;
   StopLocalWake(c);
-  DeliverBatch(c, 0, 1);
+  BatchScope scope(c->env);
+  if (!scope.ok()) return;
+  np_event* out = nullptr;
+  DeliverBatch(c, BeforeBatch(c, &out), 1);  // no events, or the error that stops the run
   if (!c->open) return;
   if (c->pause_after_batch) Unwatch(c);
 }
 
 // A batch from the waiter thread, into the same path as OnPollReady's. While
-// paused or stopped it stays in the thread's buffer: it is out of the kernel
-// already, and an edge-triggered event would be lost if dropped.
+// paused or stopped it stays with the thread: it is out of the kernel already,
+// and an edge-triggered event would be lost if dropped. Events of registrations
+// deleted since the thread read them are dropped when collected.
 void OnWaiterReady(uv_async_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
   if (!c->open || !c->watching) return;
-  int n = 0, woke = 0;
-  if (!c->waiter.Take(c->events, &n, &woke)) return;
-  DeliverBatch(c, n, woke);
-  if (!c->open) return;
-  if (c->pause_after_batch) Unwatch(c);
-  if (n >= 0) ResizeEventList(c, n, woke);
+  BatchScope scope(c->env);
+  if (!scope.ok()) return;
+  np_event* out = nullptr;
+  int woke = 0, raw = 0;
+  int n = BeforeBatch(c, &out);
+  if (n == 0) {
+    if (!c->waiter.Take(&raw, &woke)) return;
+    n = raw > 0 ? np_selector_collect(&c->sel, raw, out) : raw;
+  }
+  // A batch with nothing current in it (its fds deleted before the loop took it)
+  // does not go to JavaScript, but the thread must wait again all the same.
+  if (n != 0 || woke) {
+    DeliverBatch(c, n, woke);
+    if (!c->open) return;
+    AfterBatch(c, raw, n, woke);
+  }
   // The next wait, now that JavaScript has consumed this batch (unless it
   // paused, stopped or closed the poller meanwhile).
   if (c->watching) c->waiter.Arm(c->cap);
@@ -725,23 +907,38 @@ bool BytesArg(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len
   return false;
 }
 
-// Up to np_iov_max() buffers of the array argument i as iovecs; -1 with a TypeError.
+// The most buffers one readv/writev takes: np_iov_max() is at most this.
+constexpr int kIovCap = 1024;
+
+// Up to np_iov_max() buffers of the array argument i as iovecs; -1 with a TypeError
+// (or the exception a getter threw).
+//
+// Reading an element can run JavaScript: an accessor on the index, or on
+// Array.prototype for a hole. That code can detach the buffer of an element read
+// before it (transfer it) and let the collector free it, so every element is read
+// first, and only then are the pointers taken: from there to the syscall no
+// JavaScript runs (the type checks and napi_get_*_info run none). A detached
+// buffer is then simply empty (V8 reports no data and length 0).
 int IovecArg(const Napi::CallbackInfo& info, size_t i, struct iovec* iov, int cap) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= i || !info[i].IsArray()) {
-    Napi::TypeError::New(env, "expected an array of buffers").ThrowAsJavaScriptException();
+  napi_env env = info.Env();
+  bool is_array = false;
+  uint32_t length = 0;
+  if (info.Length() <= i || napi_is_array(env, info[i], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, info[i], &length) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected an array of buffers");
     return -1;
   }
-  Napi::Array list = info[i].As<Napi::Array>();
-  uint32_t n = list.Length();
-  int count = n < static_cast<uint32_t>(cap) ? static_cast<int>(n) : cap;
+  int count = length < static_cast<uint32_t>(cap) ? static_cast<int>(length) : cap;
+  napi_value items[kIovCap];
   for (int k = 0; k < count; k++) {
-    Napi::Value item = list.Get(static_cast<uint32_t>(k));
-    if (env.IsExceptionPending()) return -1;
+    if (napi_get_element(env, info[i], static_cast<uint32_t>(k), &items[k]) != napi_ok) return -1;
+  }
+  // No JavaScript from here on.
+  for (int k = 0; k < count; k++) {
     void* data;
     size_t len;
-    if (!BytesOf(env, item, &data, &len)) {
-      Napi::TypeError::New(env, "expected an array of Buffers, TypedArrays, DataViews or ArrayBuffers").ThrowAsJavaScriptException();
+    if (!BytesOf(env, items[k], &data, &len)) {
+      napi_throw_type_error(env, nullptr, "expected an array of Buffers, TypedArrays, DataViews or ArrayBuffers");
       return -1;
     }
     iov[k].iov_base = data;
@@ -853,7 +1050,9 @@ Napi::Value SendTo(const Napi::CallbackInfo& info) {
   void* data;
   size_t len;
   std::string host;
-  if (!IntArg(info, 0, &fd) || !BytesArg(info, 1, &data, &len) || !StringArg(info, 2, &host) || !IntArg(info, 3, &port)) {
+  // The buffer's pointer last, right before the syscall (no argument check runs
+  // JavaScript, but nothing may come between the pointer and its use).
+  if (!IntArg(info, 0, &fd) || !StringArg(info, 2, &host) || !IntArg(info, 3, &port) || !BytesArg(info, 1, &data, &len)) {
     return info.Env().Undefined();
   }
   return Count(info.Env(), np_send_to(fd, data, len, host.c_str(), port));
@@ -939,8 +1138,7 @@ Napi::Value RawFunction(Napi::Env env, napi_callback cb, const char* name) {
 ssize_t WriteBytes(int fd, void* data, size_t len) { return np_write(fd, data, len); }
 ssize_t SendUrgentBytes(int fd, void* data, size_t len) { return np_send_urgent(fd, data, len); }
 
-// The iovec array lives on the stack: np_iov_max() is at most 1024 entries (16 KiB).
-constexpr int kIovCap = 1024;
+// The iovec array lives on the stack: np_iov_max() is at most kIovCap entries (16 KiB).
 
 Napi::Value Readv(const Napi::CallbackInfo& info) {
   int fd;
@@ -967,21 +1165,17 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), np_shutdown(fd, how));
 }
 
-// Whether `fd` is the backend or waker descriptor of a poller open in this environment.
-bool IsPollerOwnFd(AddonData* addon, int fd) {
-  for (PollerCore* c = addon->open_cores; c != nullptr; c = c->next) {
-    if (fd == c->sel.fd || fd == c->sel.waker.read_fd || fd == c->sel.waker.write_fd) return true;
-  }
-  return false;
-}
-
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd;
   if (!IntArg(info, 0, &fd)) return info.Env().Undefined();
-  // Closing a poller's own descriptor would leave libuv watching a dead fd (it aborts
-  // the process on the next poll) or let the number be reused under the poller: refuse,
-  // the poller's close() is the way.
-  if (fd >= 0 && IsPollerOwnFd(info.Env().GetInstanceData<AddonData>(), fd)) return Napi::Number::New(info.Env(), -EBUSY);
+  // Closing a descriptor of any open poller, this thread's or another's, would let
+  // the number be reused under it: refuse, the poller's close() is the way. The
+  // close itself runs outside the registry's lock (a socket with SO_LINGER can
+  // block in it): the fd is open, so no poller can take its number meanwhile.
+  if (fd >= 0) {
+    int busy = FdRegistry::Get().MayClose(fd);
+    if (busy < 0) return Napi::Number::New(info.Env(), busy);
+  }
   return Napi::Number::New(info.Env(), np_close(fd));
 }
 

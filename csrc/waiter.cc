@@ -9,36 +9,25 @@
 #endif
 
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 
-int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, void* data) {
-  const np_backend_info* backend = np_backend();
-  buf_ = static_cast<np_event*>(std::calloc(static_cast<size_t>(backend->max_poll_events_cap), sizeof(np_event)));
-  if (buf_ == nullptr) return UV_ENOMEM;
+int WaiterThread::Init(uv_loop_t* loop, np_selector* sel, uv_async_cb ready, void* data, int slice_ms) {
   int err = uv_mutex_init(&mu_);
-  if (err < 0) {
-    std::free(buf_);
-    buf_ = nullptr;
-    return err;
-  }
+  if (err < 0) return err;
   err = uv_cond_init(&cv_);
   if (err < 0) {
     uv_mutex_destroy(&mu_);
-    std::free(buf_);
-    buf_ = nullptr;
     return err;
   }
   err = uv_async_init(loop, &async_, ready);
   if (err < 0) {
     uv_cond_destroy(&cv_);
     uv_mutex_destroy(&mu_);
-    std::free(buf_);
-    buf_ = nullptr;
     return err;
   }
   async_.data = data;
   sel_ = sel;
+  slice_ms_ = slice_ms;
+  state_ = State::Idle;
   initialized_ = true;
   return 0;
 }
@@ -54,6 +43,18 @@ static void NameThisThread() {
 #elif defined(__FreeBSD__)
   pthread_setname_np(pthread_self(), "netpoll-waiter");
 #endif
+}
+
+bool WaiterThread::MoveTo(State next) {
+  bool allowed = false;
+  switch (next) {
+    case State::Waiting: allowed = state_ == State::Idle || state_ == State::Waiting; break;
+    case State::Ready: allowed = state_ == State::Waiting; break;
+    case State::Idle: allowed = state_ == State::Ready || state_ == State::Waiting; break;
+    case State::Quitting: allowed = true; break;
+  }
+  if (allowed) state_ = next;
+  return allowed;
 }
 
 void WaiterThread::Run(void* arg) {
@@ -72,19 +73,16 @@ void WaiterThread::Run(void* arg) {
 
   uv_mutex_lock(&w->mu_);
   for (;;) {
-    while (!w->armed_ && !w->quit_) uv_cond_wait(&w->cv_, &w->mu_);
-    if (w->quit_) break;
+    while (w->state_ != State::Waiting && w->state_ != State::Quitting) uv_cond_wait(&w->cv_, &w->mu_);
+    if (w->state_ == State::Quitting) break;
     int cap = w->cap_;
     uv_mutex_unlock(&w->mu_);
     int woke = 0;
-    int n = np_selector_wait(w->sel_, w->buf_, cap, -1, &woke);
+    int n = np_selector_wait(w->sel_, cap, w->slice_ms_, &woke);
     uv_mutex_lock(&w->mu_);
-    if (w->quit_) break;
-    if (n > 0 && !w->deleted_.empty()) n = w->Filter(n);
-    w->deleted_.clear();
-    if (n == 0 && !woke) continue;  // EINTR (or only stale events): still armed, wait again
-    w->armed_ = false;
-    w->pending_ = true;
+    if (w->state_ == State::Quitting) break;
+    if (n == 0 && !woke) continue;  // EINTR or a slice's end: still Waiting, wait again
+    if (!w->MoveTo(State::Ready)) continue;
     w->n_ = n;
     w->woke_ = woke;
     uv_async_send(&w->async_);
@@ -94,19 +92,26 @@ void WaiterThread::Run(void* arg) {
 
 int WaiterThread::Arm(int cap) {
   uv_mutex_lock(&mu_);
-  if (pending_) {
-    uv_mutex_unlock(&mu_);
-    return uv_async_send(&async_);
+  switch (state_) {
+    case State::Ready:
+      uv_mutex_unlock(&mu_);
+      return uv_async_send(&async_);
+    case State::Waiting:
+    case State::Quitting:
+      uv_mutex_unlock(&mu_);
+      return 0;
+    case State::Idle:
+      break;
   }
   cap_ = cap;
-  armed_ = true;
+  MoveTo(State::Waiting);
   if (!started_) {
     uv_thread_options_t options;
     options.flags = UV_THREAD_HAS_STACK_SIZE;
-    options.stack_size = 256 * 1024;  // the wait needs little: the event array is on the heap
+    options.stack_size = 256 * 1024;  // the wait needs little: the event list is on the heap
     int err = uv_thread_create_ex(&thread_, &options, Run, this);
     if (err < 0) {
-      armed_ = false;
+      MoveTo(State::Idle);  // undone: the thread that was to wait never started
       uv_mutex_unlock(&mu_);
       return err;
     }
@@ -117,56 +122,15 @@ int WaiterThread::Arm(int cap) {
   return 0;
 }
 
-// Drops the events of deleted fds from buf_[0..n); returns how many are left.
-int WaiterThread::Filter(int n) {
-  int kept = 0;
-  for (int i = 0; i < n; i++) {
-    bool stale = false;
-    for (int fd : deleted_) stale = stale || buf_[i].fd == fd;
-    if (!stale) buf_[kept++] = buf_[i];
-  }
-  return kept;
-}
-
-void WaiterThread::DropEventsFor(int fd) {
-  if (!initialized_) return;
+bool WaiterThread::Take(int* n, int* woke) {
   uv_mutex_lock(&mu_);
-  if (pending_ && n_ > 0) {
-    deleted_.assign(1, fd);
-    n_ = Filter(n_);
-    deleted_.clear();
-    // An empty batch still goes to the loop when it carries a wake; else there is
-    // nothing to deliver, and the thread must wait again when next armed.
-    if (n_ == 0 && !woke_) pending_ = false;
-  } else if (armed_ && !pending_) {
-    deleted_.push_back(fd);
-  }
-  uv_mutex_unlock(&mu_);
-}
-
-void WaiterThread::KeepEventsFor(int fd) {
-  if (!initialized_) return;
-  uv_mutex_lock(&mu_);
-  for (size_t i = 0; i < deleted_.size(); i++) {
-    if (deleted_[i] == fd) {
-      deleted_[i] = deleted_.back();
-      deleted_.pop_back();
-      break;
-    }
-  }
-  uv_mutex_unlock(&mu_);
-}
-
-bool WaiterThread::Take(np_event* out, int* n, int* woke) {
-  uv_mutex_lock(&mu_);
-  if (!pending_) {
+  if (state_ != State::Ready) {
     uv_mutex_unlock(&mu_);
     return false;
   }
-  if (n_ > 0) std::memcpy(out, buf_, sizeof(np_event) * static_cast<size_t>(n_));
   *n = n_;
   *woke = woke_;
-  pending_ = false;
+  MoveTo(State::Idle);
   uv_mutex_unlock(&mu_);
   return true;
 }
@@ -174,12 +138,12 @@ bool WaiterThread::Take(np_event* out, int* n, int* woke) {
 void WaiterThread::Join() {
   if (!initialized_ || !started_) return;
   uv_mutex_lock(&mu_);
-  quit_ = true;
+  MoveTo(State::Quitting);
   uv_cond_signal(&cv_);
   uv_mutex_unlock(&mu_);
-  // Blocked in the kernel, it sees quit_ only once the wait returns. A wake
+  // Blocked in the kernel, it sees Quitting only once the wait returns. A wake
   // that finds it elsewhere stays pending in the selector, which closes next.
-  np_waker_wake(&sel_->waker, sel_->fd);
+  np_selector_wake(sel_);
   uv_thread_join(&thread_);
   started_ = false;
 }
@@ -188,7 +152,5 @@ void WaiterThread::Release() {
   if (!initialized_) return;
   uv_cond_destroy(&cv_);
   uv_mutex_destroy(&mu_);
-  std::free(buf_);
-  buf_ = nullptr;
   initialized_ = false;
 }

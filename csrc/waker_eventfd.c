@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall) {
+  waker->ident = 0;
   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) {
     *failed_syscall = "eventfd";
@@ -16,7 +17,9 @@ int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall)
   }
   struct epoll_event ev = {0};
   ev.events = EPOLLIN | EPOLLPRI | EPOLLET | EPOLLRDHUP;
-  ev.data.fd = efd;
+  /* The selector's token for the waker: the fd with generation 0, which no user
+   * registration has (selector_epoll.c). */
+  ev.data.u64 = (uint32_t)efd;
   if (epoll_ctl(selector_fd, EPOLL_CTL_ADD, efd, &ev) < 0) {
     int err = -errno;
     *failed_syscall = "epoll_ctl add";

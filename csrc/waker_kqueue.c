@@ -21,14 +21,15 @@
 
 #if USE_EVFILT_USER
 
-/* gnet's ident. User events live in their own filter, so ident 0 never
- * collides with fd 0 registered for EVFILT_READ. */
-#define WAKER_IDENT 0
-
+/* gnet uses ident 0. User events live in their own filter, so no ident collides
+ * with an fd registered for EVFILT_READ; the waker's own address makes the ident
+ * unique among the process's live pollers too, so np_waker_registered, asking a
+ * kqueue that may be another poller's, can only find ours. */
 int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall) {
   struct kevent ev;
+  waker->ident = (uintptr_t)waker;
   /* EV_CLEAR: one report per trigger, with nothing to drain. */
-  EV_SET(&ev, WAKER_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, 0);
+  EV_SET(&ev, waker->ident, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, 0);
   waker->read_fd = waker->write_fd = -1;
   if (kevent(selector_fd, &ev, 1, NULL, 0, NULL) < 0) {
     *failed_syscall = "kevent add";
@@ -38,9 +39,8 @@ int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall)
 }
 
 int np_waker_wake(np_waker *waker, int selector_fd) {
-  (void)waker;
   struct kevent ev;
-  EV_SET(&ev, WAKER_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
+  EV_SET(&ev, waker->ident, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
   for (;;) {
     if (kevent(selector_fd, &ev, 1, NULL, 0, NULL) >= 0) return 0;
     /* The change is applied before EINTR could be returned, but retrying a
@@ -50,6 +50,18 @@ int np_waker_wake(np_waker *waker, int selector_fd) {
 }
 
 void np_waker_drain(np_waker *waker) { (void)waker; }
+
+/* A bare change (no flags, NOTE_FFNOP, the udata it was added with): on our kqueue
+ * it neither triggers nor clears the event, and a pending trigger stays pending;
+ * any other kqueue has no user event with this ident and answers ENOENT. */
+int np_waker_registered(const np_waker *waker, int fd) {
+  struct kevent ev;
+  EV_SET(&ev, waker->ident, EVFILT_USER, 0, 0, 0, 0);
+  for (;;) {
+    if (kevent(fd, &ev, 1, NULL, 0, NULL) >= 0) return 1;
+    if (errno != EINTR) return 0;
+  }
+}
 
 void np_waker_close(np_waker *waker) {
   /* The user event goes away with the kqueue. */
@@ -68,6 +80,7 @@ static int set_flags(int fd) {
 
 int np_waker_open(np_waker *waker, int selector_fd, const char **failed_syscall) {
   int fds[2];
+  waker->ident = 0;
   waker->read_fd = waker->write_fd = -1;
   /* pipe + fcntl rather than pipe2, which not every BSD of interest has. */
   if (pipe(fds) < 0) {
@@ -114,6 +127,19 @@ void np_waker_drain(np_waker *waker) {
     if (n > 0) continue;
     if (n < 0 && errno == EINTR) continue;
     return;  /* EAGAIN: empty */
+  }
+}
+
+/* EV_ENABLE of the read filter of our pipe (level-triggered, enabled, added with
+ * udata 0): on our kqueue the kernel only evaluates it again, which a level-
+ * triggered filter reports anyway; any other kqueue does not have our pipe and
+ * answers ENOENT. */
+int np_waker_registered(const np_waker *waker, int fd) {
+  struct kevent ev;
+  EV_SET(&ev, (uintptr_t)waker->read_fd, EVFILT_READ, EV_ENABLE, 0, 0, 0);
+  for (;;) {
+    if (kevent(fd, &ev, 1, NULL, 0, NULL) >= 0) return 1;
+    if (errno != EINTR) return 0;
   }
 }
 

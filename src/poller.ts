@@ -215,7 +215,8 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     this.#native = native;
     this.#events = native.events;
-    this.#signals = native.signals;
+    // The two int32 after the event list (see eventList()).
+    this.#signals = this.#events.subarray(3 * MaxPollEventsCap, 3 * MaxPollEventsCap + 2);
     this.#deferWake = !native.waiterThread;
   }
 
@@ -239,7 +240,11 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.#native.waiterThread;
   }
 
-  /** The epoll or kqueue descriptor, or -1 once closed. */
+  /**
+   * The epoll or kqueue descriptor, or -1 once closed (or once the poller found it closed behind
+   * its back, e.g. by `fs.closeSync`). The poller itself works on a private duplicate, so closing
+   * this number cannot break the event loop: `polling()` then rejects with `EBADF`.
+   */
   get fd(): number {
     return this.#native.fd;
   }
@@ -464,7 +469,9 @@ export class Poller implements AsyncIterable<PollEvent> {
    * the event's fd (gnet's `poll_opt` mode). Resolves with the `ErrEngineShutdown` /
    * `ErrAcceptSocket` (or the Error wrapping one) that a callback returned, or with
    * `ErrEngineShutdown` when the poller is closed. Rejects with what a callback threw.
-   * Either way the poller stays open and can poll again.
+   * Either way the poller stays open and can poll again. A callback that closes the
+   * poller and then throws has no promise left to reject: its error is reported as an
+   * `uncaughtException`, as Node reports an error thrown after a callback's promise settled.
    *
    * While polling, the poller keeps the process alive (see {@link Poller.unref}).
    *
@@ -472,7 +479,8 @@ export class Poller implements AsyncIterable<PollEvent> {
    * @returns the error that stopped the loop.
    * @throws (rejects) ErrPollerClosed after close; an Error with code `ERR_POLLER_BUSY`
    * when polling or iterating already; TypeError when `callback` is not a function;
-   * an Error with code `ERR_NO_CALLBACK` for an event on an fd without a callback.
+   * an Error with code `ERR_NO_CALLBACK` for an event on an fd without a callback;
+   * a SystemError `EBADF` when `poller.fd` was closed behind the poller's back.
    * @example
    * ```ts
    * const err = await poller.polling((fd, event, flags) => {
@@ -577,7 +585,11 @@ export class Poller implements AsyncIterable<PollEvent> {
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
       }
     } catch (e) {
-      if (this.#run !== run) return;
+      // Thrown after the run ended (the callback closed the poller, which resolved
+      // polling(), then threw): no promise is left to carry it. Rethrown, the native
+      // side reports it as Node reports an error thrown after a callback's promise
+      // settled: 'uncaughtException'.
+      if (this.#run !== run) throw e;
       this.#end();
       run.reject(e);
     }
@@ -903,7 +915,9 @@ export class Poller implements AsyncIterable<PollEvent> {
       try {
         stop = this.#doChores();
       } catch (e) {
-        if (this.#iter === iter) this.#finishIteration(iter, e);
+        // As in #pollBatch: once the iteration ended nothing else would report it.
+        if (this.#iter !== iter) throw e;
+        this.#finishIteration(iter, e);
         return;
       }
       if (this.#iter !== iter) return;
@@ -974,7 +988,8 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Closes the poller: its epoll/kqueue fd and waker (registered fds stay open: they
-   * are yours). A running `polling()` resolves with `ErrEngineShutdown`, a running
+   * are yours; `poller.fd` only while it still refers to this poller, never a number
+   * another file took after it was closed behind the poller's back). A running `polling()` resolves with `ErrEngineShutdown`, a running
    * iteration ends (`done`), pending `trigger()` promises reject with `ErrPollerClosed`,
    * and later calls throw (or reject with) `ErrPollerClosed`. Idempotent; safe inside a
    * callback or a task.
@@ -1068,7 +1083,8 @@ export interface OpenPollerOptions {
 /**
  * Opens a poller (gnet's `OpenPoller`): `epoll_create1(EPOLL_CLOEXEC)` plus an eventfd
  * waker registered edge-triggered on Linux; `kqueue()` plus an `EVFILT_USER` waker on
- * BSD and macOS (a pipe where there is no `EVFILT_USER`).
+ * BSD and macOS (a pipe where there is no `EVFILT_USER`). The poller works on a private
+ * duplicate of that descriptor (`poller.fd` is the original), see docs/backends.md.
  *
  * @param options - `waiterThread`: wait for events on a thread of the poller's own
  * (see {@link OpenPollerOptions}).
@@ -1087,7 +1103,36 @@ export function openPoller(options: OpenPollerOptions = {}): Poller {
   const { waiterThread = process.env.NETPOLL_WAITER_THREAD === '1' } = options;
   validateBoolean(waiterThread, 'options.waiterThread');
   const native = new binding.NativePoller();
-  const err = native.open(waiterThread);
+  const err = native.open(waiterThread, eventList());
   if (err < 0) throw systemError(err, native.failedSyscall);
   return new Poller(native);
+}
+
+/** Bytes of the shared event list: MaxPollEventsCap entries of (fd, event, flags). */
+// The events (three int32 each), then the two signals shared with the binding: whether
+// this poller's batch is running, and a wake asked for during it (see #wake).
+const EVENT_LIST_BYTES = (MaxPollEventsCap * 3 + 2) * Int32Array.BYTES_PER_ELEMENT;
+
+/**
+ * The shared event list the native side writes each batch into, on memory that
+ * cannot be detached: code that got hold of it (through the binding) cannot transfer
+ * it away under the native side. A SharedArrayBuffer refuses transfer and has no
+ * detach; where it is missing (an Electron renderer without cross-origin isolation)
+ * a WebAssembly memory's buffer, which only its Memory object could detach, and no
+ * one else has that; where WebAssembly is missing too (--jitless), a plain buffer.
+ * The native side checks the list before every batch anyway and fails the batch
+ * with EFAULT rather than write into a detached one.
+ */
+function eventList(): Int32Array {
+  if (typeof SharedArrayBuffer === 'function') return new Int32Array(new SharedArrayBuffer(EVENT_LIST_BYTES));
+  const wasm = (globalThis as { WebAssembly?: { Memory?: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+  if (typeof wasm?.Memory === 'function') {
+    try {
+      const pages = Math.ceil(EVENT_LIST_BYTES / 65536);
+      return new Int32Array(new wasm.Memory({ initial: pages }).buffer, 0, EVENT_LIST_BYTES / Int32Array.BYTES_PER_ELEMENT);
+    } catch {
+      // refused (a content security policy): the plain buffer below
+    }
+  }
+  return new Int32Array(EVENT_LIST_BYTES / Int32Array.BYTES_PER_ELEMENT);
 }

@@ -630,13 +630,26 @@ export function write(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: n
  */
 export const IOV_MAX: number = constants.IOV_MAX;
 
-function validateBuffers(bufs: unknown): asserts bufs is readonly (ArrayBufferView | ArrayBuffer)[] {
+/**
+ * The buffers readv/writev use (the first IOV_MAX), checked and copied into a fresh
+ * array: each element of `bufs` is read once, here, where an index getter or a Proxy
+ * may run harmlessly, and the native side gets exactly what was checked. (The native
+ * side reads every element before it takes any pointer, so even a hostile array
+ * handed to the binding directly cannot free a buffer under it.)
+ */
+function buffersOf(bufs: unknown): (ArrayBufferView | ArrayBuffer)[] {
   if (!Array.isArray(bufs)) {
     const err = new TypeError(`The "bufs" argument must be an array of Buffers, TypedArrays, DataViews or ArrayBuffers. Received ${typeof bufs}`) as TypeError & { code: string };
     err.code = 'ERR_INVALID_ARG_TYPE';
     throw err;
   }
-  for (let i = 0; i < bufs.length; i++) validateBuffer(bufs[i], `bufs[${i}]`);
+  const list: (ArrayBufferView | ArrayBuffer)[] = [];
+  for (let i = 0, n = bufs.length; i < n; i++) {
+    const buf: unknown = bufs[i];
+    validateBuffer(buf, `bufs[${i}]`);
+    if (i < IOV_MAX) list.push(buf);
+  }
+  return list;
 }
 
 /**
@@ -654,8 +667,7 @@ function validateBuffers(bufs: unknown): asserts bufs is readonly (ArrayBufferVi
  */
 export function readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number {
   validateFd(fd);
-  validateBuffers(bufs);
-  const n = binding.readv(fd, bufs);
+  const n = binding.readv(fd, buffersOf(bufs));
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;
   throw systemError(n, 'readv', { fd });
@@ -676,8 +688,7 @@ export function readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)
  */
 export function writev(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number {
   validateFd(fd);
-  validateBuffers(bufs);
-  const n = binding.writev(fd, bufs);
+  const n = binding.writev(fd, buffersOf(bufs));
   if (n >= 0) return n;
   if (wouldBlock(n)) return -1;
   throw systemError(n, 'writev', { fd });
@@ -752,7 +763,8 @@ export function shutdown(fd: number, how: 'read' | 'write' | 'both' = 'both'): v
  * but only when no duplicate of it remains open).
  * @param fd - the descriptor to close.
  * @throws TypeError/RangeError for a bad `fd`; a SystemError (`EBADF`) when `fd` is not open,
- * `EBUSY` when it is an open poller's own descriptor (`poller.fd`): close the poller instead.
+ * `EBUSY` when it is an open poller's own descriptor (`poller.fd`, or its waker), whichever thread
+ * opened that poller: close the poller instead.
  * @example
  * ```ts
  * poller.delete(fd);

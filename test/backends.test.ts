@@ -112,6 +112,36 @@ test('a second add of a registered fd fails with EEXIST whatever it asks for, an
   }
 });
 
+test('a rejected add of an edge-triggered fd queues no second edge: EEXIST asks no kernel', async () => {
+  // On FreeBSD and macOS any change to a live filter (the EV_ENABLE an EEXIST probe
+  // would use) evaluates it again and queues an EV_CLEAR event once more; the
+  // registration records answer instead. libkqueue and epoll cannot show that
+  // re-queue; this pins the contract on every backend.
+  using poller = openPoller();
+  const [r, w] = pipe();
+  const [a, b] = socketpair();
+  try {
+    poller.addRead({ fd: r }, true);
+    poller.addReadWrite({ fd: a }, true);
+    write(w, Buffer.from('x'));
+    write(b, Buffer.from('x'));
+    const first = await eventsFor(poller, 100);
+    assert.ok(first.some(([fd]) => fd === r) && first.some(([fd]) => fd === a), 'the first edges');
+    for (const fd of [r, a]) {
+      for (const add of [() => poller.addRead({ fd }, true), () => poller.addRead({ fd }), () => poller.addWrite({ fd }, true), () => poller.addReadWrite({ fd }, true)]) {
+        assert.is(thrown(add).code, 'EEXIST');
+      }
+    }
+    assert.equal(await eventsFor(poller, 100), [], 'data left unread and a rejected add: no edge again');
+    write(w, Buffer.from('y'));
+    const next = await eventsFor(poller, 100);
+    assert.is(next.length, 1, 'a new arrival is one new edge');
+    assert.is(next[0][0], r);
+  } finally {
+    for (const fd of [r, w, a, b]) close(fd);
+  }
+});
+
 test('mod and delete of an fd never added fail with ENOENT; every operation on a closed fd fails with EBADF', () => {
   using poller = openPoller();
   const [r, w] = pipe();

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { close, openPoller } from '../src/index.js';
+import { binding } from '../src/binding.js';
 import { openFdCount, sleep, within } from './helpers.js';
 
 const indexPath = path.resolve(__dirname, '..', 'src', 'index.js');
@@ -96,7 +97,7 @@ test('workers terminated mid-poll release their pollers\' fds (cleanup hook)', a
     for (const fds of pipes) fds.forEach(close);
   }
   await sleep(50);
-  // Leaked, the pollers' fds would be 2 pollers x (epoll fd + eventfd) x 4 workers x 5 rounds = 80.
+  // Leaked, the pollers' fds would be 2 pollers x (epoll fd, its private dup, eventfd) x 4 workers x 5 rounds = 120.
   const leaked = openFdCount() - baseline;
   assert.ok(leaked <= 2, `fds after terminate: +${leaked}`);
 });
@@ -106,12 +107,106 @@ test('pollers dropped without close() release their fds when garbage-collected',
   if (!gc) return; // the test runner passes --expose-gc
   const baseline = openFdCount();
   for (let i = 0; i < 200; i++) openPoller();
-  assert.ok(openFdCount() - baseline >= 400, 'each poller holds two fds');
+  assert.ok(openFdCount() - baseline >= 400, 'each poller holds two fds at least');
   for (let i = 0; i < 10 && openFdCount() - baseline > 10; i++) {
     gc();
     await sleep(20); // finalizers run after the collection, on the loop
   }
   assert.ok(openFdCount() - baseline <= 10, `left open: ${openFdCount() - baseline}`);
+});
+
+for (const waiterThread of [false, true]) {
+  const route = waiterThread ? 'waiter thread' : 'the loop watching';
+  test(`poller.fd closed with fs.closeSync in the same tick as polling() rejects polling() with EBADF, never an abort (${route})`, () => {
+    // libuv starts watching on the next loop turn, after the check polling() makes at
+    // once: given the closed number, it would abort the process.
+    const r = runScript(`${prelude}
+      const fs = require('node:fs');
+      const p = np.openPoller({ waiterThread: ${waiterThread} });
+      const [r, w] = np.pipe();
+      p.addRead({ fd: r });
+      np.write(w, Buffer.from('x'));
+      const running = p.polling(() => np.ErrEngineShutdown);
+      fs.closeSync(p.fd);
+      running.then((e) => console.log('resolved', e.message), (e) => console.log('rejected', e.code, e.syscall, p.fd))
+        .then(() => p.polling()).catch((e) => console.log('again', e.code))
+        .finally(() => { p.close(); np.close(r); np.close(w); });`);
+    assert.is(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), `rejected EBADF ${binding.backend.syscalls.wait} -1\nagain EBADF`, 'poller.fd reads -1 once the poller found its number gone');
+  });
+
+  test(`a poller whose fd number was closed behind its back and taken by another poller neither polls nor closes that poller's fd (${route})`, () => {
+    const r = runScript(`${prelude}
+      const fs = require('node:fs');
+      const a = np.openPoller({ waiterThread: ${waiterThread} });
+      const n = a.fd;
+      fs.closeSync(n);
+      const b = np.openPoller({ waiterThread: ${waiterThread} });
+      if (b.fd !== n) { console.log('number not reused', n, b.fd); process.exit(0); }
+      const [r, w] = np.pipe();
+      b.addRead({ fd: r });
+      np.write(w, Buffer.from('x'));
+      (async () => {
+        const stolen = [];
+        const first = await a.polling((fd) => { stolen.push(fd); return np.ErrEngineShutdown; }).then(() => 'resolved', (e) => e.code);
+        a.close();
+        const second = await b.polling(() => np.ErrEngineShutdown).then((e) => e.message, (e) => e.code);
+        let open = true;
+        try { fs.fstatSync(n); } catch { open = false; }
+        console.log(first, stolen.length, second, open, b.fd === n);
+        b.close(); np.close(r); np.close(w);
+      })();`);
+    assert.is(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+    assert.is(r.status, 0, r.stderr);
+    if (r.stdout.startsWith('number not reused')) return; // something else took it: nothing to check
+    assert.is(r.stdout.trim(), 'EBADF 0 server is going to be shutdown true true');
+  });
+}
+
+test('a worker cannot close() the main thread\'s poller fd (EBUSY); once fs.closeSync freed the number for its own pipe, the main poller\'s close() leaves that pipe open', async () => {
+  const poller = openPoller();
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const fs = require('node:fs');
+     const np = require(${JSON.stringify(indexPath)});
+     const fd = workerData;
+     let viaClose;
+     try { np.close(fd); viaClose = 'closed'; } catch (e) { viaClose = e.code; }
+     fs.closeSync(fd); // behind netpoll's back
+     const [r1, w1] = np.pipe();
+     const keep = np.socket.dup(r1);
+     let mine;
+     try { np.close(r1); mine = 'closed'; } catch (e) { mine = e.code; } // the number is the worker's now
+     const [r, w] = np.pipe();
+     parentPort.postMessage({ viaClose, mine, reused: r1 === fd && r === fd });
+     parentPort.once('message', () => {
+       let result;
+       try {
+         np.write(w, Buffer.from('still open'));
+         const buf = Buffer.alloc(32);
+         result = buf.toString('utf8', 0, np.read(r, buf));
+       } catch (e) { result = e.code; }
+       for (const x of [r, w, w1, keep]) np.close(x);
+       parentPort.postMessage(result);
+     });`,
+    { eval: true, workerData: poller.fd },
+  );
+  try {
+    const next = () => within(new Promise<any>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); }), 5000, 'the worker');
+    const first = await next();
+    assert.is(first.viaClose, 'EBUSY', 'netpoll\'s close() refuses another thread\'s poller fd');
+    assert.is(first.mine, 'closed', 'but not a number the poller no longer owns');
+    const checked = next();
+    poller.close();
+    worker.postMessage('check');
+    const result = await checked;
+    if (!first.reused) return; // the worker's pipes got other numbers: nothing was at risk
+    assert.is(result, 'still open');
+  } finally {
+    poller.close();
+    await worker.terminate();
+  }
 });
 
 test.run();

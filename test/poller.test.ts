@@ -3,6 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   Backend,
@@ -23,12 +25,15 @@ import {
   openPoller,
   pipe,
   read,
+  socket,
   socketpair,
   write,
   type IOEvent,
 } from '../src/index.js';
+import { binding } from '../src/binding.js';
 import { readyPipes, rejection, stopAfter, thrown, within } from './helpers.js';
 
+const { dup } = socket;
 const epoll = Backend === 'epoll';
 const EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
@@ -319,6 +324,41 @@ test('a throwing callback rejects polling() with what it threw; the poller stays
   }
 });
 
+test('an error a callback throws after it closed the poller surfaces as an uncaught exception instead of being lost', async () => {
+  // close() resolved polling() already, so no promise is left to reject: Node reports
+  // an error thrown after a callback's promise settled as 'uncaughtException'.
+  const caught: unknown[] = [];
+  const onUncaught = (e: unknown): void => {
+    caught.push(e);
+  };
+  process.on('uncaughtException', onUncaught);
+  try {
+    for (const dispatch of ['polling() callback', 'attachment callback'] as const) {
+      const poller = openPoller();
+      const [r, w] = pipe();
+      try {
+        const boom = new Error(`thrown after close() by the ${dispatch}`);
+        const callback = (): never => {
+          poller.close();
+          throw boom;
+        };
+        poller.addRead({ fd: r, callback: dispatch === 'attachment callback' ? callback : undefined });
+        write(w, Buffer.from('x'));
+        const result = await within(dispatch === 'polling() callback' ? poller.polling(callback) : poller.polling(), 2000);
+        assert.is(result, ErrEngineShutdown, 'polling() resolved by close()');
+        for (let i = 0; i < 50 && !caught.includes(boom); i++) await new Promise((resolve) => setTimeout(resolve, 2));
+        assert.ok(caught.includes(boom), `the ${dispatch}'s error was reported`);
+      } finally {
+        poller.close();
+        close(r);
+        close(w);
+      }
+    }
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+});
+
 test('calling polling() while it runs rejects with ERR_POLLER_BUSY and leaves the first run alone', async () => {
   using poller = openPoller();
   const first = poller.polling(() => undefined);
@@ -544,6 +584,35 @@ test('a registered fd closed and its number reused gets the new attachment, neve
   }
 });
 
+test('an event of a registration the kernel kept for a closed fd (a dup holds its file open) never reaches the new registration of its number', async () => {
+  // epoll keys a registration by (file, number): closing the number while a duplicate
+  // keeps the file open leaves it registered, reporting under the old number, which a
+  // new file then takes. Those events belong to no registration of the poller's.
+  using poller = openPoller();
+  const [r1, w1] = pipe();
+  poller.addRead({ fd: r1, callback: () => undefined }, true);
+  const keep = dup(r1);
+  close(r1);
+  const [r2, w2] = pipe();
+  try {
+    assert.is(r2, r1, 'the kernel reuses the lowest free fd number');
+    const seen: number[] = [];
+    poller.addRead({ fd: r2, callback: (fd) => { seen.push(fd); } });
+    write(w1, Buffer.from('old file')); // an edge on the old registration only
+    const timer = stopAfter(poller, 100);
+    await within(poller.polling(), 2000);
+    clearTimeout(timer);
+    assert.equal(seen, [], 'the new pipe is empty: no event may reach its callback');
+    write(w2, Buffer.from('x'));
+    const timer2 = stopAfter(poller, 100);
+    await within(poller.polling(), 2000);
+    clearTimeout(timer2);
+    assert.ok(seen.length > 0 && seen.every((fd) => fd === r2), 'its own events do');
+  } finally {
+    for (const fd of [keep, w1, r2, w2]) close(fd);
+  }
+});
+
 test('delete() forgets the attachment even when the fd was already closed', () => {
   using poller = openPoller();
   const [r, w] = pipe();
@@ -611,6 +680,83 @@ test('more than MaxPollEventsCap ready fds are all delivered over successive bat
   let turns = 0;
   await within(poller.polling(() => (++turns === 12 ? ErrEngineShutdown : undefined)), 5000);
   assert.is(poller.eventListSize, MinPollEventsCap);
+});
+
+/** Runs `source` in a fresh node with --expose-gc; its status, signal and output. */
+function runScript(source: string): { status: number | null; signal: string | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', source], {
+    encoding: 'utf8',
+    timeout: 10000,
+    env: { ...process.env, NETPOLL_DIST: path.resolve(__dirname, '..', 'src') },
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('a poller\'s event list lives on memory that cannot be detached (SharedArrayBuffer, else WebAssembly memory, else a plain buffer), and polls on each', () => {
+  const poll = `
+    const np = require(process.env.NETPOLL_DIST + '/index.js');
+    const p = np.openPoller();
+    const [r, w] = np.pipe();
+    p.addRead({ fd: r });
+    np.write(w, Buffer.from('x'));
+    p.polling((fd) => fd === r ? np.ErrEngineShutdown : undefined).then((e) => console.log(made.length, e.message));`;
+  const sab = runScript(`
+    const made = [];
+    const Real = SharedArrayBuffer;
+    globalThis.SharedArrayBuffer = class extends Real { constructor(n) { super(n); made.push(this); } };
+    ${poll}
+    let refused = false;
+    try { structuredClone(made[0], { transfer: [made[0]] }); } catch { refused = true; }
+    console.log('transfer refused', refused);`);
+  assert.is(sab.status, 0, sab.stderr);
+  assert.is(sab.stdout.trim(), 'transfer refused true\n1 server is going to be shutdown');
+  const wasm = runScript(`
+    delete globalThis.SharedArrayBuffer; // as in an Electron renderer without cross-origin isolation
+    const made = [];
+    const Real = WebAssembly.Memory;
+    WebAssembly.Memory = class extends Real { constructor(d) { super(d); made.push(this); } };
+    ${poll}`);
+  assert.is(wasm.status, 0, wasm.stderr);
+  assert.is(wasm.stdout.trim(), '1 server is going to be shutdown');
+  const plain = runScript(`
+    delete globalThis.SharedArrayBuffer;
+    delete globalThis.WebAssembly; // as under --jitless
+    const made = [];
+    ${poll}`);
+  assert.is(plain.status, 0, plain.stderr);
+  assert.is(plain.stdout.trim(), '0 server is going to be shutdown');
+});
+
+test('a native poller whose event list was detached fails the batch with EFAULT instead of writing into freed memory', () => {
+  // Anyone can make a NativePoller from the binding and hand it a detachable list.
+  const r = runScript(`
+    const { binding } = require(process.env.NETPOLL_DIST + '/binding.js');
+    const np = require(process.env.NETPOLL_DIST + '/index.js');
+    for (const waiterThread of [false, true]) {
+      const native = new binding.NativePoller();
+      const list = new Int32Array(3 * binding.backend.MaxPollEventsCap);
+      native.open(waiterThread, list);
+      const fds = [];
+      for (let i = 0; i < 64; i++) {
+        const [r, w] = np.pipe();
+        native.ctl(binding.CTL_ADD, r, binding.INTEREST_READ);
+        np.write(w, Buffer.from('x'));
+        fds.push(r, w);
+      }
+      structuredClone(native.events.buffer, { transfer: [native.events.buffer] });
+      gc();
+      native.start((n) => {
+        console.log(waiterThread, n === -require('node:os').constants.errno.EFAULT, native.events.length);
+        native.stop();
+        native.close();
+        fds.forEach((fd) => np.close(fd));
+      }, {});
+    }`);
+  assert.is(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').sort(), ['false true 0', 'true true 0']);
+  assert.instance(thrown(() => new binding.NativePoller().open(false, new Int32Array(3) as never)), TypeError);
+  assert.instance(thrown(() => new binding.NativePoller().open(false, new Uint32Array(3 * MaxPollEventsCap) as never)), TypeError);
 });
 
 test('process.nextTick and promise reactions run after each batch, before the next one', async () => {

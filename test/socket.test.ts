@@ -716,6 +716,73 @@ test('writev gathers and readv scatters in order; both give -1 when they would b
   }
 });
 
+/** Detaches `buf`'s memory and lets the collector free it, as a hostile getter would. */
+function detach(buf: ArrayBufferView): void {
+  structuredClone(buf.buffer, { transfer: [buf.buffer as ArrayBuffer] });
+  globalThis.gc?.();
+}
+
+test('readv and writev read each element of bufs before using any: a getter that frees an earlier buffer cannot make them touch freed memory', () => {
+  // The issue's attack: the getter of index 1 transfers index 0's buffer (1 KiB) and
+  // forces a collection on its second call, after the first call passed the checks.
+  const [a, b] = socketpair();
+  try {
+    write(a, Buffer.alloc(4096, 7));
+    const buf = new Uint8Array(1024);
+    const bufs: Uint8Array[] = [buf];
+    let calls = 0;
+    Object.defineProperty(bufs, 1, {
+      enumerable: true,
+      get() {
+        if (++calls === 2) detach(buf);
+        return new Uint8Array(16);
+      },
+    });
+    assert.is(readv(b, bufs), 1040);
+    assert.is(calls, 1, 'readv reads each element once, so the one it checked is the one it uses');
+    assert.is(buf.byteLength, 1024, 'and nothing was detached under it');
+    assert.ok(buf.every((x) => x === 7));
+
+    // The binding's own contract, for any caller: every element is read (running the
+    // getter) before any pointer is taken, and a detached buffer counts as empty.
+    const native = binding as unknown as Record<'readv' | 'writev', (fd: number, bufs: unknown) => number>;
+    for (const io of ['readv', 'writev'] as const) {
+      const victim = new Uint8Array(1024);
+      const small = new Uint8Array(16);
+      const list: Uint8Array[] = [victim];
+      Object.defineProperty(list, 1, {
+        enumerable: true,
+        get() {
+          detach(victim);
+          return small;
+        },
+      });
+      assert.is(native[io](io === 'readv' ? b : a, list), 16, `${io} used the 16 live bytes only`);
+      assert.is(victim.byteLength, 0);
+    }
+    // A hole reads through Array.prototype, where a getter may hide as well.
+    const victim = new Uint8Array(1024);
+    const holey: Uint8Array[] = [victim];
+    holey.length = 3;
+    holey[2] = new Uint8Array(8);
+    Object.defineProperty(Array.prototype, 1, { configurable: true, get: () => (detach(victim), new Uint8Array(8)) });
+    try {
+      assert.is(native.readv(b, holey), 16);
+    } finally {
+      delete (Array.prototype as unknown as Record<number, unknown>)[1];
+    }
+    // A detached buffer passed as such is empty too, never memory that was freed.
+    const gone = new Uint8Array(64);
+    detach(gone);
+    assert.is(readv(b, [gone, new Uint8Array(4)]), 4);
+    assert.is(writev(a, [gone]), 0);
+    assert.is(read(b, gone), 0);
+    assert.is(write(a, gone), 0);
+  } finally {
+    closeAll(a, b);
+  }
+});
+
 test('reads give 0 at end of stream after the peer shuts down its writing side', async () => {
   const lfd = listenTCP('127.0.0.1', 0);
   const c = dialTCP('127.0.0.1', localAddress(lfd).port);

@@ -179,6 +179,62 @@ test('events the thread holds for an fd deleted meanwhile never reach a callback
   }
 });
 
+test('a batch whose every event was deleted before the loop took it leaves no poller deaf: later events and tasks arrive', async () => {
+  // The thread reads pipe 1's event and hands it over, but the loop is busy; then
+  // delete(pipe 1) empties that batch before the loop takes it.
+  using poller = openPoller({ waiterThread: true });
+  const [r1, w1] = pipe();
+  const [r2, w2] = pipe();
+  try {
+    poller.addRead({ fd: r1 });
+    poller.addRead({ fd: r2 });
+    const seen: number[] = [];
+    const buf = Buffer.alloc(16);
+    const running = poller.polling((fd) => {
+      seen.push(fd);
+      socket.read(fd, buf);
+    });
+    const task = new Promise((resolve, reject) => {
+      setTimeout(() => {
+        write(w1, Buffer.from('a'));
+        for (const end = Date.now() + 100; Date.now() < end; );
+        poller.delete(r1);
+        write(w2, Buffer.from('b'));
+        poller.trigger(Priority.High, () => 'ran').then(resolve, reject);
+      }, 20);
+    });
+    assert.is(await within(task, 2000, 'the task'), 'ran');
+    assert.ok(await eventually(() => seen.includes(r2), 2000), 'pipe 2\'s event arrived');
+    assert.not.ok(seen.includes(r1), 'nothing of the deleted pipe');
+    void poller.trigger(Priority.High, () => ErrEngineShutdown);
+    assert.is(await within(running, 2000), ErrEngineShutdown);
+  } finally {
+    for (const fd of [r1, w1, r2, w2]) close(fd);
+  }
+});
+
+test('an edge-triggered fd added while the thread waits in the kernel gets its first edge, once', async () => {
+  using poller = openPoller({ waiterThread: true });
+  const [r, w] = pipe();
+  try {
+    const seen: number[] = [];
+    const running = poller.polling((fd) => {
+      seen.push(fd);
+    });
+    await sleep(20); // the thread is in the kernel now, with nothing to report
+    write(w, Buffer.from('x'));
+    poller.addRead({ fd: r }, true);
+    assert.ok(await eventually(() => seen.length > 0, 2000), 'the edge arrived');
+    await sleep(50);
+    assert.equal(seen, [r]);
+    void poller.trigger(Priority.High, () => ErrEngineShutdown);
+    await within(running, 2000);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
 test('a slow iterator over edge-triggered fds gets every edge exactly once', async () => {
   using poller = openPoller({ waiterThread: true });
   const pipes = Array.from({ length: 4 }, () => pipe());

@@ -39,14 +39,26 @@ export declare class NativePoller {
   /**
    * Opens the selector and the waker: 0, or a negative errno (see failedSyscall).
    * Events come through a waiter thread when `waiterThread` is true or when the
-   * selector's descriptor cannot be watched by the loop (libkqueue).
+   * selector's descriptor cannot be watched by the loop (libkqueue). `events` becomes
+   * the shared batch list (see `events`): at least 3 * MaxPollEventsCap int32, best on
+   * a SharedArrayBuffer, which cannot be detached; a TypeError otherwise. The native
+   * side looks it up again before each batch, and delivers -EFAULT instead of a batch
+   * when its buffer was detached. Two int32 after those, when there, are the signals:
+   * [0] is 1 while a batch's callback (and its microtasks) runs; setting [1] then asks
+   * for wake() when the batch returns (the loop path only: a wake that cannot fail).
    */
-  open(waiterThread: boolean): number;
-  /** Registers, modifies or deletes an fd (CTL_* and INTEREST_* bits): 0 or a negative errno. */
+  open(waiterThread: boolean, events: Int32Array): number;
+  /**
+   * Registers, modifies or deletes an fd (CTL_* and INTEREST_* bits): 0 or a negative errno.
+   * Events read from the kernel before a delete (or a delete and a new add of the same
+   * number) are not delivered after it.
+   */
   ctl(op: number, fd: number, interest: number): number;
   /**
    * Starts watching the backend fd on this thread's libuv loop. `resource` becomes the
-   * async resource every batch runs in. 0, or a negative errno.
+   * async resource every batch runs in. 0, or a negative errno: -EBADF when `fd` (the
+   * number users see) no longer refers to this poller (closed behind its back); the
+   * first batch after start checks it again and is -EBADF then.
    */
   start(onBatch: BatchCallback, resource: object): number;
   /** Stops watching and drops the references start() took. */
@@ -88,24 +100,26 @@ export declare class NativePoller {
    * payloads at [num, num + len) of `staging`. A no-op once closed.
    */
   remoteReply(hdr: Float64Array, count: number, staging: Uint8Array): void;
-  /** Closes the backend fd and the waker. Idempotent. */
+  /**
+   * Closes the backend fd (unless its number no longer refers to this poller: it is
+   * then someone else's) and the waker; every remote task queued or taken is answered
+   * with ErrPollerClosed first. Idempotent.
+   */
   close(): void;
   /** Whether a polling poller keeps the event loop alive. */
   setRef(ref: boolean): void;
-  /** The epoll/kqueue descriptor, or -1 once closed. */
+  /**
+   * The epoll/kqueue descriptor users see, or -1 once closed (or once found closed
+   * behind the poller's back). The poller works on a private duplicate of it (except
+   * under libkqueue), so closing this number cannot break the event loop.
+   */
   readonly fd: number;
   /** The waker's descriptor (eventfd or pipe), or -1 when it has none (EVFILT_USER) or is closed. */
   readonly wakerFd: number;
   /** The current event-list size (gnet's el.size). */
   readonly capacity: number;
-  /** The shared batch buffer: MaxPollEventsCap entries of (fd, event, flags). */
+  /** The shared batch list given to open(): MaxPollEventsCap entries of (fd, event, flags). */
   readonly events: Int32Array;
-  /**
-   * Two int32 shared with the binding: [0] is 1 while a batch's callback (and its
-   * microtasks) runs; setting [1] then asks for wake() when the batch returns (a wake
-   * that cannot fail: the loop path only).
-   */
-  readonly signals: Int32Array;
   /** Which syscall failed in open(). */
   readonly failedSyscall: string;
   /** Whether open() chose the waiter thread (stays set after close). */
@@ -255,9 +269,14 @@ export interface Binding {
   read(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number;
   /** Bytes written or a negative errno. */
   write(fd: number, buf: ArrayBufferView | ArrayBuffer, offset?: number, length?: number): number;
-  /** Bytes read into the first IOV_MAX buffers, in order (0 at end of stream), or a negative errno. */
+  /**
+   * Bytes read into the first IOV_MAX buffers, in order (0 at end of stream), or a negative
+   * errno. `bufs` must be an Array (not a Proxy); all its elements are read before any
+   * buffer's memory is taken, so a getter cannot free one under the call; a detached
+   * buffer counts as empty.
+   */
   readv(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number;
-  /** Bytes written from the first IOV_MAX buffers, in order, or a negative errno. */
+  /** Bytes written from the first IOV_MAX buffers, in order, or a negative errno (`bufs` as for readv). */
   writev(fd: number, bufs: readonly (ArrayBufferView | ArrayBuffer)[]): number;
   /** Bytes sent as TCP urgent data (MSG_OOB), or a negative errno. */
   sendUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
@@ -265,7 +284,10 @@ export interface Binding {
   recvUrgent(fd: number, buf: ArrayBufferView | ArrayBuffer): number;
   /** 0 or a negative errno; `how` is socketConstants SHUT_RD | SHUT_WR | SHUT_RDWR. */
   shutdown(fd: number, how: number): number;
-  /** 0 or a negative errno; -EBUSY (nothing closed) for an open poller's own backend or waker fd. */
+  /**
+   * 0 or a negative errno; -EBUSY (nothing closed) for a descriptor of any open poller in
+   * the process (its backend fd, private duplicate or waker), whichever thread opened it.
+   */
   close(fd: number): number;
   /** A close-on-exec duplicate of `fd`, or a negative errno. */
   dup(fd: number): number;
