@@ -19,6 +19,27 @@ import type { RemoteSink, TaskQueue } from './queue.js';
 let v8module: typeof import('node:v8') | undefined;
 const v8 = (): typeof import('node:v8') => (v8module ??= require('node:v8') as typeof import('node:v8'));
 
+let Cloner: (new () => import('node:v8').Serializer) | undefined;
+
+/**
+ * v8.serialize, but a value structured clone refuses (a function, a symbol, a Proxy) is
+ * a TypeError, as a bad argument is, rather than v8's plain Error. What a getter of the
+ * value throws comes through as it is.
+ */
+function serialize(value: unknown): Buffer {
+  Cloner ??= class extends v8().DefaultSerializer {
+    _getDataCloneError(message: string): Error {
+      const err = new TypeError(`${message} A task's param and result cross threads by structured clone.`) as TypeError & { code: string };
+      err.code = 'ERR_DATA_CLONE';
+      return err;
+    }
+  };
+  const ser = new Cloner();
+  ser.writeHeader();
+  ser.writeValue(value);
+  return ser.releaseBuffer();
+}
+
 const codes = binding.remoteCodes;
 const { UNDEFINED, NULL, FALSE, TRUE, NUMBER, STRING, SERIALIZED, SENTINEL, ARRAYBUFFER, BUFFER, FAILURE, TYPED, ERROR, ENTRY } = codes;
 
@@ -138,7 +159,7 @@ class Batch {
   }
 
   #serialized(at: number, value: unknown, kindFlag: number): void {
-    const bytes = v8().serialize(value); // throws for what structured clone refuses
+    const bytes = serialize(value); // throws for what structured clone refuses
     const off = this.#reserve(bytes.length);
     this.staging.set(bytes, off);
     this.#payload(at, SERIALIZED | kindFlag, off, bytes.length);
