@@ -501,7 +501,7 @@ function safeClose(fd: number): void {
   }
 }
 
-const STATE_CODES = new Set(['ERR_POLLER_BUSY', 'ERR_NO_CALLBACK', 'ABORT_ERR']);
+const STATE_CODES = new Set(['ERR_POLLER_BUSY', 'ERR_NO_CALLBACK', 'ABORT_ERR', 'ERR_POLLER_HANDLE_EXISTS']);
 
 /** Whether `e` is an error the API may produce. */
 function acceptable(e: unknown): boolean {
