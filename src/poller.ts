@@ -187,7 +187,7 @@ interface IterRun {
 export class Poller implements AsyncIterable<PollEvent> {
   #native: NativePoller;
   #events: Int32Array;
-  /** [0]: 1 while this poller's batch runs; [1]: set to ask for a wake when it returns. */
+  /** Shared with the binding: element 0 is 1 while this poller's batch runs; element 1 asks for a wake when it returns. */
   readonly #signals: Int32Array;
   /** Whether a wake asked for during a batch may wait for its end (the loop path). */
   readonly #deferWake: boolean;

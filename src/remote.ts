@@ -328,7 +328,18 @@ function decode(kind: number, num: number, len: number, value: unknown, chunk: B
  */
 export type PollerTasks = Record<string, (param: never) => unknown>;
 
-/** The tasks of a handle whose types are not known: any name, an optional param. */
+/**
+ * The tasks of a handle whose types are not known (the default of {@link PollerHandle}
+ * and {@link RemotePoller}): any name, an optional param of any type; the poller checks
+ * names at run time.
+ *
+ * @example
+ * ```ts
+ * const remote: RemotePoller<AnyTasks> = connectPoller(workerData.handle);
+ * await remote.trigger(Priority.High, 'anything', { any: 'param' });
+ * ```
+ * @category Threads
+ */
 export type AnyTasks = Record<string, (param?: unknown) => unknown>;
 
 declare const taskTypes: unique symbol;
@@ -584,9 +595,27 @@ const enum LinkState {
   Closed,
 }
 
-/** The parameters a task takes: none, or its one parameter (optional if the task's is). */
+/**
+ * The arguments after the task name in {@link RemotePoller.trigger}: none for a task that
+ * takes none, its one parameter otherwise (optional if the task's is).
+ *
+ * @example
+ * ```ts
+ * type A = TaskParams<(fd: number) => void>; // [fd: number]
+ * type B = TaskParams<() => Error>;          // []
+ * ```
+ * @category Threads
+ */
 export type TaskParams<F> = F extends (...args: infer A) => unknown ? A : never;
-/** What a task's promise resolves with: its awaited result. */
+/**
+ * What a remote trigger's promise resolves with: the task's awaited result.
+ *
+ * @example
+ * ```ts
+ * type R = TaskResult<(fd: number) => Promise<boolean>>; // boolean
+ * ```
+ * @category Threads
+ */
 export type TaskResult<F> = F extends (...args: never[]) => infer R ? Awaited<R> : never;
 
 /**
