@@ -40,7 +40,9 @@ function serialize(value: unknown): Buffer {
   return ser.releaseBuffer();
 }
 
-const codes = binding.remoteCodes;
+// An addon built from older sources has no remote calls: everything else still works with
+// it, and handle() and connectPoller() fail with a TypeError (their native calls are missing).
+const codes = binding.remoteCodes ?? ({} as typeof binding.remoteCodes);
 const { UNDEFINED, NULL, FALSE, TRUE, NUMBER, STRING, SERIALIZED, SENTINEL, ARRAYBUFFER, BUFFER, FAILURE, TYPED, ERROR, ENTRY } = codes;
 
 /** The sentinel errors by the index a value carries across threads. */
