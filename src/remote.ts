@@ -8,6 +8,7 @@
 // clone). A thread's triggers of one tick cross in one native call, and the owner's
 // answers of one round go back in one call per caller thread (csrc/binding_remote.cc).
 import { randomBytes } from 'node:crypto';
+import { types } from 'node:util';
 import { binding } from './binding.js';
 import type { NativePoller, RemoteChannel, RemoteLink } from '../typings/binding.js';
 import { ErrAcceptSocket, ErrEngineShutdown, ErrPollerClosed, stateError, systemError, validateInteger, validateObject } from './errors.js';
@@ -88,6 +89,9 @@ class Batch {
 
   /** Appends an entry for `value`; throws (appending nothing) when it cannot be cloned. */
   add(id: number, meta: number, value: unknown, kindFlag = 0): void {
+    // What runs the caller's code (the getters v8.serialize calls) runs first, before the
+    // batch is touched: that code may trigger, send or close in turn, re-entering it.
+    const cloned = takesFastPath(value) ? undefined : serialize(value);
     if ((this.count + 1) * ENTRY > this.hdr.length) {
       const grown = new Float64Array(this.hdr.length * 2);
       grown.set(this.hdr);
@@ -98,6 +102,13 @@ class Batch {
     hdr[at] = id;
     hdr[at + 1] = meta;
     hdr[at + 4] = 0;
+    if (cloned !== undefined) {
+      const off = this.#reserve(cloned.length);
+      this.staging.set(cloned, off);
+      this.#payload(at, SERIALIZED | kindFlag, off, cloned.length);
+      this.count++;
+      return;
+    }
     switch (typeof value) {
       case 'number':
         hdr[at + 2] = NUMBER | kindFlag;
@@ -116,55 +127,37 @@ class Batch {
         this.#payload(at, STRING | kindFlag, off, len);
         break;
       }
-      case 'object':
-        if (value === null) {
-          hdr[at + 2] = NULL | kindFlag;
-          break;
-        }
-        if (this.#bytes(at, value, kindFlag)) break;
-        this.#serialized(at, value, kindFlag);
-        break;
       default:
-        this.#serialized(at, value, kindFlag);
+        if (value === null) hdr[at + 2] = NULL | kindFlag;
+        else this.#bytes(at, value as object, kindFlag);
     }
     this.count++;
   }
 
-  /** Sentinel errors, typed arrays, Buffers and ArrayBuffers: their kind and bytes. */
-  #bytes(at: number, value: object, kindFlag: number): boolean {
+  /** Sentinel errors, typed arrays, Buffers and ArrayBuffers (takesFastPath said so): their kind and bytes. */
+  #bytes(at: number, value: object, kindFlag: number): void {
     const sentinel = sentinels.indexOf(value as Error);
     if (sentinel >= 0) {
       this.hdr[at + 2] = SENTINEL | kindFlag;
       this.hdr[at + 3] = sentinel;
-      return true;
+      return;
     }
     let kind: number;
     let view: Uint8Array;
     if (ArrayBuffer.isView(value)) {
-      const name = typedArrayName.call(value);
-      if (name === undefined) return false; // a DataView
-      kind = Buffer.isBuffer(value) ? BUFFER : TYPED + typedArrayTypes[name]!;
+      // Buffer by its prototype: instanceof could run a Proxy's trap (a prototype swapped in).
+      kind = Object.getPrototypeOf(value) === Buffer.prototype ? BUFFER : TYPED + typedArrayTypes[typedArrayName.call(value)!]!;
       const length = typedArrayByteLength.call(value);
       // A view of a detached buffer has no bytes left: it arrives empty.
       view = length === 0 ? new Uint8Array(0) : new Uint8Array(typedArrayBuffer.call(value), typedArrayByteOffset.call(value), length);
-    } else if (value instanceof ArrayBuffer) {
-      kind = ARRAYBUFFER;
-      view = new Uint8Array(value, 0, arrayBufferByteLength.call(value));
     } else {
-      return false;
+      kind = ARRAYBUFFER;
+      view = new Uint8Array(value as ArrayBuffer, 0, arrayBufferByteLength.call(value));
     }
     const len = view.byteLength;
     const off = this.#reserve(len);
     this.staging.set(view, off);
     this.#payload(at, kind | kindFlag, off, len);
-    return true;
-  }
-
-  #serialized(at: number, value: unknown, kindFlag: number): void {
-    const bytes = serialize(value); // throws for what structured clone refuses
-    const off = this.#reserve(bytes.length);
-    this.staging.set(bytes, off);
-    this.#payload(at, SERIALIZED | kindFlag, off, bytes.length);
   }
 
   #payload(at: number, kind: number, off: number, len: number): void {
@@ -196,6 +189,27 @@ class Batch {
 }
 
 function noop(): void {}
+
+/**
+ * Whether `value` crosses without v8.serialize: numbers, strings, booleans, undefined,
+ * null, the sentinel errors, typed arrays (not DataViews) and ArrayBuffers. Decided
+ * without running any of the caller's code (no getter, no Proxy trap).
+ */
+function takesFastPath(value: unknown): boolean {
+  switch (typeof value) {
+    case 'number':
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'object':
+      if (value === null || sentinels.includes(value as Error)) return true;
+      if (ArrayBuffer.isView(value)) return typedArrayName.call(value) !== undefined;
+      return types.isArrayBuffer(value);
+    default:
+      return false;
+  }
+}
 
 function rangeError(message: string): RangeError {
   const err = new RangeError(message) as RangeError & { code: string };
@@ -229,11 +243,14 @@ function describeError(e: Error): Record<string, unknown> {
 
 function reviveError(d: Record<string, unknown>): Error {
   const name = typeof d.name === 'string' ? d.name : 'Error';
-  const ctor = errorTypes[name] ?? Error;
+  const ctor = Object.hasOwn(errorTypes, name) ? errorTypes[name]! : Error;
   const err = new ctor(typeof d.message === 'string' ? d.message : '', 'cause' in d ? { cause: reviveValue(d.cause) } : undefined);
   if (err.name !== name) Object.defineProperty(err, 'name', { value: name, configurable: true, writable: true });
   if (typeof d.stack === 'string') err.stack = d.stack;
-  if (d.props !== null && typeof d.props === 'object') Object.assign(err, d.props);
+  // Own properties, whatever their names ("__proto__" included): assigning would set them.
+  if (d.props !== null && typeof d.props === 'object') {
+    for (const [key, value] of Object.entries(d.props)) Object.defineProperty(err, key, { value, writable: true, enumerable: true, configurable: true });
+  }
   return err;
 }
 

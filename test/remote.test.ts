@@ -436,6 +436,27 @@ test('remote.close() sends what this tick triggered; later triggers reject; call
   assert.is(await rejection(remote.trigger(Priority.High, 'id', 4)), ErrPollerClosed);
 });
 
+test('a param getter that triggers again and closes the RemotePoller mid-trigger leaves every other call intact', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ echo: (x: unknown) => x });
+  void poller.polling();
+  const remote = connectPoller(handle);
+  const first = remote.trigger(Priority.High, 'echo', 1);
+  let nested: Promise<unknown> | undefined;
+  const param = {
+    get x(): number {
+      // Runs while the outer trigger is copying its param.
+      nested = remote.trigger(Priority.High, 'echo', 2);
+      remote.close(); // sends what was triggered so far
+      return 3;
+    },
+  };
+  const outer = remote.trigger(Priority.High, 'echo', param);
+  assert.is(await within(first, 2000, 'the first trigger'), 1, 'the first call got its own answer');
+  assert.is(await within(nested!, 2000, 'the nested trigger'), 2, 'the nested call got its own answer');
+  assert.is(await within(rejection(outer), 2000, 'the outer trigger'), ErrPollerClosed, 'the outer call, copied after the close, was not sent');
+});
+
 test('connectPoller on the poller\'s own thread queues like a local trigger', async () => {
   using poller = openPoller();
   const log: string[] = [];
