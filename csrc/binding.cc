@@ -85,6 +85,7 @@ struct PollerCore {
   bool in_batch = false;
   bool pause_after_batch = false;  // pause() was called inside a batch
   bool check_user_fd = false;      // the first batch after start() checks poller.fd again
+  int32_t* shared_signals = nullptr;  // Signals() when the event list cannot be detached
   // The request queue of trigger() from other threads. Its wake flag is gnet's
   // wakeupCall for every trigger, local or remote: at most one wake pending.
   np_taskq* tasks = nullptr;
@@ -233,9 +234,12 @@ void StopLocalWake(PollerCore* c) {
 // returns: one native call less per round.
 enum { kInBatch = 0, kWakeRequest = 1, kSignalCount = 2 };
 
-// The signals, looked up again at every use, as EventList does (a list JavaScript could
-// detach since): null when the list is gone or has no room for them.
+// The signals: null when the list has no room for them or is gone. On a SharedArrayBuffer
+// (what src/poller.ts makes) they stay where they are for the poller's life; on any
+// other buffer they are looked up again at every use, as EventList does (JavaScript could
+// have detached it since).
 int32_t* Signals(PollerCore* c) {
+  if (c->shared_signals != nullptr) return c->open ? c->shared_signals : nullptr;
   napi_value v;
   napi_typedarray_type type;
   size_t length = 0;
@@ -439,6 +443,14 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     c->owner = this;
     c->cap = backend->init_poll_events_cap;
     napi_create_reference(env, info[1], 1, &c->events_ref);
+    // A SharedArrayBuffer cannot be detached, and the reference keeps it alive.
+    napi_value list_buffer;
+    bool plain = true;
+    if (napi_get_typedarray_info(env, info[1], &type, &length, &data, &list_buffer, nullptr) == napi_ok &&
+        napi_is_arraybuffer(env, list_buffer, &plain) == napi_ok && !plain) {
+      int32_t* signals = Signals(c);
+      c->shared_signals = signals;
+    }
     FdRegistry::Get().Add(&c->sel);
     c->open = true;
     // A poller that is not polling must never keep the process alive.
@@ -799,8 +811,13 @@ void OnCheck(uv_check_t* handle) {
   StopLocalWake(c);
   BatchScope scope(c->env);
   if (!scope.ok()) return;
-  np_event* out = nullptr;
-  DeliverBatch(c, BeforeBatch(c, &out), 1);  // no events, or the error that stops the run
+  // No events are written: of BeforeBatch's checks only poller.fd's applies.
+  int n = 0;
+  if (c->check_user_fd) {
+    c->check_user_fd = false;
+    if (!UserFdStillOurs(c)) n = -EBADF;
+  }
+  DeliverBatch(c, n, 1);  // no events, or the error that stops the run
   if (!c->open) return;
   if (c->pause_after_batch) Unwatch(c);
 }
