@@ -811,9 +811,13 @@ void OnCheck(uv_check_t* handle) {
   StopLocalWake(c);
   BatchScope scope(c->env);
   if (!scope.ok()) return;
-  // No events are written: of BeforeBatch's checks only poller.fd's applies.
+  // No events are written. An event list on a SharedArrayBuffer cannot have been
+  // detached, so of BeforeBatch's checks only poller.fd's applies to it.
   int n = 0;
-  if (c->check_user_fd) {
+  np_event* out = nullptr;
+  if (c->shared_signals == nullptr) {
+    n = BeforeBatch(c, &out);
+  } else if (c->check_user_fd) {
     c->check_user_fd = false;
     if (!UserFdStillOurs(c)) n = -EBADF;
   }

@@ -31,8 +31,10 @@
  *
  * @packageDocumentation
  */
-export { openPoller, Poller, Priority, PollEvent } from './poller.js';
-export type { PollAttachment, PollEventHandler, EventsOptions, OpenPollerOptions } from './poller.js';
+export { openPoller, Poller, Priority } from './poller.js';
+export type { PollAttachment, PollEventHandler, OpenPollerOptions } from './poller.js';
+export { PollEvent } from './iterate.js';
+export type { EventsOptions } from './iterate.js';
 export {
   Backend,
   InitPollEventsCap,

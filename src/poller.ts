@@ -1,10 +1,11 @@
-// Poller: registration, the polling loop, dispatch, task rounds and iteration.
+// Poller: registration, the polling loop, dispatch and task rounds; iteration is
+// src/iterate.ts (an Iteration per run), triggers from other threads src/remote.ts.
 //
 // The loop does not own a thread. The native side watches the epoll/kqueue fd
 // on this thread's libuv loop and, when it is readable, reads one batch of
-// events into a shared Int32Array and calls #onPollBatch (or #onIterBatch) once.
-// Everything else (who gets an event, when polling stops, the task queues) is
-// decided here.
+// events into a shared Int32Array and calls #onPollBatch (or the running
+// Iteration's onBatch) once. Everything else (who gets an event, when polling
+// stops, the task queues) is decided here.
 import { binding } from './binding.js';
 import type { NativePoller } from '../typings/binding.js';
 import {
@@ -25,6 +26,9 @@ import {
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
 import { TaskQueue, type TaskFunc } from './queue.js';
 import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote.js';
+import { Iteration, PollEvent, type EventsOptions, type IterationHost } from './iterate.js';
+
+export { PollEvent, type EventsOptions };
 
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
@@ -93,47 +97,6 @@ export const Priority = Object.freeze({
  */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
-/**
- * One event as iteration yields it: the same three values a `polling()` callback gets.
- *
- * @example
- * ```ts
- * for await (const ev of poller) {
- *   if (isErrorOnlyEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
- *   else if (isReadEvent(ev.event)) read(ev.fd, buf); // 0 at the end: delete and close then
- * }
- * ```
- * @category Iteration
- */
-export class PollEvent {
-  /** Makes an event; the poller makes them for you (a plain value, no validation). */
-  constructor(
-    /** The file descriptor the event is for. */
-    readonly fd: number,
-    /** The epoll events mask, or the kqueue filter. */
-    readonly event: IOEvent,
-    /** 0 on epoll; the kevent flags on kqueue. */
-    readonly flags: IOFlags,
-  ) {}
-}
-
-/**
- * Options for {@link Poller.events}.
- *
- * @example
- * ```ts
- * const options: EventsOptions = { batch: true, signal: AbortSignal.timeout(5000) };
- * for await (const batch of poller.events(options)) console.log(batch.length);
- * ```
- * @category Iteration
- */
-export interface EventsOptions {
-  /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
-  signal?: AbortSignal | undefined;
-  /** Yield one array per kernel wait instead of one event at a time. */
-  batch?: boolean | undefined;
-}
-
 const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
 const syscalls = binding.backend.syscalls;
 
@@ -149,21 +112,6 @@ interface PollRun {
   readonly callback: PollEventHandler | undefined;
   readonly resolve: (err: Error) => void;
   readonly reject: (err: unknown) => void;
-}
-
-interface Waiter {
-  resolve(result: IteratorResult<unknown, Error | undefined>): void;
-  reject(err: unknown): void;
-}
-
-/** What one iteration needs until it ends. */
-interface IterRun {
-  readonly batch: boolean;
-  readonly buffer: unknown[];
-  head: number;
-  readonly waiters: Waiter[];
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 /**
@@ -199,12 +147,13 @@ export class Poller implements AsyncIterable<PollEvent> {
   #wakePending = false;
   #remote: RemoteOwner | undefined;
   #run: PollRun | undefined;
-  #iter: IterRun | undefined;
+  #iter: Iteration | undefined;
   #refd = true;
   /** Entries in the shared event list of the batch being dispatched (0 between batches). */
   #batchLength = 0;
   readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
-  readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
+  /** What an iteration (src/iterate.ts) needs of this poller's private state. */
+  readonly #iterationHost: IterationHost;
 
   /** @internal Use {@link openPoller}. */
   constructor(native: NativePoller) {
@@ -218,6 +167,19 @@ export class Poller implements AsyncIterable<PollEvent> {
     // The two int32 after the event list (see eventList()).
     this.#signals = this.#events.subarray(3 * MaxPollEventsCap, 3 * MaxPollEventsCap + 2);
     this.#deferWake = !native.waiterThread;
+    const poller = this;
+    this.#iterationHost = {
+      events: this.#events,
+      begin: (onBatch) => this.#begin(Mode.Iterating, onBatch),
+      end: () => this.#end(),
+      chores: () => this.#doChores(),
+      resume: () => this.#native.resume(),
+      pause: () => this.#native.pause(),
+      get resumeSyscall() {
+        return poller.#watchSyscall();
+      },
+      waitSyscall: syscalls.wait,
+    };
   }
 
   /** `'epoll'` or `'kqueue'`: the backend this poller runs on. */
@@ -269,8 +231,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * its consumer has not taken yet: at most one kernel wait's worth.
    */
   get bufferedEvents(): number {
-    const iter = this.#iter;
-    return iter === undefined ? 0 : iter.buffer.length - iter.head;
+    return this.#iter?.buffered ?? 0;
   }
 
   /**
@@ -425,21 +386,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   #forgetPendingEvents(fd: number): void {
     const ev = this.#events;
     for (let j = 0, end = this.#batchLength * 3; j < end; j += 3) if (ev[j] === fd) ev[j] = -1;
-    const iter = this.#iter;
-    if (iter === undefined) return;
-    const buffer = iter.buffer;
-    let kept = iter.head;
-    for (let i = iter.head; i < buffer.length; i++) {
-      let item = buffer[i];
-      if (iter.batch) {
-        item = (item as PollEvent[]).filter((e) => e.fd !== fd);
-        if ((item as PollEvent[]).length === 0) continue;
-      } else if ((item as PollEvent).fd === fd) {
-        continue;
-      }
-      buffer[kept++] = item;
-    }
-    buffer.length = kept;
+    this.#iter?.forget(fd);
   }
 
   #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
@@ -795,7 +742,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       validateObject(undefined, 'options.signal'); // throws the TypeError
     }
     if (signal?.aborted) throw abortError(signal.reason);
-    let claimed: IterRun | undefined;
+    let claimed: Iteration | undefined;
     let finished = false;
     const iterator: AsyncIterableIterator<PollEvent | PollEvent[]> = {
       next: (): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
@@ -816,15 +763,15 @@ export class Poller implements AsyncIterable<PollEvent> {
             return Promise.reject(e);
           }
         }
-        if (this.#iter !== claimed) {
+        if (!claimed.running) {
           finished = true;
           return Promise.resolve({ done: true, value: undefined });
         }
-        return this.#iterNext(claimed) as Promise<IteratorResult<PollEvent | PollEvent[]>>;
+        return claimed.next() as Promise<IteratorResult<PollEvent | PollEvent[]>>;
       },
       return: (value?: unknown): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
         finished = true;
-        if (claimed !== undefined && this.#iter === claimed) this.#finishIteration(claimed, undefined);
+        claimed?.finish(undefined);
         return Promise.resolve({ done: true, value: value as undefined });
       },
       [Symbol.asyncIterator]() {
@@ -849,94 +796,10 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.events();
   }
 
-  #startIteration(batch: boolean, signal: AbortSignal | undefined): IterRun {
-    const iter: IterRun = { batch, buffer: [], head: 0, waiters: [], signal, onAbort: undefined };
-    if (signal !== undefined) {
-      iter.onAbort = () => {
-        if (this.#iter === iter) this.#finishIteration(iter, abortError(signal.reason));
-      };
-      signal.addEventListener('abort', iter.onAbort, { once: true });
-    }
+  #startIteration(batch: boolean, signal: AbortSignal | undefined): Iteration {
+    const iter = new Iteration(this.#iterationHost, batch, signal); // starts it, or throws
     this.#iter = iter;
-    try {
-      this.#begin(Mode.Iterating, this.#onIterBatch);
-    } catch (e) {
-      this.#iter = undefined; // not started: the poller stays idle and usable
-      if (signal !== undefined && iter.onAbort !== undefined) signal.removeEventListener('abort', iter.onAbort);
-      throw e;
-    }
     return iter;
-  }
-
-  #iterNext(iter: IterRun): Promise<IteratorResult<unknown, Error | undefined>> {
-    if (iter.head < iter.buffer.length) {
-      const value = iter.buffer[iter.head];
-      iter.buffer[iter.head++] = undefined;
-      if (iter.head === iter.buffer.length) {
-        iter.buffer.length = 0;
-        iter.head = 0;
-      }
-      return Promise.resolve({ done: false, value });
-    }
-    return new Promise((resolve, reject) => {
-      iter.waiters.push({ resolve, reject });
-      // Nothing buffered and someone waits: read the kernel again.
-      const err = this.#native.resume();
-      if (err < 0) this.#finishIteration(iter, systemError(err, this.#watchSyscall()));
-    });
-  }
-
-  #iterBatch(n: number, woke: boolean): void {
-    const iter = this.#iter;
-    if (iter === undefined) return;
-    if (n < 0) return this.#finishIteration(iter, systemError(n, syscalls.wait));
-    const ev = this.#events;
-    const buffer = iter.buffer;
-    if (iter.batch) {
-      if (n > 0) {
-        const list = new Array<PollEvent>(n);
-        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j], ev[j + 1], ev[j + 2]);
-        buffer.push(list);
-      }
-    } else {
-      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j], ev[j + 1], ev[j + 2]));
-    }
-    while (iter.waiters.length > 0 && iter.head < buffer.length) {
-      const value = buffer[iter.head];
-      buffer[iter.head++] = undefined;
-      iter.waiters.shift()!.resolve({ done: false, value });
-    }
-    if (iter.head === buffer.length) {
-      buffer.length = 0;
-      iter.head = 0;
-    }
-    if (woke) {
-      let stop: Error | undefined;
-      try {
-        stop = this.#doChores();
-      } catch (e) {
-        // As in #pollBatch: once the iteration ended nothing else would report it.
-        if (this.#iter !== iter) throw e;
-        this.#finishIteration(iter, e);
-        return;
-      }
-      if (this.#iter !== iter) return;
-      if (stop !== undefined) return this.#finishIteration(iter, undefined, stop);
-    }
-    // Backpressure: stop reading the kernel while undelivered events wait.
-    if (iter.head < buffer.length || iter.waiters.length === 0) this.#native.pause();
-  }
-
-  #finishIteration(iter: IterRun, error: unknown, value?: Error): void {
-    if (this.#iter !== iter) return;
-    this.#end();
-    if (iter.signal !== undefined && iter.onAbort !== undefined) iter.signal.removeEventListener('abort', iter.onAbort);
-    iter.buffer.length = 0;
-    const waiters = iter.waiters.splice(0);
-    for (const w of waiters) {
-      if (error !== undefined) w.reject(error);
-      else w.resolve({ done: true, value });
-    }
   }
 
   // ---- lifetime ----
@@ -1013,11 +876,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#native.close();
     this.#attachments = [];
     if (run !== undefined) run.resolve(ErrEngineShutdown);
-    if (iter !== undefined) {
-      this.#iter = iter;
-      this.#finishIteration(iter, undefined);
-      this.#iter = undefined;
-    }
+    iter?.finish(undefined);
     this.#urgent.rejectAll(ErrPollerClosed);
     this.#normal.rejectAll(ErrPollerClosed);
   }

@@ -22,6 +22,12 @@ const v8 = (): typeof import('node:v8') => (v8module ??= require('node:v8') as t
 
 let Cloner: (new () => import('node:v8').Serializer) | undefined;
 
+function dataCloneError(message: string): TypeError {
+  const err = new TypeError(`${message} A task's param and result cross threads by structured clone.`) as TypeError & { code: string };
+  err.code = 'ERR_DATA_CLONE';
+  return err;
+}
+
 /**
  * v8.serialize, but a value structured clone refuses (a function, a symbol, a Proxy) is
  * a TypeError, as a bad argument is, rather than v8's plain Error. What a getter of the
@@ -30,9 +36,13 @@ let Cloner: (new () => import('node:v8').Serializer) | undefined;
 function serialize(value: unknown): Buffer {
   Cloner ??= class extends v8().DefaultSerializer {
     _getDataCloneError(message: string): Error {
-      const err = new TypeError(`${message} A task's param and result cross threads by structured clone.`) as TypeError & { code: string };
-      err.code = 'ERR_DATA_CLONE';
-      return err;
+      return dataCloneError(message);
+    }
+
+    // Memory shared with another thread is not copied, and the task's thread could not
+    // attach it: refused, as postMessage refuses it without a transfer.
+    _getSharedArrayBufferId(): number {
+      throw dataCloneError('#<SharedArrayBuffer> could not be cloned.');
     }
   };
   const ser = new Cloner();
