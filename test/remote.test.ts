@@ -20,7 +20,7 @@ import {
   write,
   type PollerHandle,
 } from '../src/index.js';
-import { fdsMatching, rejection, sleep, thrown, within } from './helpers.js';
+import { fdsMatching, libkqueue, rejection, sleep, thrown, within } from './helpers.js';
 
 const indexPath = path.resolve(__dirname, '..', 'src', 'index.js');
 
@@ -343,7 +343,8 @@ test('a handle of a closed poller never reaches a later poller, even one with th
   const stale = first.handle({ who: () => 'first' });
   first.close();
   using second = openPoller();
-  assert.is(second.fd, firstFd, 'the fd number was reused');
+  // libkqueue closes a kqueue's descriptors lazily: there the number may not come back at once.
+  if (!libkqueue) assert.is(second.fd, firstFd, 'the fd number was reused');
   const fresh = second.handle({ who: () => 'second' });
   assert.is.not(fresh.id, stale.id, 'ids are never reused');
   void second.polling();

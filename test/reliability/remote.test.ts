@@ -17,6 +17,12 @@ import { rssMiB, trapProcessFailures } from './support.js';
 const ROUNDS = Number(process.env.NETPOLL_REMOTE_ROUNDS ?? 50);
 const TRIGGERS = Number(process.env.NETPOLL_REMOTE_TRIGGERS ?? 100_000);
 const indexPath = path.resolve(__dirname, '..', '..', 'src', 'index.js');
+/**
+ * How far RSS may move over the rounds. Under AddressSanitizer (npm run test:asan) freed
+ * memory waits in its quarantine (256 MiB by default) before it is reused, so RSS grows
+ * there whatever the code does.
+ */
+const RSS_SLACK_MIB = /asan/i.test(process.env.LD_PRELOAD ?? '') ? 320 : 64;
 
 const exits = new WeakMap<Worker, Promise<number>>();
 
@@ -171,7 +177,7 @@ test(`the owner closes mid-stream, ${ROUNDS} rounds: 2 producers' pending trigge
   console.log(`  [remote] owner closed mid-stream x ${ROUNDS}: ${totals.sent} triggers (${totals.resolved} ran, ${totals.closed} ErrPollerClosed); fds ${before.fds} -> ${after.fds}, RSS ${before.rss} -> ${after.rss} MiB`);
   assert.ok(totals.closed > 0 && totals.resolved > 0, 'the closes came mid-stream');
   assert.ok(after.fds <= before.fds, `fds flat: ${before.fds} -> ${after.fds}`);
-  assert.ok(after.rss - before.rss < 64, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
+  assert.ok(after.rss - before.rss < RSS_SLACK_MIB, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
   assert.equal(trap.failures, []);
 });
 
@@ -212,7 +218,7 @@ test(`the owner's worker is terminated mid-stream, ${ROUNDS} rounds: triggers pe
   const after = await settledMemory();
   console.log(`  [remote] owner worker terminated x ${ROUNDS}: ${closedHere} triggers here answered ErrPollerClosed; fds ${before.fds} -> ${after.fds}, RSS ${before.rss} -> ${after.rss} MiB`);
   assert.ok(after.fds <= before.fds, `fds flat: ${before.fds} -> ${after.fds}`);
-  assert.ok(after.rss - before.rss < 64, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
+  assert.ok(after.rss - before.rss < RSS_SLACK_MIB, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
   assert.equal(trap.failures, []);
 });
 
@@ -249,7 +255,7 @@ test(`a producer worker terminated with tasks in flight, ${ROUNDS} rounds: the p
   const after = await settledMemory();
   console.log(`  [remote] producer terminated x ${ROUNDS}: ${ran} tasks ran; fds ${before.fds} -> ${after.fds}, RSS ${before.rss} -> ${after.rss} MiB`);
   assert.ok(after.fds <= before.fds, `fds flat: ${before.fds} -> ${after.fds}`);
-  assert.ok(after.rss - before.rss < 64, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
+  assert.ok(after.rss - before.rss < RSS_SLACK_MIB, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
   assert.equal(trap.failures, []);
 });
 
