@@ -12,8 +12,10 @@
       "target_name": "netpoll",
       "sources": [
         "csrc/binding.cc",
+        "csrc/binding_remote.cc",
         "csrc/waiter.cc",
-        "csrc/fdio.c"
+        "csrc/fdio.c",
+        "csrc/taskq.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -21,7 +21,9 @@
 #include <sys/uio.h>
 
 #include "fdio.h"
+#include "remote.h"
 #include "selector.h"
+#include "taskq.h"
 #include "waiter.h"
 
 namespace {
@@ -36,6 +38,22 @@ struct CallbackState {
   napi_ref resource = nullptr;
   napi_async_context ctx = nullptr;
 };
+
+// Where a wake from this thread stands (LocalWake's transitions are in ArmWake, OnIdle,
+// OnPollReady and OnCheck). On the loop path a trigger on the poller's own thread needs
+// no syscall: an active idle handle keeps libuv's poll from blocking, and the check
+// handle runs the chores round after the poll phase's I/O. The waker (eventfd,
+// EVFILT_USER or pipe) is written only by other threads, and on the waiter-thread path.
+// As in gnet, a round runs after a kernel wait that began after the trigger: the
+// round goes with the I/O of the loop turn whose poll phase follows the trigger.
+//   None     no local wake pending.
+//   Pending  armed, and this turn's poll phase may have passed already (a trigger
+//            from a callback, a task, a promise reaction): wait for the idle phase,
+//            which comes before a poll phase.
+//   Ready    the idle phase ran, so a poll phase including this poller's fd came
+//            after the trigger: the round runs with this poller's batch if that poll
+//            reported its fd, else in the check phase, with no events.
+enum class LocalWake { None, Pending, Ready };
 
 // The native half of one poller. It lives apart from the JS wrapper because
 // libuv owns its handle until uv_close's callback, which may come after the
@@ -67,6 +85,15 @@ struct PollerCore {
   bool in_batch = false;
   bool pause_after_batch = false;  // pause() was called inside a batch
   bool check_user_fd = false;      // the first batch after start() checks poller.fd again
+  int32_t* shared_signals = nullptr;  // Signals() when the event list cannot be detached
+  // The request queue of trigger() from other threads. Its wake flag is gnet's
+  // wakeupCall for every trigger, local or remote: at most one wake pending.
+  np_taskq* tasks = nullptr;
+  RemoteOwner* remote = nullptr;  // once handle() registered this poller
+  uv_idle_t idle;
+  uv_check_t check;
+  LocalWake local_wake = LocalWake::None;
+  int handles_open = 0;  // uv handles whose close callback is still to come
 };
 
 // Every open poller's descriptors, process-wide: the one piece of state shared by
@@ -184,10 +211,81 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
   *s = CallbackState();
 }
 
+void OnCheck(uv_check_t* handle);
+
+void OnIdle(uv_idle_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (c->local_wake == LocalWake::Pending) c->local_wake = LocalWake::Ready;
+}
+
+void StartLocalWake(PollerCore* c) {
+  uv_idle_start(&c->idle, OnIdle);
+  uv_check_start(&c->check, OnCheck);
+}
+
+void StopLocalWake(PollerCore* c) {
+  uv_idle_stop(&c->idle);
+  uv_check_stop(&c->check);
+}
+
+// Two int32 after the event list's MaxPollEventsCap entries, shared with src/poller.ts:
+// [kInBatch] is 1 while a batch's callback (and its microtasks) runs; JavaScript sets
+// [kWakeRequest] then instead of calling wake(), and the round is armed when the batch
+// returns: one native call less per round.
+enum { kInBatch = 0, kWakeRequest = 1, kSignalCount = 2 };
+
+// The signals: null when the list has no room for them or is gone. On a SharedArrayBuffer
+// (what src/poller.ts makes) they stay where they are for the poller's life; on any
+// other buffer they are looked up again at every use, as EventList does (JavaScript could
+// have detached it since).
+int32_t* Signals(PollerCore* c) {
+  if (c->shared_signals != nullptr) return c->open ? c->shared_signals : nullptr;
+  napi_value v;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (c->events_ref == nullptr || napi_get_reference_value(c->env, c->events_ref, &v) != napi_ok || v == nullptr ||
+      napi_get_typedarray_info(c->env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    return nullptr;
+  }
+  size_t at = 3 * static_cast<size_t>(np_backend()->max_poll_events_cap);
+  if (type != napi_int32_array || data == nullptr || length < at + kSignalCount) return nullptr;
+  return static_cast<int32_t*>(data) + at;
+}
+
+// This thread set the wake flag: make the chores round happen. 0 or a negative errno.
+int ArmWake(PollerCore* c) {
+  if (c->threaded) {
+    // The waiter thread is in the kernel: only the waker reaches it.
+    int err = np_selector_wake(&c->sel);
+    if (err < 0) np_taskq_cancel_wake(c->tasks);
+    return err;
+  }
+  c->local_wake = LocalWake::Pending;
+  if (c->watching) StartLocalWake(c);
+  return 0;
+}
+
+// A task was queued on this thread and src/poller.ts saw no wake pending. Without a
+// handle no other thread can wake this poller, and the JS side keeps the flag itself;
+// with one, the flag is shared (gnet's wakeupCall CAS).
+int RequestWake(PollerCore* c) {
+  if (c->remote != nullptr && !np_taskq_try_wake(c->tasks)) return 0;
+  return ArmWake(c);
+}
+
+// Other threads' wake: called by np_taskq_push with the queue's mutex held, and never
+// after RemoteClose closed the queue, so the selector is open.
+int WakeFromOtherThread(void* arg) {
+  PollerCore* c = static_cast<PollerCore*>(arg);
+  return np_selector_wake(&c->sel);
+}
+
 // Stops asking for batches. A waiter thread may be in the kernel already: the
 // batch it brings back waits in the selector's list until the next Watch.
 void Unwatch(PollerCore* c) {
   if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
+  if (!c->threaded) StopLocalWake(c);
   c->watching = false;
   c->pause_after_batch = false;
   uv_unref(CoreHandle(c));
@@ -196,6 +294,7 @@ void Unwatch(PollerCore* c) {
 void StopCore(PollerCore* c) {
   Unwatch(c);
   c->started = false;
+  c->local_wake = LocalWake::None;
   if (c->in_batch && c->cb.ctx == c->batch_ctx) {
     // make_callback is still running in this context: release it afterwards.
     c->retired = c->cb;
@@ -207,6 +306,7 @@ void StopCore(PollerCore* c) {
 
 void OnCoreClosed(uv_handle_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (--c->handles_open > 0) return;
   AddonData* addon = c->addon;
   if (c->threaded) c->waiter.Release();
   delete c;
@@ -240,6 +340,10 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceMethod<&NativePoller::Pause>("pause"),
             InstanceMethod<&NativePoller::Resume>("resume"),
             InstanceMethod<&NativePoller::Wake>("wake"),
+            InstanceMethod<&NativePoller::EndRound>("endRound"),
+            InstanceMethod<&NativePoller::RemoteOpen>("remoteOpen"),
+            InstanceMethod<&NativePoller::RemoteTake>("remoteTake"),
+            InstanceMethod<&NativePoller::RemoteReply>("remoteReply"),
             InstanceMethod<&NativePoller::Close>("close"),
             InstanceMethod<&NativePoller::SetRef>("setRef"),
             InstanceAccessor<&NativePoller::GetFd>("fd"),
@@ -268,7 +372,8 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   // (failedSyscall names the call). The waiter thread is used when asked for or
   // when the selector fd cannot be watched. `events` is the shared event list, an
   // Int32Array of at least MaxPollEventsCap entries (three int32 each) that
-  // src/poller.ts makes on memory that cannot be detached where it can.
+  // src/poller.ts makes on memory that cannot be detached where it can; two int32
+  // more, when there, are the signals (Signals()).
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const np_backend_info* backend = np_backend();
@@ -296,6 +401,13 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
       delete c;
       return Napi::Number::New(env, err);
     }
+    c->tasks = np_taskq_new(WakeFromOtherThread, c);
+    if (c->tasks == nullptr) {
+      failed_syscall_ = "malloc";
+      np_selector_close(&c->sel);
+      delete c;
+      return Napi::Number::New(env, -ENOMEM);
+    }
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     c->threaded = want_thread || !c->sel.pollable;
@@ -313,16 +425,32 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
       c->poll.data = c;
     }
     if (err < 0) {
+      np_taskq_release(c->tasks);
       np_selector_close(&c->sel);
       delete c;
       return Napi::Number::New(env, err);
     }
+    // Unref'd: they run only while a wake is armed, and never keep the process alive.
+    uv_idle_init(loop, &c->idle);
+    uv_check_init(loop, &c->check);
+    c->idle.data = c->check.data = c;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&c->idle));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&c->check));
+    c->handles_open = 3;
     threaded_ = c->threaded;
     c->env = env;
     c->addon = addon;
     c->owner = this;
     c->cap = backend->init_poll_events_cap;
     napi_create_reference(env, info[1], 1, &c->events_ref);
+    // A SharedArrayBuffer cannot be detached, and the reference keeps it alive.
+    napi_value list_buffer;
+    bool plain = true;
+    if (napi_get_typedarray_info(env, info[1], &type, &length, &data, &list_buffer, nullptr) == napi_ok &&
+        napi_is_arraybuffer(env, list_buffer, &plain) == napi_ok && !plain) {
+      int32_t* signals = Signals(c);
+      c->shared_signals = signals;
+    }
     FdRegistry::Get().Add(&c->sel);
     c->open = true;
     // A poller that is not polling must never keep the process alive.
@@ -368,8 +496,17 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_async_init(env, info[1], name, &c->cb.ctx);
     c->started = true;
     c->check_user_fd = true;
+    // A run that stopped mid-round left the flag set though its wake was consumed.
+    np_taskq_end_round(c->tasks);
+    c->local_wake = LocalWake::None;
     int err = Watch(c);
-    if (err < 0) StopCore(c);  // leave nothing half-started: the next start() may succeed
+    if (err < 0) {
+      StopCore(c);  // leave nothing half-started: the next start() may succeed
+      return Napi::Number::New(env, err);
+    }
+    // Tasks other threads queued while nothing polled run in the first round.
+    if (np_taskq_has_tasks(c->tasks) && np_taskq_try_wake(c->tasks)) err = ArmWake(c);
+    if (err < 0) StopCore(c);
     return Napi::Number::New(env, err);
   }
 
@@ -398,11 +535,36 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     return Napi::Number::New(env, Watch(core_));
   }
 
+  // wake(): a task was queued on this thread. Sets the wake flag (gnet's wakeupCall
+  // CAS, shared with other threads once the poller has a handle) and, if this call set
+  // it, arms the round. 0 or a negative errno.
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_) return Napi::Number::New(env, -EBADF);
-    return Napi::Number::New(env, np_selector_wake(&core_->sel));
+    return Napi::Number::New(env, RequestWake(core_));
   }
+
+  // endRound(more): a chores round ran. Clears the flag and, when tasks are left here
+  // (`more`) or in the request queue, wakes again, as gnet's Polling does. 1 when a
+  // wake is pending afterwards, 0 when not, or a negative errno.
+  Napi::Value EndRound(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_) return Napi::Number::New(env, 0);
+    np_taskq* q = core_->tasks;
+    np_taskq_end_round(q);
+    bool more = info.Length() > 0 && info[0].ToBoolean().Value();
+    if (!more && !np_taskq_has_tasks(q)) return Napi::Number::New(env, 0);
+    if (!np_taskq_try_wake(q)) return Napi::Number::New(env, 1);  // another thread woke it
+    int err = ArmWake(core_);
+    return Napi::Number::New(env, err < 0 ? err : 1);
+  }
+
+  // Trigger from other threads: see remote.h.
+  Napi::Value RemoteOpen(const Napi::CallbackInfo& info) {
+    return ::RemoteOpen(info, core_ ? core_->tasks : nullptr, core_ ? &core_->remote : &no_remote_);
+  }
+  Napi::Value RemoteTake(const Napi::CallbackInfo& info) { return ::RemoteTake(info, core_ ? core_->remote : nullptr); }
+  Napi::Value RemoteReply(const Napi::CallbackInfo& info) { return ::RemoteReply(info, core_ ? core_->remote : nullptr); }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (core_) CloseCore(core_);
@@ -453,6 +615,10 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     if (err < 0) return err;
     c->watching = true;
     ApplyRef(c);
+    if (c->local_wake != LocalWake::None) {
+      c->local_wake = LocalWake::Pending;  // whatever ran meanwhile, wait for the next poll
+      StartLocalWake(c);
+    }
     return 0;
   }
 
@@ -466,6 +632,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
 
   PollerCore* core_ = nullptr;
+  RemoteOwner* no_remote_ = nullptr;  // what RemoteOpen sees once closed
   bool opened_ = false;
   bool threaded_ = false;
   Napi::Reference<Napi::Int32Array> events_;
@@ -479,12 +646,20 @@ void CloseCore(PollerCore* c) {
   UnlinkCore(c);
   if (c->owner) c->owner->Detach();
   c->owner = nullptr;
+  // Before the selector closes: once the queue is closed no other thread wakes it,
+  // and every task queued or taken is answered with ErrPollerClosed.
+  RemoteClose(c->tasks, c->remote);
+  c->remote = nullptr;
+  np_taskq_release(c->tasks);
+  c->tasks = nullptr;
   // The waiter thread must be out of the kernel before the selector closes,
   // and done with the async handle before uv_close. Joining is prompt: the
   // selector's waker makes its wait return.
   if (c->threaded) c->waiter.Join();
   // uv_close before closing the descriptor: libuv still knows the fd until then.
   c->addon->closing++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->idle), OnCoreClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->check), OnCoreClosed);
   uv_close(CoreHandle(c), OnCoreClosed);
   FdRegistry::Get().Close(&c->sel);
   if (c->events_ref) {
@@ -517,11 +692,19 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_get_boolean(env, woke != 0, &argv[1]);
   c->in_batch = true;
   c->batch_ctx = c->cb.ctx;
+  if (int32_t* signals = Signals(c)) signals[kInBatch] = 1;
   // One call per batch; make_callback runs nextTicks and promise reactions
   // afterwards and restores the async context captured by start().
   napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 2, argv, nullptr);
   c->in_batch = false;
   c->batch_ctx = nullptr;
+  if (int32_t* signals = c->open ? Signals(c) : nullptr) {
+    signals[kInBatch] = 0;
+    if (signals[kWakeRequest] != 0) {
+      signals[kWakeRequest] = 0;
+      RequestWake(c);  // loop path only (src/poller.ts): cannot fail
+    }
+  }
   bool pending = false;
   // src/poller.ts catches what a user callback throws while its run goes on, and
   // rethrows what one throws after the run ended (it called close() first): that,
@@ -602,9 +785,45 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
     // but one of a registration the kernel kept for a closed fd (a dup open).
     n = raw > 0 ? np_selector_collect(&c->sel, raw, out) : raw;
   }
+  if (c->local_wake == LocalWake::Ready) {
+    // The armed round runs with this turn's I/O, after it, as gnet's does.
+    c->local_wake = LocalWake::None;
+    StopLocalWake(c);
+    woke = 1;
+  }
   if (n == 0 && !woke) return;  // EINTR, a spurious wakeup, or only stale events
   DeliverBatch(c, n, woke);
   if (c->open) AfterBatch(c, raw, n, woke);
+}
+
+// The check phase, while a local wake is armed: if this turn's poll phase came after
+// the trigger and did not report this poller's fd, the round runs now, with no events
+// and no syscall. Armed too late for this turn, it waits for the next (the handles stay
+// active, so that turn's poll does not block).
+void OnCheck(uv_check_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (!c->open || !c->watching || c->local_wake == LocalWake::None) {
+    StopLocalWake(c);
+    return;
+  }
+  if (c->local_wake == LocalWake::Pending) return;
+  c->local_wake = LocalWake::None;
+  StopLocalWake(c);
+  BatchScope scope(c->env);
+  if (!scope.ok()) return;
+  // No events are written. An event list on a SharedArrayBuffer cannot have been
+  // detached, so of BeforeBatch's checks only poller.fd's applies to it.
+  int n = 0;
+  np_event* out = nullptr;
+  if (c->shared_signals == nullptr) {
+    n = BeforeBatch(c, &out);
+  } else if (c->check_user_fd) {
+    c->check_user_fd = false;
+    if (!UserFdStillOurs(c)) n = -EBADF;
+  }
+  DeliverBatch(c, n, 1);  // no events, or the error that stops the run
+  if (!c->open) return;
+  if (c->pause_after_batch) Unwatch(c);
 }
 
 // A batch from the waiter thread, into the same path as OnPollReady's. While
@@ -1082,6 +1301,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new AddonData();
   env.SetInstanceData<AddonData>(addon);
   napi_add_async_cleanup_hook(env, OnTeardown, addon, &addon->teardown_hook);
+  InitRemote(env, exports);
 
   exports.Set("sourceHash", Napi::String::New(env, kSourceHashMarker + kSourceHashOffset));
 

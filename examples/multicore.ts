@@ -16,9 +16,11 @@ import { startEchoServer } from './echo.js';
 import { startHttpServer } from './http.js';
 import { serverOptionsFromCli, type ServerOptions, type TcpServer } from './tcp-server.js';
 
-type Kind = 'echo' | 'http';
+export type Kind = 'echo' | 'http';
 
 interface WorkerInput {
+  /** Marks this file's own workers (a program's workers may load this file too). */
+  multicoreWorker: true;
   kind: Kind;
   index: number;
   options: ServerOptions;
@@ -53,7 +55,7 @@ function runWorker(input: WorkerInput): void {
 
 /** A worker running one server; resolves with the port once it listens. */
 function spawn(kind: Kind, index: number, options: ServerOptions): { worker: Worker; listening: Promise<number>; stopped: Promise<WorkerMessage | undefined> } {
-  const worker = new Worker(__filename, { workerData: { kind, index, options } satisfies WorkerInput });
+  const worker = new Worker(__filename, { workerData: { multicoreWorker: true, kind, index, options } satisfies WorkerInput });
   const listening = new Promise<number>((resolve, reject) => {
     worker.once('error', reject);
     worker.on('message', (m: WorkerMessage) => {
@@ -71,6 +73,36 @@ function spawn(kind: Kind, index: number, options: ServerOptions): { worker: Wor
   return { worker, listening, stopped };
 }
 
+/** A running multicore server: `count` workers, each with its own listener on one port. */
+export interface Multicore {
+  readonly port: number;
+  readonly address: string;
+  /** Resolves once every worker has stopped, with what each reported (undefined: it failed). */
+  readonly done: Promise<({ accepted: number; requests: number } | undefined)[]>;
+  close(): void;
+}
+
+/** Starts `count` workers serving `kind` on one port; resolves once they all listen. */
+export async function startMulticore(kind: Kind, options: ServerOptions, count: number): Promise<Multicore> {
+  // The first worker learns the port (when 0 was asked for); the others join it.
+  const first = spawn(kind, 0, options);
+  const port = await first.listening;
+  const rest = Array.from({ length: count - 1 }, (_, i) => spawn(kind, i + 1, { ...options, port }));
+  await Promise.all(rest.map((w) => w.listening));
+  const workers = [first, ...rest];
+  const host = options.host ?? '127.0.0.1';
+  return {
+    port,
+    address: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+    done: Promise.all(workers.map((w) => w.stopped)).then((results) =>
+      results.map((r) => (r?.type === 'stopped' ? { accepted: r.accepted, requests: r.requests } : undefined)),
+    ),
+    close: () => {
+      for (const w of workers) w.worker.postMessage('stop');
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const kind = process.argv[2];
   if (kind !== 'echo' && kind !== 'http') {
@@ -85,34 +117,26 @@ async function main(): Promise<void> {
     console.error(`bad worker count ${process.argv[3] ?? process.env.WORKERS}`);
     process.exit(2);
   }
-  // The first worker learns the port (when 0 was asked for); the others join it.
-  const first = spawn(kind, 0, options);
-  const port = await first.listening;
-  const rest = Array.from({ length: count - 1 }, (_, i) => spawn(kind, i + 1, { ...options, port }));
-  await Promise.all(rest.map((w) => w.listening));
-  const workers = [first, ...rest];
-  const host = options.host ?? '127.0.0.1';
-  console.log(`multicore ${kind} server listening on ${host.includes(':') ? `[${host}]` : host}:${port} (${count} workers)`);
-
-  const stop = (): void => {
-    for (const w of workers) w.worker.postMessage('stop');
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const results = await Promise.all(workers.map((w) => w.stopped));
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
+  const server = await startMulticore(kind, options, count);
+  console.log(`multicore ${kind} server listening on ${server.address} (${count} workers)`);
+  process.once('SIGINT', server.close);
+  process.once('SIGTERM', server.close);
+  const results = await server.done;
+  process.off('SIGINT', server.close);
+  process.off('SIGTERM', server.close);
   results.forEach((r, i) => {
-    if (r?.type === 'stopped') console.log(`worker ${i}: ${r.accepted} connections${kind === 'http' ? `, ${r.requests} requests` : ''}`);
+    if (r !== undefined) console.log(`worker ${i}: ${r.accepted} connections${kind === 'http' ? `, ${r.requests} requests` : ''}`);
     else process.exitCode = 1;
   });
 }
 
 if (isMainThread) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-} else {
+  if (require.main === module) {
+    main().catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+  }
+} else if ((workerData as { multicoreWorker?: boolean } | null)?.multicoreWorker === true) {
   runWorker(workerData as WorkerInput);
 }

@@ -37,6 +37,11 @@ export interface ServerOptions {
   /** SO_REUSEPORT, for one server per worker thread on one port. */
   reusePort?: boolean | undefined;
   backlog?: number | undefined;
+  /**
+   * Default true. False: no listening socket of its own; connections come through
+   * {@link TcpServer.adopt} (examples/reactor.ts hands them over from an acceptor thread).
+   */
+  listen?: boolean | undefined;
 }
 
 /** A connection as a poller attachment, with what the server keeps for it. */
@@ -67,7 +72,7 @@ export abstract class TcpServer {
   readonly port: number;
   /** Open connections. */
   connections = 0;
-  /** Connections accepted since start. */
+  /** Connections accepted (or adopted) since start. */
   accepted = 0;
   /** Settles when the server stops: resolves on close(), rejects on a bug in a callback. */
   readonly done: Promise<Error>;
@@ -82,10 +87,16 @@ export abstract class TcpServer {
 
   constructor(options: ServerOptions = {}) {
     this.host = options.host ?? '127.0.0.1';
-    this.listenFd = listenTCP(this.host, options.port ?? 0, { reusePort: options.reusePort, backlog: options.backlog });
-    this.port = localAddress(this.listenFd).port;
-    this.poller = openPoller();
-    this.poller.addRead({ fd: this.listenFd, callback: () => this.#acceptAll() });
+    if (options.listen === false) {
+      this.listenFd = -1;
+      this.port = options.port ?? 0;
+      this.poller = openPoller();
+    } else {
+      this.listenFd = listenTCP(this.host, options.port ?? 0, { reusePort: options.reusePort, backlog: options.backlog });
+      this.port = localAddress(this.listenFd).port;
+      this.poller = openPoller();
+      this.poller.addRead({ fd: this.listenFd, callback: () => this.#acceptAll() });
+    }
     // Without a callback, polling() hands each event to its fd's attachment.
     this.done = this.poller.polling();
   }
@@ -167,7 +178,24 @@ export abstract class TcpServer {
     clearTimeout(this.#acceptTimer);
     for (const conn of this.#conns) if (conn !== undefined) this.closeConnection(conn);
     this.poller.close(); // a running polling() resolves with ErrEngineShutdown
-    close(this.listenFd);
+    if (this.listenFd >= 0) close(this.listenFd);
+  }
+
+  /** Serves a connected socket accepted elsewhere: the server owns (and closes) it from now on. */
+  adopt(fd: number): Connection {
+    const conn = new Connection(fd, this.#onConnEvent);
+    this.#conns[fd] = conn;
+    this.connections++;
+    this.accepted++;
+    try {
+      setNoDelay(fd); // replies leave at once, as gnet's connections do by default
+      this.poller.addRead(conn);
+    } catch (e) {
+      this.closeConnection(conn);
+      throw e;
+    }
+    this.onConnectionsChange?.(this);
+    return conn;
   }
 
   #acceptAll(): Error | void {
@@ -180,13 +208,7 @@ export abstract class TcpServer {
         throw e;
       }
       if (c === null) return;
-      const conn = new Connection(c.fd, this.#onConnEvent);
-      this.#conns[c.fd] = conn;
-      this.connections++;
-      this.accepted++;
-      setNoDelay(c.fd); // replies leave at once, as gnet's connections do by default
-      this.poller.addRead(conn);
-      this.onConnectionsChange?.(this);
+      this.adopt(c.fd);
     }
   }
 

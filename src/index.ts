@@ -31,8 +31,10 @@
  *
  * @packageDocumentation
  */
-export { openPoller, Poller, Priority, PollEvent } from './poller.js';
-export type { PollAttachment, PollEventHandler, EventsOptions, OpenPollerOptions } from './poller.js';
+export { openPoller, Poller, Priority } from './poller.js';
+export type { PollAttachment, PollEventHandler, OpenPollerOptions } from './poller.js';
+export { PollEvent } from './iterate.js';
+export type { EventsOptions } from './iterate.js';
 export {
   Backend,
   InitPollEventsCap,
@@ -52,6 +54,8 @@ export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs, isSystemError } from './errors.js';
 export type { SystemError, CodedError } from './errors.js';
 export type { TaskFunc } from './queue.js';
+export { connectPoller, RemotePoller } from './remote.js';
+export type { PollerHandle, PollerTasks, AnyTasks, TaskParams, TaskResult } from './remote.js';
 // The common fd helpers top-level; the whole socket toolkit as `socket` (also `netpoll/socket`).
 export { pipe, socketpair, dialTCP, socketError, read, write, close } from './socket.js';
 export type { DialOptions, SocketAddress } from './socket.js';

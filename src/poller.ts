@@ -1,10 +1,11 @@
-// Poller: registration, the polling loop, dispatch, task rounds and iteration.
+// Poller: registration, the polling loop, dispatch and task rounds; iteration is
+// src/iterate.ts (an Iteration per run), triggers from other threads src/remote.ts.
 //
 // The loop does not own a thread. The native side watches the epoll/kqueue fd
 // on this thread's libuv loop and, when it is readable, reads one batch of
-// events into a shared Int32Array and calls #onPollBatch (or #onIterBatch) once.
-// Everything else (who gets an event, when polling stops, the task queues) is
-// decided here.
+// events into a shared Int32Array and calls #onPollBatch (or the running
+// Iteration's onBatch) once. Everything else (who gets an event, when polling
+// stops, the task queues) is decided here.
 import { binding } from './binding.js';
 import type { NativePoller } from '../typings/binding.js';
 import {
@@ -24,6 +25,10 @@ import {
 } from './errors.js';
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
 import { TaskQueue, type TaskFunc } from './queue.js';
+import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote.js';
+import { Iteration, PollEvent, type EventsOptions, type IterationHost } from './iterate.js';
+
+export { PollEvent, type EventsOptions };
 
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
@@ -92,47 +97,6 @@ export const Priority = Object.freeze({
  */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
-/**
- * One event as iteration yields it: the same three values a `polling()` callback gets.
- *
- * @example
- * ```ts
- * for await (const ev of poller) {
- *   if (isErrorOnlyEvent(ev.event, ev.flags)) { poller.delete(ev.fd); close(ev.fd); }
- *   else if (isReadEvent(ev.event)) read(ev.fd, buf); // 0 at the end: delete and close then
- * }
- * ```
- * @category Iteration
- */
-export class PollEvent {
-  /** Makes an event; the poller makes them for you (a plain value, no validation). */
-  constructor(
-    /** The file descriptor the event is for. */
-    readonly fd: number,
-    /** The epoll events mask, or the kqueue filter. */
-    readonly event: IOEvent,
-    /** 0 on epoll; the kevent flags on kqueue. */
-    readonly flags: IOFlags,
-  ) {}
-}
-
-/**
- * Options for {@link Poller.events}.
- *
- * @example
- * ```ts
- * const options: EventsOptions = { batch: true, signal: AbortSignal.timeout(5000) };
- * for await (const batch of poller.events(options)) console.log(batch.length);
- * ```
- * @category Iteration
- */
-export interface EventsOptions {
-  /** Ends the iteration with an AbortError when aborted, as `events.on` does. */
-  signal?: AbortSignal | undefined;
-  /** Yield one array per kernel wait instead of one event at a time. */
-  batch?: boolean | undefined;
-}
-
 const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
 const syscalls = binding.backend.syscalls;
 
@@ -148,21 +112,6 @@ interface PollRun {
   readonly callback: PollEventHandler | undefined;
   readonly resolve: (err: Error) => void;
   readonly reject: (err: unknown) => void;
-}
-
-interface Waiter {
-  resolve(result: IteratorResult<unknown, Error | undefined>): void;
-  reject(err: unknown): void;
-}
-
-/** What one iteration needs until it ends. */
-interface IterRun {
-  readonly batch: boolean;
-  readonly buffer: unknown[];
-  head: number;
-  readonly waiters: Waiter[];
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 /**
@@ -186,18 +135,25 @@ interface IterRun {
 export class Poller implements AsyncIterable<PollEvent> {
   #native: NativePoller;
   #events: Int32Array;
+  /** Shared with the binding: element 0 is 1 while this poller's batch runs; element 1 asks for a wake when it returns. */
+  readonly #signals: Int32Array;
+  /** Whether a wake asked for during a batch may wait for its end (the loop path). */
+  readonly #deferWake: boolean;
   #mode: Mode = Mode.Idle;
   #attachments: (PollAttachment | undefined)[] = [];
   #urgent = new TaskQueue();
   #normal = new TaskQueue();
+  /** A mirror of the native wake flag (gnet's wakeupCall): true only while it is set. */
   #wakePending = false;
+  #remote: RemoteOwner | undefined;
   #run: PollRun | undefined;
-  #iter: IterRun | undefined;
+  #iter: Iteration | undefined;
   #refd = true;
   /** Entries in the shared event list of the batch being dispatched (0 between batches). */
   #batchLength = 0;
   readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
-  readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
+  /** What an iteration (src/iterate.ts) needs of this poller's private state. */
+  readonly #iterationHost: IterationHost;
 
   /** @internal Use {@link openPoller}. */
   constructor(native: NativePoller) {
@@ -208,6 +164,22 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     this.#native = native;
     this.#events = native.events;
+    // The two int32 after the event list (see eventList()).
+    this.#signals = this.#events.subarray(3 * MaxPollEventsCap, 3 * MaxPollEventsCap + 2);
+    this.#deferWake = !native.waiterThread;
+    const poller = this;
+    this.#iterationHost = {
+      events: this.#events,
+      begin: (onBatch) => this.#begin(Mode.Iterating, onBatch),
+      end: () => this.#end(),
+      chores: () => this.#doChores(),
+      resume: () => this.#native.resume(),
+      pause: () => this.#native.pause(),
+      get resumeSyscall() {
+        return poller.#watchSyscall();
+      },
+      waitSyscall: syscalls.wait,
+    };
   }
 
   /** `'epoll'` or `'kqueue'`: the backend this poller runs on. */
@@ -259,8 +231,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * its consumer has not taken yet: at most one kernel wait's worth.
    */
   get bufferedEvents(): number {
-    const iter = this.#iter;
-    return iter === undefined ? 0 : iter.buffer.length - iter.head;
+    return this.#iter?.buffered ?? 0;
   }
 
   /**
@@ -415,21 +386,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   #forgetPendingEvents(fd: number): void {
     const ev = this.#events;
     for (let j = 0, end = this.#batchLength * 3; j < end; j += 3) if (ev[j] === fd) ev[j] = -1;
-    const iter = this.#iter;
-    if (iter === undefined) return;
-    const buffer = iter.buffer;
-    let kept = iter.head;
-    for (let i = iter.head; i < buffer.length; i++) {
-      let item = buffer[i];
-      if (iter.batch) {
-        item = (item as PollEvent[]).filter((e) => e.fd !== fd);
-        if ((item as PollEvent[]).length === 0) continue;
-      } else if ((item as PollEvent).fd === fd) {
-        continue;
-      }
-      buffer[kept++] = item;
-    }
-    buffer.length = kept;
+    this.#iter?.forget(fd);
   }
 
   #ctl(op: number, pa: PollAttachment, interest: number, edgeTriggered: unknown, syscall: string): void {
@@ -598,6 +555,8 @@ export class Poller implements AsyncIterable<PollEvent> {
   #doChores(): Error | undefined {
     const urgent = this.#urgent;
     const normal = this.#normal;
+    // Tasks from other threads join the queues first, as if triggered here just now.
+    this.#remote?.drain(urgent, normal);
     while (urgent.length > 0) {
       const result = urgent.runFirst();
       if (result != null && isShutdown(result)) return result as Error;
@@ -608,13 +567,32 @@ export class Poller implements AsyncIterable<PollEvent> {
       if (result != null && isShutdown(result)) return result as Error;
       if (this.#mode === Mode.Closed) return undefined;
     }
-    this.#wakePending = false;
-    if (urgent.length > 0 || normal.length > 0) this.#wake();
+    // gnet: clear the flag, then wake again if tasks are left (here, or queued by other
+    // threads: the flag is then shared with them, and lives in the binding).
+    const more = urgent.length > 0 || normal.length > 0;
+    if (this.#remote === undefined) {
+      this.#wakePending = false;
+      if (more) this.#wake();
+      return undefined;
+    }
+    const pending = this.#native.endRound(more);
+    this.#wakePending = pending > 0;
+    if (pending < 0) throw systemError(pending, 'write');
     return undefined;
   }
 
+  /**
+   * Sets the wake flag and, if no wake was pending, arms one: on the loop's own thread
+   * that needs no syscall (the binding runs the round after this turn's I/O); the waker
+   * is written only on the waiter-thread path.
+   */
   #wake(): void {
     this.#wakePending = true;
+    if (this.#signals[0] === 1 && this.#deferWake) {
+      // Inside this poller's batch: the binding arms the round when the batch returns.
+      this.#signals[1] = 1;
+      return;
+    }
     const err = this.#native.wake();
     if (err < 0) {
       this.#wakePending = false;
@@ -625,17 +603,20 @@ export class Poller implements AsyncIterable<PollEvent> {
   // ---- tasks (gnet's Trigger) ----
 
   /**
-   * Queues `fn(param)` to run inside the loop (gnet's `Trigger`). The task goes to the
+   * Queues `fn()` to run inside the loop (gnet's `Trigger`). The task goes to the
    * urgent queue unless `priority` is `Priority.Low` and the urgent queue already holds
    * `MaxPollEventsCap` tasks; each loop round runs every urgent task, then at most
-   * `MaxAsyncTasksAtOneTime` normal ones. The waker is written only when no wake is
-   * pending. Tasks queued while not polling run when polling (or iteration) starts.
+   * `MaxAsyncTasksAtOneTime` normal ones. A wake is armed only when none is pending
+   * (from the poller's own thread it costs no syscall; other threads write the waker).
+   * Tasks queued while not polling run when polling (or iteration) starts. Tasks
+   * triggered inside a callback or a task run in the next loop turn, after that turn's
+   * I/O (the guide's "trigger() and the two queues" has the ordering rules).
    *
    * A task returning `ErrEngineShutdown` stops polling.
    *
    * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins (see above).
-   * @param fn - the task; runs once, inside the loop, with `param`.
-   * @param param - passed to `fn` as is.
+   * @param fn - the task; runs once, inside the loop. A task that takes a parameter
+   * needs the three-argument form.
    * @returns a promise of what `fn` returns; it rejects with what `fn` throws (the loop
    * goes on; handle it), and with `ErrPollerClosed` if the poller closes first (those
    * rejections are marked handled, so fire-and-forget triggers never crash the process
@@ -643,9 +624,25 @@ export class Poller implements AsyncIterable<PollEvent> {
    * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
    * @example
    * ```ts
-   * const n = await poller.trigger(Priority.High, (conns) => conns.size, connections);
+   * await poller.trigger(Priority.High, () => flushAll());
    * ```
    */
+  trigger<R>(priority: Priority, fn: () => R): Promise<Awaited<R>>;
+  /**
+   * Queues `fn(param)` to run inside the loop (gnet's `Trigger`), as the two-argument
+   * form does with `fn()`.
+   *
+   * @param priority - `Priority.High` or `Priority.Low`: which queue the task joins.
+   * @param fn - the task; runs once, inside the loop, with `param`.
+   * @param param - passed to `fn` as is (not copied: the task runs on this thread).
+   * @returns a promise of what `fn(param)` returns, as the two-argument form's.
+   * @throws (rejects) ErrPollerClosed after close; TypeError/RangeError for bad arguments.
+   * @example
+   * ```ts
+   * const n = await poller.trigger(Priority.High, (conns: Set<number>) => conns.size, connections);
+   * ```
+   */
+  trigger<P, R>(priority: Priority, fn: (param: P) => R, param: P): Promise<Awaited<R>>;
   trigger<P, R>(priority: Priority, fn: TaskFunc<P, R>, param?: P): Promise<Awaited<R>> {
     if (this.#mode === Mode.Closed) return Promise.reject(ErrPollerClosed);
     if (typeof fn !== 'function' || typeof priority !== 'number' || (priority !== 0 && priority !== 1)) {
@@ -679,6 +676,41 @@ export class Poller implements AsyncIterable<PollEvent> {
     return promise;
   }
 
+  /**
+   * Offers tasks to other threads (gnet's `Trigger` from any goroutine): returns a
+   * {@link PollerHandle}, plain data to pass to a worker (`workerData`, `postMessage`),
+   * where {@link connectPoller} turns it into a {@link RemotePoller}. A remote trigger
+   * names one of `tasks` and joins this poller's urgent and normal queues under the same
+   * rules as a local one; its param and result are copied across (structured clone).
+   * The handle lives until the poller closes: then every pending remote trigger, and
+   * every later one, rejects with `ErrPollerClosed` in its own thread. Call it once per
+   * poller.
+   *
+   * @param tasks - the tasks other threads may run, by name: each takes at most one
+   * parameter. The object is read now; later changes to it do not count.
+   * @returns the handle. Its type carries the task names and parameter types to
+   * `connectPoller`.
+   * @throws ErrPollerClosed after close; TypeError when `tasks` is not an object of
+   * functions; RangeError past 65,535 tasks; an Error with code
+   * `ERR_POLLER_HANDLE_EXISTS` on a second call.
+   * @example
+   * ```ts
+   * const handle = poller.handle({
+   *   register: (fd: number) => { poller.addRead({ fd, callback: onData }); },
+   *   stop: () => ErrEngineShutdown,
+   * });
+   * new Worker(file, { workerData: { handle } });
+   * ```
+   */
+  handle<T extends PollerTasks>(tasks: T): PollerHandle<T> {
+    this.#checkOpen();
+    if (this.#remote !== undefined) {
+      throw stateError('this poller has a handle already: handle() can be called once per poller', 'ERR_POLLER_HANDLE_EXISTS');
+    }
+    this.#remote = new RemoteOwner(this.#native, tasks);
+    return this.#remote.handle as unknown as PollerHandle<T>;
+  }
+
   // ---- iteration ----
 
   /**
@@ -710,7 +742,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       validateObject(undefined, 'options.signal'); // throws the TypeError
     }
     if (signal?.aborted) throw abortError(signal.reason);
-    let claimed: IterRun | undefined;
+    let claimed: Iteration | undefined;
     let finished = false;
     const iterator: AsyncIterableIterator<PollEvent | PollEvent[]> = {
       next: (): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
@@ -731,15 +763,15 @@ export class Poller implements AsyncIterable<PollEvent> {
             return Promise.reject(e);
           }
         }
-        if (this.#iter !== claimed) {
+        if (!claimed.running) {
           finished = true;
           return Promise.resolve({ done: true, value: undefined });
         }
-        return this.#iterNext(claimed) as Promise<IteratorResult<PollEvent | PollEvent[]>>;
+        return claimed.next() as Promise<IteratorResult<PollEvent | PollEvent[]>>;
       },
       return: (value?: unknown): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
         finished = true;
-        if (claimed !== undefined && this.#iter === claimed) this.#finishIteration(claimed, undefined);
+        claimed?.finish(undefined);
         return Promise.resolve({ done: true, value: value as undefined });
       },
       [Symbol.asyncIterator]() {
@@ -764,94 +796,10 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.events();
   }
 
-  #startIteration(batch: boolean, signal: AbortSignal | undefined): IterRun {
-    const iter: IterRun = { batch, buffer: [], head: 0, waiters: [], signal, onAbort: undefined };
-    if (signal !== undefined) {
-      iter.onAbort = () => {
-        if (this.#iter === iter) this.#finishIteration(iter, abortError(signal.reason));
-      };
-      signal.addEventListener('abort', iter.onAbort, { once: true });
-    }
+  #startIteration(batch: boolean, signal: AbortSignal | undefined): Iteration {
+    const iter = new Iteration(this.#iterationHost, batch, signal); // starts it, or throws
     this.#iter = iter;
-    try {
-      this.#begin(Mode.Iterating, this.#onIterBatch);
-    } catch (e) {
-      this.#iter = undefined; // not started: the poller stays idle and usable
-      if (signal !== undefined && iter.onAbort !== undefined) signal.removeEventListener('abort', iter.onAbort);
-      throw e;
-    }
     return iter;
-  }
-
-  #iterNext(iter: IterRun): Promise<IteratorResult<unknown, Error | undefined>> {
-    if (iter.head < iter.buffer.length) {
-      const value = iter.buffer[iter.head];
-      iter.buffer[iter.head++] = undefined;
-      if (iter.head === iter.buffer.length) {
-        iter.buffer.length = 0;
-        iter.head = 0;
-      }
-      return Promise.resolve({ done: false, value });
-    }
-    return new Promise((resolve, reject) => {
-      iter.waiters.push({ resolve, reject });
-      // Nothing buffered and someone waits: read the kernel again.
-      const err = this.#native.resume();
-      if (err < 0) this.#finishIteration(iter, systemError(err, this.#watchSyscall()));
-    });
-  }
-
-  #iterBatch(n: number, woke: boolean): void {
-    const iter = this.#iter;
-    if (iter === undefined) return;
-    if (n < 0) return this.#finishIteration(iter, systemError(n, syscalls.wait));
-    const ev = this.#events;
-    const buffer = iter.buffer;
-    if (iter.batch) {
-      if (n > 0) {
-        const list = new Array<PollEvent>(n);
-        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j], ev[j + 1], ev[j + 2]);
-        buffer.push(list);
-      }
-    } else {
-      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j], ev[j + 1], ev[j + 2]));
-    }
-    while (iter.waiters.length > 0 && iter.head < buffer.length) {
-      const value = buffer[iter.head];
-      buffer[iter.head++] = undefined;
-      iter.waiters.shift()!.resolve({ done: false, value });
-    }
-    if (iter.head === buffer.length) {
-      buffer.length = 0;
-      iter.head = 0;
-    }
-    if (woke) {
-      let stop: Error | undefined;
-      try {
-        stop = this.#doChores();
-      } catch (e) {
-        // As in #pollBatch: once the iteration ended nothing else would report it.
-        if (this.#iter !== iter) throw e;
-        this.#finishIteration(iter, e);
-        return;
-      }
-      if (this.#iter !== iter) return;
-      if (stop !== undefined) return this.#finishIteration(iter, undefined, stop);
-    }
-    // Backpressure: stop reading the kernel while undelivered events wait.
-    if (iter.head < buffer.length || iter.waiters.length === 0) this.#native.pause();
-  }
-
-  #finishIteration(iter: IterRun, error: unknown, value?: Error): void {
-    if (this.#iter !== iter) return;
-    this.#end();
-    if (iter.signal !== undefined && iter.onAbort !== undefined) iter.signal.removeEventListener('abort', iter.onAbort);
-    iter.buffer.length = 0;
-    const waiters = iter.waiters.splice(0);
-    for (const w of waiters) {
-      if (error !== undefined) w.reject(error);
-      else w.resolve({ done: true, value });
-    }
   }
 
   // ---- lifetime ----
@@ -923,14 +871,12 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#mode = Mode.Closed;
     this.#run = undefined;
     this.#iter = undefined;
+    // Answers already given go out first; the binding answers the rest with ErrPollerClosed.
+    this.#remote?.close();
     this.#native.close();
     this.#attachments = [];
     if (run !== undefined) run.resolve(ErrEngineShutdown);
-    if (iter !== undefined) {
-      this.#iter = iter;
-      this.#finishIteration(iter, undefined);
-      this.#iter = undefined;
-    }
+    iter?.finish(undefined);
     this.#urgent.rejectAll(ErrPollerClosed);
     this.#normal.rejectAll(ErrPollerClosed);
   }
@@ -1022,7 +968,9 @@ export function openPoller(options: OpenPollerOptions = {}): Poller {
 }
 
 /** Bytes of the shared event list: MaxPollEventsCap entries of (fd, event, flags). */
-const EVENT_LIST_BYTES = MaxPollEventsCap * 3 * Int32Array.BYTES_PER_ELEMENT;
+// The events (three int32 each), then the two signals shared with the binding: whether
+// this poller's batch is running, and a wake asked for during it (see #wake).
+const EVENT_LIST_BYTES = (MaxPollEventsCap * 3 + 2) * Int32Array.BYTES_PER_ELEMENT;
 
 /**
  * The shared event list the native side writes each batch into, on memory that

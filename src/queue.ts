@@ -1,6 +1,8 @@
 // The task queues behind trigger(): FIFO ring buffers that store each task's
 // parts in consecutive slots of one array, so queuing a task allocates nothing
-// beyond the promise the caller gets.
+// beyond the promise the caller gets. A task triggered from another thread sits in
+// the same queues; its answer goes to a RemoteSink (src/remote.ts) instead of a
+// promise: its resolve slot holds the sink's number for it, its reject slot the sink.
 
 /**
  * A task's function, as gnet's `queue.Func`: called with the `param` given to
@@ -16,7 +18,15 @@
  */
 export type TaskFunc<P = unknown, R = unknown> = (param: P) => R;
 
-const SLOTS = 5; // fn, param, resolve, reject, promise
+const SLOTS = 5; // fn, param, resolve, reject, promise (remote: fn, param, slot, sink, undefined)
+
+/** Where the answer of a task triggered from another thread goes. */
+export interface RemoteSink {
+  /** The task returned `result` (maybe a promise). */
+  done(slot: number, result: unknown): void;
+  /** The task threw `error`, or will never run (the poller closed). */
+  fail(slot: number, error: unknown): void;
+}
 
 export class TaskQueue {
   private slots: unknown[] = new Array(64 * SLOTS);
@@ -27,7 +37,7 @@ export class TaskQueue {
     return this.count;
   }
 
-  push(fn: TaskFunc, param: unknown, resolve: (v: unknown) => void, reject: (e: unknown) => void, promise: Promise<unknown>): void {
+  push(fn: TaskFunc, param: unknown, resolve: ((v: unknown) => void) | number, reject: ((e: unknown) => void) | RemoteSink, promise: Promise<unknown> | undefined): void {
     let capacity = this.slots.length / SLOTS;
     if (this.count === capacity) {
       this.grow();
@@ -54,16 +64,27 @@ export class TaskQueue {
     const i = this.head;
     const fn = s[i] as TaskFunc;
     const param = s[i + 1];
-    const resolve = s[i + 2] as (v: unknown) => void;
-    const reject = s[i + 3] as (e: unknown) => void;
+    const resolve = s[i + 2] as ((v: unknown) => void) | number;
+    const reject = s[i + 3] as ((e: unknown) => void) | RemoteSink;
     s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
     this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
     this.count--;
     let result: unknown;
+    if (typeof resolve === 'number') {
+      const sink = reject as RemoteSink;
+      try {
+        result = fn(param);
+      } catch (e) {
+        sink.fail(resolve, e);
+        return undefined;
+      }
+      sink.done(resolve, result);
+      return result;
+    }
     try {
       result = fn(param);
     } catch (e) {
-      reject(e);
+      (reject as (e: unknown) => void)(e);
       return undefined;
     }
     resolve(result);
@@ -75,14 +96,19 @@ export class TaskQueue {
     const s = this.slots;
     while (this.count > 0) {
       const i = this.head;
-      const reject = s[i + 3] as (e: unknown) => void;
-      const promise = s[i + 4] as Promise<unknown>;
+      const slot = s[i + 2];
+      const reject = s[i + 3] as ((e: unknown) => void) | RemoteSink;
+      const promise = s[i + 4] as Promise<unknown> | undefined;
       s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
       this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
       this.count--;
+      if (typeof slot === 'number') {
+        (reject as RemoteSink).fail(slot, reason);
+        continue;
+      }
       // Fire-and-forget triggers (gnet style) must not crash the process at close.
-      promise.catch(noop);
-      reject(reason);
+      promise!.catch(noop);
+      (reject as (e: unknown) => void)(reason);
     }
   }
 

@@ -315,6 +315,46 @@ for (const kind of ['echo', 'http'] as const) {
   });
 }
 
+// ---- reactor: an acceptor thread hands connections to worker pollers ----
+
+for (const [kind, lb] of [
+  ['echo', 'round-robin'],
+  ['http', 'round-robin'],
+  ['echo', 'least-connections'],
+  ['http', 'source-addr-hash'],
+] as const) {
+  test(`reactor ${kind} example (${lb}): the acceptor hands every connection to a worker, and both workers serve`, async () => {
+    const clients = 32;
+    const output = await withExample('reactor.js', [kind, '--lb', lb], { WORKERS: '2' }, async ({ port, output }) => {
+      assert.match(output(), new RegExp(`\\(2 workers, ${lb}\\)`));
+      // Two waves: the second one connects while the first one's connections are open.
+      for (let wave = 0; wave < 2; wave++) {
+        const jobs = Array.from({ length: clients / 2 }, async (_, i) => {
+          if (kind === 'echo') {
+            const msg = randomBytes(1 + ((i * 7919) % 50000));
+            assert.ok((await echoRoundTrip(port, msg)).equals(msg), `client ${i} got its bytes back`);
+          } else {
+            const r = await rawExchange(port, ['GET /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n']);
+            assert.ok(r.text.startsWith('HTTP/1.1 200 OK\r\n') && r.text.endsWith('Hello, World!'), r.text);
+          }
+        });
+        await within(Promise.all(jobs), 20000, `${clients / 2} clients`);
+      }
+    });
+    const perWorker = [...output.matchAll(/worker (\d+): (\d+) connections/g)].map((m) => Number(m[2]));
+    assert.is(perWorker.length, 2, output);
+    assert.is(perWorker[0]! + perWorker[1]!, clients, output);
+    if (lb === 'round-robin') assert.equal(perWorker, [clients / 2, clients / 2], 'round-robin alternates');
+    // least-connections sees the connections on their way; the hash spreads 32 ephemeral ports.
+    else assert.ok(perWorker[0]! > 0 && perWorker[1]! > 0, `both workers served: ${perWorker.join(' + ')}`);
+    assert.match(output, new RegExp(`reactor stopped after ${clients} connections \\(${clients} served\\)`));
+    if (kind === 'http') {
+      const requests = [...output.matchAll(/, (\d+) requests/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      assert.is(requests, clients);
+    }
+  });
+}
+
 // ---- Electron utility-process module, under plain Node ----
 // Before the tests below open pollers in this process: libkqueue (the kqueue backend's
 // test build on Linux) closes, in a forked child, descriptors of kqueues it has not yet

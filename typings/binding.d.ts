@@ -43,7 +43,9 @@ export declare class NativePoller {
    * the shared batch list (see `events`): at least 3 * MaxPollEventsCap int32, best on
    * a SharedArrayBuffer, which cannot be detached; a TypeError otherwise. The native
    * side looks it up again before each batch, and delivers -EFAULT instead of a batch
-   * when its buffer was detached.
+   * when its buffer was detached. Two int32 after those, when there, are the signals:
+   * [0] is 1 while a batch's callback (and its microtasks) runs; setting [1] then asks
+   * for wake() when the batch returns (the loop path only: a wake that cannot fail).
    */
   open(waiterThread: boolean, events: Int32Array): number;
   /**
@@ -68,11 +70,40 @@ export declare class NativePoller {
   pause(): void;
   /** Reads the kernel again after pause(): 0, or a negative errno. */
   resume(): number;
-  /** Writes the waker: 0, or a negative errno. */
+  /**
+   * A task was queued on this thread: sets the wake flag (gnet's wakeupCall, shared with
+   * other threads' triggers) and, if this call set it, arms a chores round — without a
+   * syscall on the loop path, through the waker on the waiter-thread path. 0, or a
+   * negative errno.
+   */
   wake(): number;
   /**
+   * A chores round ran: clears the wake flag, then wakes again when `more` tasks are
+   * queued here or other threads queued some. 1 when a wake is pending afterwards, 0
+   * when not, or a negative errno.
+   */
+  endRound(more: boolean): number;
+  /**
+   * Registers the poller for remote triggers (csrc/remote.h): its id (> 0), or a negative
+   * errno (-EBADF closed, -EBUSY registered already). `names` is opaque to the binding
+   * (src/remote.ts's JSON); connect() hands it back.
+   */
+  remoteOpen(taskCount: number, names: string, token: string): number;
+  /**
+   * Moves queued remote tasks into `hdr` (RemoteCodes.ENTRY doubles each: slot,
+   * priority | task << 1, kind, num, len) and `values` (the param of payload kinds, same
+   * index): how many, at most hdr.length / ENTRY. 0 without a handle or once closed.
+   */
+  remoteTake(hdr: Float64Array, values: unknown[]): number;
+  /**
+   * Answers `count` taken tasks: entries (slot, 0, kind | ERROR?, num, len) in `hdr`,
+   * payloads at [num, num + len) of `staging`. A no-op once closed.
+   */
+  remoteReply(hdr: Float64Array, count: number, staging: Uint8Array): void;
+  /**
    * Closes the backend fd (unless its number no longer refers to this poller: it is
-   * then someone else's) and the waker. Idempotent.
+   * then someone else's) and the waker; every remote task queued or taken is answered
+   * with ErrPollerClosed first. Idempotent.
    */
   close(): void;
   /** Whether a polling poller keeps the event loop alive. */
@@ -132,6 +163,64 @@ export interface SocketConstants {
   };
 }
 
+/** What a value crossing threads is, in a remote task or reply (csrc/binding_remote.cc). */
+export interface RemoteCodes {
+  readonly UNDEFINED: number;
+  readonly NULL: number;
+  readonly FALSE: number;
+  readonly TRUE: number;
+  readonly NUMBER: number;
+  /** UTF-16LE code units. */
+  readonly STRING: number;
+  /** v8.serialize's bytes. */
+  readonly SERIALIZED: number;
+  /** A sentinel error by index: ErrEngineShutdown 0, ErrAcceptSocket 1, ErrPollerClosed 2. */
+  readonly SENTINEL: number;
+  readonly ARRAYBUFFER: number;
+  readonly BUFFER: number;
+  /** The binding could not deliver a value (num: FAILURE_*). */
+  readonly FAILURE: number;
+  /** TYPED + napi_typedarray_type: a typed array of that type. */
+  readonly TYPED: number;
+  /** Or'ed into a reply's kind: reject with the value. */
+  readonly ERROR: number;
+  /** Doubles per entry in the Float64Arrays the remote calls take. */
+  readonly ENTRY: number;
+  readonly FAILURE_UNKNOWN_TASK: number;
+  readonly FAILURE_NO_MEMORY: number;
+  readonly MAX_TASKS: number;
+}
+
+/** A connection from this thread to a poller's request queue (RemoteChannel.connect). */
+export interface RemoteLink {
+  /** How many tasks the poller offers. */
+  readonly taskCount: number;
+  /** The task names, as remoteOpen got them. */
+  readonly names: string;
+  /**
+   * Queues `count` tasks (entries: call id, priority | task << 1, kind, num, len; payloads
+   * in `staging`) as one block, waking the poller if no wake is pending. 0, -EPIPE when
+   * the poller is gone (nothing queued), -ENOMEM.
+   */
+  flush(hdr: Float64Array, count: number, staging: Uint8Array): number;
+  /** Lets go of the poller. Idempotent. */
+  close(): void;
+}
+
+/**
+ * This thread's reply channel: replies arrive as `onReplies(n)`, n entries (call id, 0,
+ * kind, num, 0) in `hdr` and payload values at the same index of `values`.
+ */
+export declare class RemoteChannel {
+  constructor(onReplies: (n: number) => void, hdr: Float64Array, values: unknown[]);
+  /** A link to the poller registered under `id` with `token`, or -ENOENT (none open), -EPIPE (channel closed). */
+  connect(id: number, token: string): RemoteLink | number;
+  /** Whether the channel keeps the thread alive (while calls are pending). */
+  setRef(ref: boolean): void;
+  /** Closes the channel: replies to it are dropped. Idempotent. */
+  close(): void;
+}
+
 export interface Binding {
   /**
    * The sha256 of the native sources (csrc/ and binding.gyp) this binary was built from,
@@ -139,6 +228,8 @@ export interface Binding {
    */
   readonly sourceHash: string;
   readonly NativePoller: typeof NativePoller;
+  readonly RemoteChannel: typeof RemoteChannel;
+  readonly remoteCodes: RemoteCodes;
   readonly backend: BackendInfo;
   readonly CTL_ADD: number;
   readonly CTL_MOD: number;

@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as fc from 'fast-check';
 import * as netpoll from '../../src/index.js';
-import { ErrEngineShutdown, ErrPollerClosed, MaxPollEventsCap, Poller, PollEvent, close, openPoller, pipe, write, type PollEventHandler } from '../../src/index.js';
+import { ErrEngineShutdown, ErrPollerClosed, MaxPollEventsCap, Poller, PollEvent, RemotePoller, close, connectPoller, openPoller, pipe, write, type PollEventHandler, type PollerHandle } from '../../src/index.js';
 import { binding } from '../../src/binding.js';
 import type { NativePoller } from '../../typings/binding.js';
 import { openFdCount, sleep, within } from '../helpers.js';
@@ -185,6 +185,11 @@ const SPECIAL_KINDS = [
   'eventList',
   'detachedEventList',
   'nativePoller',
+  'pollerHandle',
+  'staleHandle',
+  'forgedHandle',
+  'remotePoller',
+  'float64Entries',
 ] as const;
 type SpecialKind = (typeof SPECIAL_KINDS)[number];
 
@@ -199,6 +204,26 @@ class Context {
   /** The buffer the hostile values of this run detach (1 KiB, as in the issue's attack). */
   readonly victim = new Uint8Array(1024);
   #orphan: Poller | undefined;
+  #remoteOwner: Poller | undefined;
+  #handle: PollerHandle | undefined;
+
+  /** A polling poller offering tasks to other threads (and this one), and its handle. */
+  handle(): PollerHandle {
+    if (this.#handle === undefined) {
+      const p = openPoller();
+      this.#remoteOwner = p;
+      this.#handle = p.handle({ echo: (x?: unknown) => x, fail: (x?: unknown) => { throw new TypeError(`task failed with ${typeof x}`); }, stop: () => ErrEngineShutdown });
+      void p.polling().catch(() => undefined);
+    }
+    return this.#handle;
+  }
+
+  /** A RemotePoller of this run's owner poller, closed at dispose. */
+  remote(): RemotePoller {
+    const r = connectPoller(this.handle());
+    this.made.push(() => r.close());
+    return r;
+  }
 
   constructor(readonly refusedPort: number) {
     this.closedPoller.close();
@@ -389,6 +414,21 @@ class Context {
       }
       case 'nativePoller':
         return this.native();
+      case 'pollerHandle':
+        return this.handle();
+      case 'staleHandle': {
+        const p = openPoller();
+        const h = p.handle({ echo: (x?: unknown) => x });
+        p.close();
+        return h;
+      }
+      case 'forgedHandle':
+        return { id: this.handle().id, token: 'f'.repeat(32), tasks: ['echo'] };
+      case 'remotePoller':
+        return this.remote();
+      case 'float64Entries':
+        // Well-formed-looking entries for the binding's remote calls: slot/id, meta, kind, num, len.
+        return new Float64Array([0, 0, 4, 1, 0, 1, 2, 9, 0, 3, 2, 1, 5, 0, 2]);
       case 'loopbackHost':
         return '127.0.0.1';
       case 'refusedPort':
@@ -423,6 +463,7 @@ class Context {
     try {
       this.poller.close();
       for (const release of this.made.splice(0)) release();
+      this.#remoteOwner?.close();
       if (this.#orphan !== undefined) {
         this.#orphan.close();
         // Closing must not have touched the number the worker took for its pipe.
@@ -460,11 +501,13 @@ function safeClose(fd: number): void {
   }
 }
 
-const STATE_CODES = new Set(['ERR_POLLER_BUSY', 'ERR_NO_CALLBACK', 'ABORT_ERR']);
+const STATE_CODES = new Set(['ERR_POLLER_BUSY', 'ERR_NO_CALLBACK', 'ABORT_ERR', 'ERR_POLLER_HANDLE_EXISTS']);
 
 /** Whether `e` is an error the API may produce. */
 function acceptable(e: unknown): boolean {
   if (e === ErrPollerClosed || e instanceof CallerError) return true;
+  // The caller's error thrown by a remote task's param getter comes back copied.
+  if (e instanceof Error && e.name === 'CallerError') return true;
   if (e instanceof TypeError || e instanceof RangeError) return true;
   if (!(e instanceof Error)) return false;
   const x = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown; cause?: unknown };
@@ -587,6 +630,17 @@ const fns: Record<string, Call> = {
   errorIs: (_c, a) => (netpoll.errorIs as (...x: unknown[]) => unknown)(...a),
   'new PollEvent': (_c, a) => new (PollEvent as unknown as new (...x: unknown[]) => unknown)(...a),
   'new Poller': (_c, a) => new (Poller as unknown as new (...x: unknown[]) => unknown)(...a),
+  connectPoller: (c, a) => {
+    const r = (connectPoller as (...x: unknown[]) => unknown)(...a);
+    if (r instanceof RemotePoller) c.made.push(() => r.close());
+    return r;
+  },
+  'new RemotePoller': (_c, a) => new (RemotePoller as unknown as new (...x: unknown[]) => unknown)(...a),
+  'new RemoteChannel': (c, a) => {
+    const ch = new (binding.RemoteChannel as unknown as new (...x: unknown[]) => { close(): void })(...a);
+    c.made.push(() => ch.close());
+    return ch;
+  },
 };
 
 /**
@@ -657,7 +711,7 @@ function safeCalls(prefix: string, api: Record<string, unknown>): Record<string,
 
 const methods = [
   'addRead', 'addWrite', 'addReadWrite', 'modRead', 'modWrite', 'modReadWrite', 'delete', 'attachment', 'polling', 'trigger',
-  'events', 'ref', 'unref', 'hasRef', 'close', Symbol.dispose, Symbol.asyncDispose, Symbol.asyncIterator,
+  'events', 'ref', 'unref', 'hasRef', 'close', 'handle', Symbol.dispose, Symbol.asyncDispose, Symbol.asyncIterator,
 ] as const;
 const getters = ['backend', 'fd', 'closed', 'running', 'eventListSize', 'bufferedEvents'] as const;
 
@@ -681,7 +735,7 @@ function receiver(ctx: Context, r: Receiver): unknown {
 }
 
 /** NativePoller's methods and getters, called on native pollers of every state or on anything. */
-const nativeMethods = ['open', 'ctl', 'start', 'stop', 'pause', 'resume', 'wake', 'close', 'setRef'] as const;
+const nativeMethods = ['open', 'ctl', 'start', 'stop', 'pause', 'resume', 'wake', 'close', 'setRef', 'endRound', 'remoteOpen', 'remoteTake', 'remoteReply'] as const;
 const nativeGetters = ['fd', 'wakerFd', 'capacity', 'events', 'failedSyscall', 'waiterThread'] as const;
 const nativeReceiverArb = fc.oneof(
   { weight: 4, arbitrary: fc.constant<'opened'>('opened') },
@@ -782,6 +836,93 @@ test('NativePoller getters on any receiver return or throw a TypeError', async (
         const desc = Object.getOwnPropertyDescriptor(binding.NativePoller.prototype, getter)!;
         const self = nativeReceiver(ctx, recv);
         invoke(ctx, getter, () => desc.get!.call(self), wrongNativeReceiver(self));
+      } finally {
+        await ctx.dispose();
+      }
+    }),
+    { numRuns: RUNS, verbose: 1 },
+  );
+});
+
+// ---- trigger from other threads: RemotePoller, and the binding's channels and links ----
+
+const remoteMethods = ['trigger', 'close', Symbol.dispose] as const;
+/** A RemotePoller connected to a polling poller, one whose poller closed, a closed one, or anything. */
+const remoteReceiverArb = fc.oneof(
+  { weight: 5, arbitrary: fc.constant<'connected'>('connected') },
+  { weight: 1, arbitrary: fc.constant<'gone'>('gone') },
+  { weight: 1, arbitrary: fc.constant<'closed'>('closed') },
+  { weight: 1, arbitrary: valueArb.map((v) => ({ value: v })) },
+);
+
+function remoteReceiver(ctx: Context, r: 'connected' | 'gone' | 'closed' | { value: unknown }): unknown {
+  if (r === 'connected') return ctx.remote();
+  if (r === 'gone') return connectPoller(ctx.make(new Special('staleHandle')) as PollerHandle);
+  if (r === 'closed') {
+    const remote = ctx.remote();
+    remote.close();
+    return remote;
+  }
+  return ctx.resolve(r.value);
+}
+
+/** Task names worth trying: the offered ones most of the time. */
+const taskNameArb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('echo', 'fail', 'stop') }, { weight: 1, arbitrary: valueArb });
+
+for (const method of remoteMethods) {
+  const label = typeof method === 'symbol' ? `[${method.description}]` : method;
+  test(`RemotePoller#${label}(random values) on any receiver returns or throws only documented errors`, async () => {
+    await assertProperty(
+      fc.asyncProperty(remoteReceiverArb, fc.oneof(valueArb, fc.constantFrom(0, 1)), taskNameArb, argsArb, async (recv, priority, task, rest) => {
+        const ctx = new Context(refusedPort);
+        try {
+          const self = remoteReceiver(ctx, recv);
+          const fn = (RemotePoller.prototype as unknown as Record<string | symbol, (...x: unknown[]) => unknown>)[method];
+          const args = method === 'trigger' ? [priority, task, ...rest] : rest;
+          invoke(ctx, `RemotePoller#${label}`, () => fn.apply(self, args.map((a) => ctx.resolve(a))));
+        } finally {
+          await ctx.dispose();
+        }
+      }),
+      { numRuns: RUNS, verbose: 1 },
+    );
+  });
+}
+
+/** The binding's own caller-side classes, as code that requires the addon could call them. */
+interface RawChannel {
+  connect(...a: unknown[]): unknown;
+  setRef(...a: unknown[]): unknown;
+  close(...a: unknown[]): unknown;
+}
+
+function rawChannel(ctx: Context): RawChannel {
+  const ch = new (binding.RemoteChannel as unknown as new (...a: unknown[]) => RawChannel)(() => undefined, new Float64Array(5 * 8), []);
+  ctx.made.push(() => ch.close());
+  return ch;
+}
+
+test('RemoteChannel and RemoteLink methods (the raw binding) on any receiver return or throw only documented errors', async () => {
+  const calls = ['channel.connect', 'channel.setRef', 'channel.close', 'link.flush', 'link.close'] as const;
+  await assertProperty(
+    fc.asyncProperty(fc.constantFrom(...calls), fc.oneof({ weight: 3, arbitrary: fc.constant('real') }, { weight: 1, arbitrary: valueArb }), argsArb, async (call, recv, args) => {
+      const ctx = new Context(refusedPort);
+      try {
+        const channel = rawChannel(ctx);
+        let self: unknown = channel;
+        const [kind, method] = call.split('.') as ['channel' | 'link', string];
+        if (kind === 'link') {
+          const h = ctx.handle();
+          const link = channel.connect(h.id, h.token);
+          self = recv === 'real' ? link : ctx.resolve(recv);
+        } else if (recv !== 'real') {
+          self = ctx.resolve(recv);
+        }
+        if (recv === 'real' && kind === 'channel' && method === 'connect' && args.length === 0) args = [ctx.handle().id, ctx.handle().token];
+        const proto = Object.getPrototypeOf(kind === 'link' ? channel.connect(ctx.handle().id, ctx.handle().token) : channel) as Record<string, (...x: unknown[]) => unknown>;
+        const fn = proto[method]!;
+        invoke(ctx, call, () => fn.apply(self, args.map((a) => ctx.resolve(a))), wrongNativeReceiver(self));
+        await new Promise((resolve) => setImmediate(resolve)); // a flushed task runs and is answered
       } finally {
         await ctx.dispose();
       }

@@ -1,8 +1,8 @@
 // Model-based property test: random sequences of registration, data, peer-close,
-// trigger, polling, iteration and close steps over a real pipe (both ends), a
-// socketpair and a loopback TCP connection, each step checked against a model of
-// what the kernel must report through the poller: which fds, which event bits,
-// which errors, which callback, which tasks.
+// trigger (local, and remote from a second thread), polling, iteration and close steps
+// over a real pipe (both ends), a socketpair and a loopback TCP connection, each step
+// checked against a model of what the kernel must report through the poller: which
+// fds, which event bits, which errors, which callback, which tasks.
 //
 // Bounded in `npm test` (NETPOLL_MODEL_RUNS sequences of at most NETPOLL_MODEL_STEPS
 // steps, 1,000 x 12 by default); `npm run fuzz` raises both. A failure prints
@@ -11,6 +11,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type * as net from 'node:net';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as fc from 'fast-check';
 import {
   Backend,
@@ -26,6 +28,7 @@ import {
   type PollAttachment,
   type PollEventHandler,
   type Poller,
+  type PollerHandle,
 } from '../../src/index.js';
 import { openFdCount, sleep } from '../helpers.js';
 import { TcpPeers, trapProcessFailures } from './support.js';
@@ -71,6 +74,8 @@ interface EndModel {
 interface TaskModel {
   id: number;
   throws: boolean;
+  /** Triggered from the second thread: FIFO among remote tasks, in no fixed order with local ones. */
+  remote: boolean;
 }
 
 interface Model {
@@ -96,7 +101,70 @@ interface Real {
   ran: number[];
   outcomes: Map<number, Promise<Outcome>>;
   nextTaskId: number;
+  /** The current poller's handle, once a remote trigger asked for it. */
+  handle: PollerHandle<RemoteTasks> | undefined;
 }
+
+// ---- the second thread: triggers tasks on the poller through its handle ----
+
+const indexPath = path.resolve(__dirname, '..', '..', 'src', 'index.js');
+/** What the poller offers the second thread. */
+type RemoteTasks = { task: (p: { id: number; throws: boolean }) => number };
+
+/**
+ * A worker that, asked to, triggers `task` on the poller whose handle it is sent. It
+ * answers 'sent' once the trigger has left it (its flush is queued before its answer),
+ * and later the outcome.
+ */
+class SecondThread {
+  readonly #worker = new Worker(
+    `const np = require(${JSON.stringify(indexPath)});
+     const { parentPort } = require('node:worker_threads');
+     const remotes = new Map();
+     parentPort.on('message', ({ call, id, priority, throws, handle }) => {
+       let remote = remotes.get(handle.id);
+       if (remote === undefined) remotes.set(handle.id, (remote = np.connectPoller(handle)));
+       remote.trigger(priority, 'task', { id, throws }).then(
+         (value) => parentPort.postMessage({ call, ok: true, value }),
+         (e) => parentPort.postMessage({ call, ok: false, closed: e === np.ErrPollerClosed, message: e && e.message }),
+       );
+       queueMicrotask(() => parentPort.postMessage({ call, sent: true }));
+     });`,
+    { eval: true },
+  );
+  /** By call: task ids start again with each sequence, and a late answer must not be taken for a new one's. */
+  readonly #waiting = new Map<number, { sent: () => void; outcome: (o: Outcome) => void }>();
+  #calls = 0;
+
+  constructor() {
+    this.#worker.on('message', (m: { call: number; sent?: true; ok?: boolean; value?: unknown; closed?: boolean; message?: string }) => {
+      const w = this.#waiting.get(m.call);
+      if (w === undefined) return;
+      if (m.sent) return w.sent();
+      // A trigger refused at once (no poller) is answered before it would have been sent.
+      w.sent();
+      this.#waiting.delete(m.call);
+      w.outcome(m.ok ? { ok: true, value: m.value } : { ok: false, error: m.closed ? ErrPollerClosed : new Error(m.message) });
+    });
+  }
+
+  /** Triggers task `id` remotely; resolves once it left the worker, with its outcome to come. */
+  trigger(handle: PollerHandle<RemoteTasks>, id: number, priority: 0 | 1, throws: boolean): Promise<{ outcome: Promise<Outcome> }> {
+    const call = ++this.#calls;
+    return new Promise((sentResolve) => {
+      const outcome = new Promise<Outcome>((outcomeResolve) => {
+        this.#waiting.set(call, { sent: () => sentResolve({ outcome }), outcome: outcomeResolve });
+      });
+      this.#worker.postMessage({ call, id, priority, throws, handle });
+    });
+  }
+
+  terminate(): Promise<number> {
+    return this.#worker.terminate();
+  }
+}
+
+let second: SecondThread | undefined;
 
 // ---- what the kernel must report ----
 
@@ -251,14 +319,23 @@ async function settle<T>(p: Promise<T>, what: string): Promise<T> {
 /** Checks that the tasks that ran are the model's queue head, in order, with their results. */
 async function checkTasksRan(m: Model, r: Real, all: boolean, step: string): Promise<void> {
   const ran = r.ran.splice(0);
-  const expectIds = m.tasks.slice(0, ran.length).map((t) => t.id);
-  assert.equal(ran, expectIds, `${step}: tasks ran out of order`);
+  // Local tasks run in trigger order, and so do remote ones; a remote task joins the
+  // queues at the start of the round after it arrived, so the two interleave freely.
+  const remote = new Set(m.tasks.filter((t) => t.remote).map((t) => t.id));
+  const ranLocal = ran.filter((id) => !remote.has(id));
+  const ranRemote = ran.filter((id) => remote.has(id));
+  const local = m.tasks.filter((t) => !t.remote);
+  const remotes = m.tasks.filter((t) => t.remote);
+  assert.equal(ranLocal, local.slice(0, ranLocal.length).map((t) => t.id), `${step}: local tasks ran out of order`);
+  assert.equal(ranRemote, remotes.slice(0, ranRemote.length).map((t) => t.id), `${step}: remote tasks ran out of order`);
   if (all) assert.is(ran.length, m.tasks.length, `${step}: ${m.tasks.length - ran.length} queued tasks did not run`);
-  for (const t of m.tasks.splice(0, ran.length)) {
+  const done = [...local.slice(0, ranLocal.length), ...remotes.slice(0, ranRemote.length)];
+  m.tasks = [...local.slice(ranLocal.length), ...remotes.slice(ranRemote.length)].sort((a, b) => a.id - b.id);
+  for (const t of done) {
     const out = await settle(r.outcomes.get(t.id)!, `${step}: task ${t.id}`);
     r.outcomes.delete(t.id);
     if (t.throws) assert.ok(!out.ok && (out.error as Error).message === `task ${t.id} threw`, `${step}: task ${t.id} should reject with its error`);
-    else assert.ok(out.ok && out.value === t.id * 10, `${step}: task ${t.id} should resolve with its value`);
+    else assert.ok(out.ok && out.value === t.id * 10, `${step}: task ${t.id} should resolve with its value, got ${JSON.stringify(out)} ${String((out as any).error)}`);
   }
 }
 
@@ -481,9 +558,38 @@ class Trigger implements Cmd {
       return;
     }
     r.outcomes.set(id, outcome);
-    m.tasks.push({ id, throws });
+    m.tasks.push({ id, throws, remote: false });
   }
   toString = (): string => `trigger(${this.priority === 0 ? 'High' : 'Low'}${this.throws ? ', throws' : ''})`;
+}
+
+/** A trigger from the second thread, through the poller's handle (made on first use). */
+class RemoteTrigger implements Cmd {
+  constructor(readonly priority: 0 | 1, readonly throws: boolean) {}
+  check = (): boolean => true;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = r.nextTaskId++;
+    if (m.open && r.handle === undefined) {
+      r.handle = r.poller.handle({
+        task: ({ id: ran, throws }: { id: number; throws: boolean }) => {
+          r.ran.push(ran);
+          if (throws) throw new Error(`task ${ran} threw`);
+          return ran * 10;
+        },
+      });
+    }
+    // Closed before any handle was made: a handle no poller has.
+    const handle = r.handle ?? ({ id: Number.MAX_SAFE_INTEGER, token: 'none', tasks: ['task'] } as PollerHandle<RemoteTasks>);
+    const { outcome } = await settle(second!.trigger(handle, id, this.priority, this.throws), `${this}: sent`);
+    if (!m.open) {
+      const out = await settle(outcome, String(this));
+      assert.ok(!out.ok && out.error === ErrPollerClosed, `${this}: a remote trigger after close must reject with ErrPollerClosed`);
+      return;
+    }
+    r.outcomes.set(id, outcome);
+    m.tasks.push({ id, throws: this.throws, remote: true });
+  }
+  toString = (): string => `remoteTrigger(${this.priority === 0 ? 'High' : 'Low'}${this.throws ? ', throws' : ''})`;
 }
 
 class Close implements Cmd {
@@ -507,6 +613,7 @@ class Reopen implements Cmd {
     r.poller.close();
     await checkTasksRejected(m, r, String(this));
     r.poller = openPoller({ waiterThread: this.waiterThread });
+    r.handle = undefined;
     markClosed(m);
     m.open = true;
   }
@@ -546,7 +653,11 @@ class Poll implements Cmd {
         obs.assertClean(step);
         await checkTasksRan(m, r, false, step);
       } else {
-        if (!(await until(() => obs.satisfied(), DEADLINE_MS))) throw new Error(`${step}: not delivered within ${DEADLINE_MS} ms: ${obs.missing()}`);
+        // Every queued task runs too before the stop: a remote one joins the queues only at
+        // the start of a round, so it could otherwise fall behind the stopping task.
+        if (!(await until(() => obs.satisfied() && r.ran.length >= m.tasks.length, DEADLINE_MS))) {
+          throw new Error(`${step}: not delivered within ${DEADLINE_MS} ms: ${obs.missing()}; tasks ran ${r.ran.length} of ${m.tasks.length}`);
+        }
         await turn(); // room for an event that must not come
         // A second polling() while one runs is refused, and does not disturb the first.
         const busy = await r.poller.polling().catch((e) => e);
@@ -688,6 +799,7 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   endArb.map((i) => new Drain(i)),
   fc.tuple(endArb, fc.constantFrom<'fin' | 'rst'>('fin', 'rst')).map(([i, how]) => new ClosePeer(i, how)),
   fc.tuple(fc.constantFrom<0 | 1>(0, 1), fc.boolean()).map(([p, t]) => new Trigger(p, t)),
+  fc.tuple(fc.constantFrom<0 | 1>(0, 1), fc.boolean()).map(([p, t]) => new RemoteTrigger(p, t)),
   pollArb,
   pollArb,
   pollArb,
@@ -716,6 +828,7 @@ async function setup(peers: TcpPeers, waiterThread: boolean): Promise<{ model: M
     ran: [],
     outcomes: new Map(),
     nextTaskId: 1,
+    handle: undefined,
   };
   real.callbacks = [0, 1, 2].map((id) => (fd: number, ev: number) => real.sink?.(fd, ev, id));
   const model: Model = {
@@ -742,6 +855,7 @@ test('random operation sequences over pipes, socketpairs and TCP match the model
   }
   const trap = trapProcessFailures();
   const peers = await TcpPeers.open();
+  second = new SecondThread();
   await sleep(10);
   const baseline = openFdCount();
   let sequences = 0;
@@ -775,6 +889,7 @@ test('random operation sequences over pipes, socketpairs and TCP match the model
     }
   } finally {
     await peers.close();
+    await second.terminate();
   }
   console.log(`  [model] ${sequences} sequences, ${steps} steps run (<= ${STEPS} a sequence) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   assert.ok(sequences >= RUNS, `ran ${sequences} sequences`);

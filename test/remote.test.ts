@@ -1,0 +1,498 @@
+// trigger() from other threads: PollerHandle, connectPoller and RemotePoller, with
+// real worker threads, real pollers and real fds.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { threadId, Worker } from 'node:worker_threads';
+import {
+  Backend,
+  ErrAcceptSocket,
+  ErrEngineShutdown,
+  ErrPollerClosed,
+  MaxAsyncTasksAtOneTime,
+  MaxPollEventsCap,
+  Priority,
+  close,
+  connectPoller,
+  openPoller,
+  pipe,
+  write,
+  type PollerHandle,
+} from '../src/index.js';
+import { fdsMatching, libkqueue, rejection, sleep, thrown, within } from './helpers.js';
+
+const indexPath = path.resolve(__dirname, '..', 'src', 'index.js');
+
+/**
+ * A worker running `body` (an async function body) with `np` (netpoll), `workerData`
+ * and `post` (parentPort.postMessage) in scope.
+ */
+const exits = new WeakMap<Worker, Promise<number>>();
+
+function worker(body: string, workerData?: unknown): Worker {
+  const w = new Worker(
+    `const np = require(${JSON.stringify(indexPath)});
+     const { parentPort, workerData, threadId } = require('node:worker_threads');
+     const post = (m) => parentPort.postMessage(m);
+     (async () => { ${body} })().catch((e) => { post({ error: String(e && e.stack || e) }); });`,
+    { eval: true, workerData },
+  );
+  // Listened for from the start: the worker may exit before the test waits for it.
+  exits.set(w, new Promise<number>((resolve) => w.once('exit', resolve)));
+  return w;
+}
+
+/** The next message a worker posts (rejects on an { error } message or an error event). */
+function message<T = any>(w: Worker, ms = 10000): Promise<T> {
+  return within(
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: any): void => {
+        w.off('error', reject);
+        if (m && typeof m === 'object' && 'error' in m) reject(new Error(`worker failed: ${m.error}`));
+        else resolve(m as T);
+      };
+      w.once('message', onMessage);
+      w.once('error', reject);
+    }),
+    ms,
+    'a message from the worker',
+  );
+}
+
+function exited(w: Worker, ms = 10000): Promise<number> {
+  return within(exits.get(w)!, ms, 'the worker to exit');
+}
+
+test('a task triggered from a worker runs on the poller\'s thread, and its result comes back to the worker', async () => {
+  using poller = openPoller();
+  const ran: number[] = [];
+  const handle = poller.handle({
+    square: (x: number) => {
+      ran.push(threadId);
+      return x * x;
+    },
+  });
+  const polling = poller.polling();
+  const w = worker(`const remote = np.connectPoller(workerData.handle); post({ result: await remote.trigger(np.Priority.High, 'square', 12), me: threadId });`, { handle });
+  const { result, me } = await message<{ result: number; me: number }>(w);
+  assert.is(result, 144);
+  assert.equal(ran, [threadId], 'the task ran once, on the poller\'s thread');
+  assert.is.not(me, threadId);
+  await exited(w);
+  poller.close();
+  assert.is(await polling, ErrEngineShutdown);
+});
+
+test('params and results cross by value: numbers, strings, Buffers stay Buffers, typed arrays keep their type, ArrayBuffers, objects, sentinels', async () => {
+  using poller = openPoller();
+  const seen: unknown[] = [];
+  const handle = poller.handle({ echo: (v: unknown) => (seen.push(v), v) });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const values = [0, -0, NaN, -1.5e300, 'héllo \\u{1F600} \\ud800', '', true, false, null, undefined, 12n,
+       Buffer.from('buf'), new Uint8Array([1, 2]), new Float64Array([1.5, -2]), new Int16Array([-3, 4]),
+       new BigInt64Array([5n]), new ArrayBuffer(3), new DataView(new ArrayBuffer(2)),
+       { a: [1, { b: 'c' }], m: new Map([[1, 'x']]), s: new Set([2]), d: new Date(0), buf: Buffer.from('x') },
+       np.ErrAcceptSocket, np.ErrPollerClosed]; // (a task returning ErrEngineShutdown would stop polling)
+     const back = await Promise.all(values.map((v) => remote.trigger(np.Priority.High, 'echo', v)));
+     const describe = (v) => v === null ? 'null' : typeof v !== 'object' ? typeof v + ':' + String(Object.is(v, -0) ? '-0' : v)
+       : (Buffer.isBuffer(v) ? 'Buffer' : v.constructor.name) + ':' + (ArrayBuffer.isView(v) || v instanceof ArrayBuffer ? Buffer.from(v instanceof ArrayBuffer ? v : v.buffer, v.byteOffset ?? 0, v.byteLength).toString('hex') : JSON.stringify(v, (k, x) => x instanceof Map ? [...x] : x instanceof Set ? [...x] : x));
+     post({ sent: values.map(describe), back: back.map(describe),
+       sentinels: [back[values.length - 2] === np.ErrAcceptSocket, back[values.length - 1] === np.ErrPollerClosed] });`,
+    { handle },
+  );
+  const { sent, back, sentinels } = await message<{ sent: string[]; back: string[]; sentinels: boolean[] }>(w);
+  assert.equal(back, sent, 'every value came back as it was sent');
+  assert.equal(sentinels, [true, true], 'sentinel errors arrive as the receiving thread\'s own');
+  assert.ok(Buffer.isBuffer(seen[11]), 'the poller\'s thread got a Buffer for a Buffer');
+  assert.ok(seen[13] instanceof Float64Array && !Buffer.isBuffer(seen[12]), 'and typed arrays of their own type');
+  assert.is(seen[19], ErrAcceptSocket, 'a sentinel param is the poller thread\'s own sentinel');
+  await exited(w);
+});
+
+test('a param is copied when trigger() is called: changing it afterwards changes nothing', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ echo: (v: unknown) => v });
+  void poller.polling();
+  const remote = connectPoller(handle);
+  const buf = Buffer.from('before');
+  const obj = { text: 'before' };
+  const a = remote.trigger(Priority.High, 'echo', buf);
+  const b = remote.trigger(Priority.High, 'echo', obj);
+  buf.write('after!');
+  obj.text = 'after';
+  assert.is((await a as Buffer).toString(), 'before');
+  assert.equal(await b, { text: 'before' });
+});
+
+test('a task that throws rejects the caller\'s promise with an Error of the same class, message, code and cause', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({
+    fail: (m: string) => {
+      const err = new RangeError(m, { cause: new Error('inner') }) as RangeError & { code: string; errno: number };
+      err.code = 'ECUSTOM';
+      err.errno = -99;
+      throw err;
+    },
+    throwNumber: () => {
+      throw 42; // eslint-disable-line no-throw-literal
+    },
+    rejectLater: async () => {
+      await sleep(1);
+      throw new TypeError('later');
+    },
+  });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const out = [];
+     for (const [task, arg] of [['fail', 'bad input'], ['throwNumber'], ['rejectLater']]) {
+       try { await remote.trigger(np.Priority.High, task, arg); out.push('resolved'); }
+       catch (e) { out.push(e instanceof Error ? { cls: e.constructor.name, message: e.message, code: e.code, errno: e.errno, cause: e.cause && e.cause.message, stack: /RangeError: bad input/.test(e.stack) } : { thrown: e }); }
+     }
+     post(out);`,
+    { handle },
+  );
+  const out = await message<unknown[]>(w);
+  assert.equal(out, [
+    { cls: 'RangeError', message: 'bad input', code: 'ECUSTOM', errno: -99, cause: 'inner', stack: true },
+    { thrown: 42 },
+    { cls: 'TypeError', message: 'later', code: undefined, errno: undefined, cause: undefined, stack: false },
+  ]);
+  await exited(w);
+});
+
+test('an unknown task name, a bad priority or a param that cannot be copied rejects at once, and nothing is queued', async () => {
+  using poller = openPoller();
+  let runs = 0;
+  const handle = poller.handle({ count: () => ++runs });
+  const remote = connectPoller(handle);
+  const unknown = await rejection(remote.trigger(Priority.High, 'nope' as 'count'));
+  assert.instance(unknown, TypeError);
+  assert.is(unknown.code, 'ERR_UNKNOWN_TASK');
+  assert.match(unknown.message, /"count"/, 'the message lists the tasks offered');
+  assert.instance(await rejection(remote.trigger(7 as Priority, 'count')), RangeError);
+  assert.instance(await rejection(remote.trigger('high' as unknown as Priority, 'count')), TypeError);
+  assert.instance(await rejection(remote.trigger(Priority.High, 3 as unknown as 'count')), TypeError);
+  const untyped = connectPoller(handle as PollerHandle);
+  assert.match((await rejection(untyped.trigger(Priority.High, 'count', () => 1))).message, /could not be cloned/);
+  assert.match((await rejection(untyped.trigger(Priority.High, 'count', new Proxy({}, {})))).message, /could not be cloned/);
+  const throwingGetter = { get x(): number { throw new Error('getter ran'); } };
+  assert.is((await rejection(untyped.trigger(Priority.High, 'count', throwingGetter))).message, 'getter ran');
+  void poller.polling();
+  assert.is(await within(remote.trigger(Priority.High, 'count'), 2000), 1, 'only the good trigger ran');
+});
+
+test('a remote task returning ErrEngineShutdown stops polling, and its caller gets the sentinel itself', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ stop: () => ErrEngineShutdown });
+  const polling = poller.polling();
+  const w = worker(`const r = await np.connectPoller(workerData.handle).trigger(np.Priority.Low, 'stop'); post(r === np.ErrEngineShutdown);`, { handle });
+  assert.is(await message(w), true);
+  assert.is(await within(polling, 2000), ErrEngineShutdown);
+  assert.not.ok(poller.running);
+  await exited(w);
+});
+
+test('remote tasks queued before polling starts run when it starts, after that turn\'s I/O, under gnet\'s queue rules', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    const log: string[] = [];
+    const handle = poller.handle({ log: (x: string) => void log.push(x) });
+    const extra = MaxAsyncTasksAtOneTime + 44;
+    const producer = worker(
+      `const remote = np.connectPoller(workerData.handle);
+       const all = [];
+       for (let i = 0; i < ${MaxPollEventsCap}; i++) all.push(remote.trigger(np.Priority.Low, 'log', 'u'));
+       for (let i = 0; i < ${extra}; i++) all.push(remote.trigger(np.Priority.Low, 'log', 'n'));
+       all.push(remote.trigger(np.Priority.High, 'log', 'H'));
+       post('sent');
+       await Promise.all(all);
+       post('settled');`,
+      { handle },
+    );
+    assert.is(await message(producer), 'sent');
+    await sleep(30);
+    assert.equal(log, [], 'nothing runs before polling');
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('always readable'));
+    let ios = 0;
+    const polling = poller.polling(() => {
+      log.push('io');
+      if (++ios === 4) return ErrEngineShutdown;
+    });
+    assert.is(await message(producer), 'settled');
+    await within(polling, 5000);
+    const runs: string[] = [];
+    for (const x of log) {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.startsWith(x + '*')) runs[runs.length - 1] = `${x}*${Number(last.split('*')[1]) + 1}`;
+      else runs.push(`${x}*1`);
+    }
+    assert.equal(runs, ['io*1', `u*${MaxPollEventsCap}`, 'H*1', `n*${MaxAsyncTasksAtOneTime}`, 'io*1', `n*${extra - MaxAsyncTasksAtOneTime}`, 'io*2']);
+    await exited(producer);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('remote tasks run during iteration too', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ add: (x: number) => x + 1 });
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    const producer = worker(`post(await np.connectPoller(workerData.handle).trigger(np.Priority.High, 'add', 1));`, { handle });
+    const reply = message<number>(producer);
+    const iterating = (async () => {
+      for await (const _ of poller.events({ signal: AbortSignal.timeout(5000) })) break;
+    })();
+    assert.is(await reply, 2, 'the task ran while the poller was being iterated');
+    write(w, Buffer.from('x'));
+    await within(iterating, 5000);
+    await exited(producer);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('high-priority tasks from each producer run in the order sent: 4 workers x 5,000 tasks, every one once', async () => {
+  using poller = openPoller();
+  const seen: number[][] = [[], [], [], []];
+  const handle = poller.handle({ record: ([p, i]: [number, number]) => (seen[p]!.push(i), i) });
+  void poller.polling();
+  const producers = [0, 1, 2, 3].map((p) =>
+    worker(
+      `const remote = np.connectPoller(workerData.handle);
+       let wrong = 0;
+       for (let round = 0; round < 10; round++) {
+         const batch = [];
+         for (let i = round * 500; i < (round + 1) * 500; i++) batch.push(remote.trigger(np.Priority.High, 'record', [${p}, i]));
+         const back = await Promise.all(batch);
+         back.forEach((v, k) => { if (v !== round * 500 + k) wrong++; });
+       }
+       post({ wrong });`,
+      { handle },
+    ),
+  );
+  const results = await Promise.all(producers.map((w) => message<{ wrong: number }>(w, 30000)));
+  assert.equal(results, [{ wrong: 0 }, { wrong: 0 }, { wrong: 0 }, { wrong: 0 }], 'every promise settled with its own result');
+  for (let p = 0; p < 4; p++) {
+    assert.is(seen[p]!.length, 5000, `producer ${p}: every task ran once`);
+    assert.ok(seen[p]!.every((v, i) => v === i), `producer ${p}: in the order sent`);
+  }
+  await Promise.all(producers.map((w) => exited(w)));
+});
+
+test('closing the poller rejects every pending remote trigger with ErrPollerClosed, and every later one', async () => {
+  const poller = openPoller();
+  const handle = poller.handle({ hang: () => new Promise<never>(() => undefined), quick: () => 1 });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const hanging = remote.trigger(np.Priority.High, 'hang');
+     await remote.trigger(np.Priority.High, 'quick'); // the hanging task is in the poller now
+     const queued = [];
+     for (let i = 0; i < 100; i++) queued.push(remote.trigger(np.Priority.Low, 'quick'));
+     post('ready');
+     const outcomes = await Promise.allSettled([hanging, ...queued]);
+     const closed = outcomes.filter((o) => o.status === 'rejected' && o.reason === np.ErrPollerClosed).length;
+     const ran = outcomes.filter((o) => o.status === 'fulfilled').length;
+     const later = await remote.trigger(np.Priority.High, 'quick').catch((e) => e === np.ErrPollerClosed);
+     post({ closed, ran, later, connected: remote.connected });`,
+    { handle },
+  );
+  assert.is(await message(w), 'ready');
+  poller.close();
+  const { closed, ran, later, connected } = await message<{ closed: number; ran: number; later: boolean; connected: boolean }>(w);
+  assert.is(closed + ran, 101, 'every call settled');
+  assert.ok(closed >= 1, 'the hanging task was answered with ErrPollerClosed');
+  assert.is(later, true, 'a trigger after the close rejects with ErrPollerClosed');
+  assert.is(connected, false);
+  await exited(w);
+});
+
+test('the owner\'s worker terminated: pending remote triggers in this thread reject with ErrPollerClosed', async () => {
+  const owner = worker(
+    `const poller = np.openPoller();
+     const handle = poller.handle({ hang: () => new Promise(() => {}), ping: () => 'pong' });
+     void poller.polling();
+     post(handle);`,
+  );
+  const handle = await message<PollerHandle>(owner);
+  const remote = connectPoller(handle);
+  assert.is(await within(remote.trigger(Priority.High, 'ping'), 5000), 'pong');
+  const hanging = remote.trigger(Priority.High, 'hang');
+  await remote.trigger(Priority.High, 'ping');
+  const queued = Array.from({ length: 50 }, () => remote.trigger(Priority.Low, 'ping'));
+  await owner.terminate();
+  const outcomes = await within(Promise.allSettled([hanging, ...queued]), 5000, 'every pending trigger to settle');
+  assert.ok(outcomes.every((o) => o.status === 'fulfilled' || o.reason === ErrPollerClosed), 'each ran or was answered with ErrPollerClosed');
+  assert.is(outcomes[0]!.status, 'rejected');
+  assert.is(await rejection(remote.trigger(Priority.High, 'ping')), ErrPollerClosed);
+});
+
+test('a handle of a closed poller never reaches a later poller, even one with the same fd numbers', async () => {
+  const first = openPoller();
+  const firstFd = first.fd;
+  const stale = first.handle({ who: () => 'first' });
+  first.close();
+  using second = openPoller();
+  // libkqueue closes a kqueue's descriptors lazily: there the number may not come back at once.
+  if (!libkqueue) assert.is(second.fd, firstFd, 'the fd number was reused');
+  const fresh = second.handle({ who: () => 'second' });
+  assert.is.not(fresh.id, stale.id, 'ids are never reused');
+  void second.polling();
+  const old = connectPoller(stale);
+  assert.is(old.connected, false);
+  assert.is(await rejection(old.trigger(Priority.High, 'who')), ErrPollerClosed);
+  assert.is(await connectPoller(fresh).trigger(Priority.High, 'who'), 'second');
+  // The right id with another poller's token reaches nothing either.
+  assert.is(connectPoller({ ...fresh, token: stale.token }).connected, false);
+});
+
+test('forged handles: a malformed one is a TypeError, a well-formed unknown one gives ErrPollerClosed; never a crash', async () => {
+  const bad: unknown[] = [undefined, null, 1, 'handle', Symbol('h'), [], {}, { id: '1', token: 'x' }, { id: 1 }, { id: 1.5, token: 'x' },
+    { id: -1, token: 'x' }, { id: 0, token: 'x' }, { id: 2 ** 60, token: 'x' }, { id: NaN, token: 'x' }, { id: 1, token: 'x'.repeat(1000) },
+    { id: 1, token: 7 }, { get id(): number { throw new Error('getter'); }, token: 'x' }, new Proxy({}, { get: () => { throw new Error('trap'); } })];
+  bad.forEach((h, i) => {
+    const err = thrown(() => connectPoller(h as PollerHandle));
+    assert.instance(err, TypeError, `a TypeError for forged handle ${i}`);
+  });
+  for (const h of [{ id: 987654321, token: 'nope', tasks: [] }, { id: 1, token: '' }, { id: Number.MAX_SAFE_INTEGER, token: 'x' }]) {
+    const remote = connectPoller(h as PollerHandle);
+    assert.is(remote.connected, false);
+    assert.is(await rejection(remote.trigger(Priority.High, 'anything')), ErrPollerClosed);
+  }
+});
+
+test('a RemotePoller does not keep its thread alive once it has no pending calls', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ slow: async () => (await sleep(50), 'done') });
+  void poller.polling();
+  // The worker neither closes its RemotePoller nor exits explicitly.
+  const w = worker(`const remote = np.connectPoller(workerData.handle); post(await remote.trigger(np.Priority.High, 'slow'));`, { handle });
+  assert.is(await message(w), 'done', 'a pending call kept the worker alive until it settled');
+  assert.is(await exited(w, 5000), 0, 'then the worker exits by itself');
+});
+
+test('remote triggers from 4 threads write the eventfd once per pending wake', async () => {
+  if (Backend !== 'epoll') return; // reads the eventfd counter
+  const before = new Set(fdsMatching(/eventfd/));
+  using poller = openPoller();
+  const efd = fdsMatching(/eventfd/).filter((fd) => !before.has(fd));
+  assert.is(efd.length, 1);
+  const counter = Buffer.alloc(8);
+  const readCounter = (): bigint => {
+    try {
+      fs.readSync(efd[0]!, counter, 0, 8, null);
+      return counter.readBigUInt64LE(0);
+    } catch (e) {
+      if ((e as { code: string }).code === 'EAGAIN') return 0n;
+      throw e;
+    }
+  };
+  let runs = 0;
+  const handle = poller.handle({ count: () => ++runs });
+  // Not polling: the first push sets the flag and writes; the rest find a wake pending.
+  const producers = [0, 1, 2, 3].map(() =>
+    worker(
+      `const remote = np.connectPoller(workerData.handle);
+       const all = [];
+       for (let tick = 0; tick < 10; tick++) {
+         for (let i = 0; i < 100; i++) all.push(remote.trigger(np.Priority.High, 'count'));
+         await new Promise((r) => setImmediate(r));
+       }
+       post('sent');
+       await Promise.all(all);
+       post('settled');`,
+      { handle },
+    ),
+  );
+  await Promise.all(producers.map((w) => message(w)));
+  assert.is(readCounter(), 1n, '4 threads x 10 flushes, one eventfd write');
+  const polling = poller.polling();
+  await Promise.all(producers.map((w) => message(w)));
+  assert.is(runs, 4000);
+  poller.close();
+  await polling;
+  await Promise.all(producers.map((w) => exited(w)));
+});
+
+test('remote.close() sends what this tick triggered; later triggers reject; calls in flight still settle', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ id: (x: number) => x });
+  void poller.polling();
+  const remote = connectPoller(handle);
+  const sent = [1, 2, 3].map((x) => remote.trigger(Priority.High, 'id', x));
+  remote.close();
+  remote.close();
+  assert.is(remote.connected, false);
+  assert.equal(await Promise.all(sent), [1, 2, 3]);
+  assert.is(await rejection(remote.trigger(Priority.High, 'id', 4)), ErrPollerClosed);
+});
+
+test('a param getter that triggers again and closes the RemotePoller mid-trigger leaves every other call intact', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ echo: (x: unknown) => x });
+  void poller.polling();
+  const remote = connectPoller(handle);
+  const first = remote.trigger(Priority.High, 'echo', 1);
+  let nested: Promise<unknown> | undefined;
+  const param = {
+    get x(): number {
+      // Runs while the outer trigger is copying its param.
+      nested = remote.trigger(Priority.High, 'echo', 2);
+      remote.close(); // sends what was triggered so far
+      return 3;
+    },
+  };
+  const outer = remote.trigger(Priority.High, 'echo', param);
+  assert.is(await within(first, 2000, 'the first trigger'), 1, 'the first call got its own answer');
+  assert.is(await within(nested!, 2000, 'the nested trigger'), 2, 'the nested call got its own answer');
+  assert.is(await within(rejection(outer), 2000, 'the outer trigger'), ErrPollerClosed, 'the outer call, copied after the close, was not sent');
+});
+
+test('connectPoller on the poller\'s own thread queues like a local trigger', async () => {
+  using poller = openPoller();
+  const log: string[] = [];
+  const handle = poller.handle({ log: (x: string) => void log.push(x) });
+  const remote = connectPoller(handle);
+  void poller.trigger(Priority.High, () => void log.push('local 1'));
+  void remote.trigger(Priority.High, 'log', 'remote');
+  void poller.trigger(Priority.High, () => void log.push('local 2'));
+  const stop = poller.trigger(Priority.Low, () => ErrEngineShutdown);
+  // Remote tasks join the queues at the start of a round, after the local ones already there.
+  await within(poller.polling(), 2000);
+  await stop;
+  const more = remote.trigger(Priority.High, 'log', 'next run');
+  void poller.polling();
+  await more;
+  assert.equal(log, ['local 1', 'local 2', 'remote', 'next run']);
+});
+
+test('handle(): once per poller, functions only, not after close', () => {
+  const poller = openPoller();
+  assert.instance(thrown(() => poller.handle(null as never)), TypeError);
+  assert.instance(thrown(() => poller.handle({ x: 1 } as never)), TypeError);
+  const handle = poller.handle({ a: () => 1 });
+  assert.equal(Object.keys(handle).sort(), ['id', 'tasks', 'token']);
+  assert.equal(handle.tasks, ['a']);
+  assert.is(structuredClone(handle).id, handle.id, 'a handle is plain data');
+  assert.is(thrown(() => poller.handle({ b: () => 2 })).code, 'ERR_POLLER_HANDLE_EXISTS');
+  poller.close();
+  assert.is(thrown(() => openPollerClosed().handle({ c: () => 3 })), ErrPollerClosed);
+});
+
+function openPollerClosed() {
+  const p = openPoller();
+  p.close();
+  return p;
+}
+
+test.run();
