@@ -346,7 +346,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     return Napi::Number::New(env, np_selector_ctl(&core_->sel, op, fd, static_cast<unsigned>(interest)));
   }
 
-  // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, errno)
+  // start(onBatch, resource): watch the backend fd and call onBatch(n, woke, capacity)
   // once per batch, in an async context created now, in the caller's context.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -510,16 +510,19 @@ class BatchScope {
 
 void DeliverBatch(PollerCore* c, int n, int woke) {
   napi_env env = c->env;
-  napi_value fn, resource, argv[2];
+  napi_value fn, resource, argv[3];
   napi_get_reference_value(env, c->cb.on_batch, &fn);
   napi_get_reference_value(env, c->cb.resource, &resource);
   napi_create_int32(env, n, &argv[0]);
   napi_get_boolean(env, woke != 0, &argv[1]);
+  // The list's size rides along, so JavaScript sees it grow or shrink (stats(), the
+  // diagnostics channel) without a call back into the binding per batch.
+  napi_create_int32(env, c->cap, &argv[2]);
   c->in_batch = true;
   c->batch_ctx = c->cb.ctx;
   // One call per batch; make_callback runs nextTicks and promise reactions
   // afterwards and restores the async context captured by start().
-  napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 2, argv, nullptr);
+  napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 3, argv, nullptr);
   c->in_batch = false;
   c->batch_ctx = nullptr;
   bool pending = false;
@@ -582,10 +585,9 @@ int BeforeBatch(PollerCore* c, np_event** out) {
   return 0;
 }
 
-// After a batch went to JavaScript: a pause asked for inside it, the list's size.
-void AfterBatch(PollerCore* c, int raw, int n, int woke) {
+// After a batch went to JavaScript: a pause asked for inside it.
+void AfterBatch(PollerCore* c) {
   if (c->pause_after_batch) Unwatch(c);
-  if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
 }
 
 void OnPollReady(uv_poll_t* handle, int status, int) {
@@ -603,8 +605,10 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
     n = raw > 0 ? np_selector_collect(&c->sel, raw, out) : raw;
   }
   if (n == 0 && !woke) return;  // EINTR, a spurious wakeup, or only stale events
+  // Resized before the batch goes out, so the batch carries the size the next wait uses.
+  if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
   DeliverBatch(c, n, woke);
-  if (c->open) AfterBatch(c, raw, n, woke);
+  if (c->open) AfterBatch(c);
 }
 
 // A batch from the waiter thread, into the same path as OnPollReady's. While
@@ -626,9 +630,10 @@ void OnWaiterReady(uv_async_t* handle) {
   // A batch with nothing current in it (its fds deleted before the loop took it)
   // does not go to JavaScript, but the thread must wait again all the same.
   if (n != 0 || woke) {
+    if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
     DeliverBatch(c, n, woke);
     if (!c->open) return;
-    AfterBatch(c, raw, n, woke);
+    AfterBatch(c);
   }
   // The next wait, now that JavaScript has consumed this batch (unless it
   // paused, stopped or closed the poller meanwhile).

@@ -5,8 +5,10 @@
 // events into a shared Int32Array and calls #onPollBatch (or #onIterBatch) once.
 // Everything else (who gets an event, when polling stops, the task queues) is
 // decided here.
+import { performance } from 'node:perf_hooks';
 import { binding } from './binding.js';
-import type { NativePoller } from '../typings/binding.js';
+import type { BatchCallback, NativePoller } from '../typings/binding.js';
+import { channel, type PollerDiagnostic, type PollerStats, type PollerStopReason } from './diagnostics.js';
 import {
   ErrEngineShutdown,
   ErrPollerClosed,
@@ -188,16 +190,32 @@ export class Poller implements AsyncIterable<PollEvent> {
   #events: Int32Array;
   #mode: Mode = Mode.Idle;
   #attachments: (PollAttachment | undefined)[] = [];
-  #urgent = new TaskQueue();
-  #normal = new TaskQueue();
+  readonly #onTaskError = (error: unknown): void => {
+    if (channel.hasSubscribers) publish({ type: 'error', poller: this, source: 'task', error });
+  };
+  #urgent = new TaskQueue(this.#onTaskError);
+  #normal = new TaskQueue(this.#onTaskError);
   #wakePending = false;
   #run: PollRun | undefined;
   #iter: IterRun | undefined;
   #refd = true;
   /** Entries in the shared event list of the batch being dispatched (0 between batches). */
   #batchLength = 0;
-  readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
-  readonly #onIterBatch = (n: number, woke: boolean): void => this.#iterBatch(n, woke);
+  // stats(): counted per batch and per registration, never per event.
+  #batches = 0;
+  #eventCount = 0;
+  #wakes = 0;
+  #lastBatchAt = -1;
+  #registered = 0;
+  #capacity: number;
+  readonly #onPollBatch = (n: number, woke: boolean, capacity: number): void => {
+    this.#countBatch(n, woke, capacity);
+    this.#pollBatch(n, woke);
+  };
+  readonly #onIterBatch = (n: number, woke: boolean, capacity: number): void => {
+    this.#countBatch(n, woke, capacity);
+    this.#iterBatch(n, woke);
+  };
 
   /** @internal Use {@link openPoller}. */
   constructor(native: NativePoller) {
@@ -208,6 +226,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     this.#native = native;
     this.#events = native.events;
+    this.#capacity = native.capacity;
   }
 
   /** `'epoll'` or `'kqueue'`: the backend this poller runs on. */
@@ -261,6 +280,38 @@ export class Poller implements AsyncIterable<PollEvent> {
   get bufferedEvents(): number {
     const iter = this.#iter;
     return iter === undefined ? 0 : iter.buffer.length - iter.head;
+  }
+
+  /**
+   * What this poller has done since it was opened: events, batches, wakes and tasks run,
+   * plus the tasks waiting, the registered fds, the event list's size and when the last
+   * batch came (see {@link PollerStats} for exactly what each counts). Cheap enough to
+   * leave on: the counters move per batch, never per event, and this call only copies them.
+   * Works after `close()` too. The guide's troubleshooting section shows how two snapshots
+   * tell a never-ready fd, an undrained level-triggered fd and a growing task queue apart.
+   *
+   * @returns a fresh plain object.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { events, batches, pendingTasks, lastBatchAt } = poller.stats();
+   * console.log(`${events} events in ${batches} batches, ${pendingTasks.normal} tasks waiting`);
+   * if (lastBatchAt !== null) console.log(`last batch ${performance.now() - lastBatchAt} ms ago`);
+   * ```
+   */
+  stats(): PollerStats {
+    const urgent = this.#urgent;
+    const normal = this.#normal;
+    return {
+      events: this.#eventCount,
+      batches: this.#batches,
+      tasks: { urgent: urgent.ran, normal: normal.ran },
+      pendingTasks: { urgent: urgent.length, normal: normal.length },
+      wakes: this.#wakes,
+      eventListSize: this.#capacity,
+      registered: this.#registered,
+      lastBatchAt: this.#lastBatchAt < 0 ? null : this.#lastBatchAt,
+    };
   }
 
   /**
@@ -402,7 +453,10 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#checkOpen();
     validateFd(fd);
     const err = this.#native.ctl(CTL_DEL, fd, 0);
-    this.#attachments[fd] = undefined;
+    if (this.#attachments[fd] !== undefined) {
+      this.#attachments[fd] = undefined;
+      this.#registered--;
+    }
     this.#forgetPendingEvents(fd);
     if (err < 0) throw ctlError(err, syscalls.del, fd);
   }
@@ -441,6 +495,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateBoolean(edgeTriggered, 'edgeTriggered');
     const err = this.#native.ctl(op, fd, edgeTriggered ? interest | INTEREST_EDGE : interest);
     if (err < 0) throw ctlError(err, syscall, fd);
+    if (this.#attachments[fd] === undefined) this.#registered++;
     this.#attachments[fd] = pa;
   }
 
@@ -503,7 +558,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     if (this.#mode === Mode.Iterating) throw stateError('this poller is being iterated; polling() and iteration cannot run together', 'ERR_POLLER_BUSY');
   }
 
-  #begin(mode: Mode, onBatch: (n: number, woke: boolean) => void): void {
+  #begin(mode: Mode, onBatch: BatchCallback): void {
     // A fresh resource per run: it carries the caller's async context (AsyncLocalStorage).
     const err = this.#native.start(onBatch, { poller: this });
     if (err < 0) throw systemError(err, this.#watchSyscall());
@@ -520,6 +575,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         throw e;
       }
     }
+    if (channel.hasSubscribers) publish({ type: 'start', poller: this, mode: mode === Mode.Polling ? 'polling' : 'iteration' });
   }
 
   /** What failed when the native side could not start delivering batches. */
@@ -527,21 +583,42 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.#native.waiterThread ? 'uv_thread_create' : 'uv_poll_start';
   }
 
-  #end(): void {
+  /** Ends the run; `reason` is undefined only for a run that never started (no `stop` message). */
+  #end(reason?: PollerStopReason, error?: unknown): void {
+    const mode = this.#iter !== undefined ? 'iteration' : 'polling';
     this.#batchLength = 0;
     this.#native.stop();
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
     this.#iter = undefined;
+    if (reason !== undefined && channel.hasSubscribers) publish({ type: 'stop', poller: this, mode, reason, error });
+  }
+
+  /** The bookkeeping of every batch behind stats(), and the list's resize messages. */
+  #countBatch(n: number, woke: boolean, capacity: number): void {
+    if (n >= 0) {
+      this.#batches++;
+      this.#eventCount += n;
+      this.#lastBatchAt = performance.now();
+    }
+    if (woke) this.#wakes++;
+    if (capacity !== this.#capacity) {
+      const from = this.#capacity;
+      this.#capacity = capacity;
+      if (channel.hasSubscribers) publish({ type: 'resize', poller: this, from, to: capacity });
+    }
   }
 
   #pollBatch(n: number, woke: boolean): void {
     const run = this.#run;
     if (run === undefined) return;
+    // Whether what is thrown comes from a user callback (else from the poller itself).
+    let inCallback = true;
     try {
       if (n < 0) {
-        this.#end();
-        run.reject(systemError(n, syscalls.wait));
+        const err = systemError(n, syscalls.wait);
+        this.#end('error', err);
+        run.reject(err);
         return;
       }
       const ev = this.#events;
@@ -562,6 +639,7 @@ export class Poller implements AsyncIterable<PollEvent> {
           if (fd < 0) continue;
           const cb = attachments[fd]?.callback;
           if (cb === undefined) {
+            inCallback = false;
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
           }
           const result = cb(fd, ev[j + 1], ev[j + 2]);
@@ -571,6 +649,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
       this.#batchLength = 0;
       if (woke) {
+        inCallback = false;
         const stop = this.#doChores();
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
       }
@@ -579,14 +658,15 @@ export class Poller implements AsyncIterable<PollEvent> {
       // polling(), then threw): no promise is left to carry it. Rethrown, the native
       // side reports it as Node reports an error thrown after a callback's promise
       // settled: 'uncaughtException'.
+      if (inCallback && channel.hasSubscribers) publish({ type: 'error', poller: this, source: 'callback', error: e });
       if (this.#run !== run) throw e;
-      this.#end();
+      this.#end(inCallback ? 'throw' : 'error', e);
       run.reject(e);
     }
   }
 
   #stopPolling(run: PollRun, result: Error): void {
-    this.#end();
+    this.#end('stop', result);
     run.resolve(result);
   }
 
@@ -739,7 +819,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       },
       return: (value?: unknown): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
         finished = true;
-        if (claimed !== undefined && this.#iter === claimed) this.#finishIteration(claimed, undefined);
+        if (claimed !== undefined && this.#iter === claimed) this.#finishIteration(claimed, 'break', undefined);
         return Promise.resolve({ done: true, value: value as undefined });
       },
       [Symbol.asyncIterator]() {
@@ -768,7 +848,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     const iter: IterRun = { batch, buffer: [], head: 0, waiters: [], signal, onAbort: undefined };
     if (signal !== undefined) {
       iter.onAbort = () => {
-        if (this.#iter === iter) this.#finishIteration(iter, abortError(signal.reason));
+        if (this.#iter === iter) this.#finishIteration(iter, 'abort', abortError(signal.reason));
       };
       signal.addEventListener('abort', iter.onAbort, { once: true });
     }
@@ -797,14 +877,14 @@ export class Poller implements AsyncIterable<PollEvent> {
       iter.waiters.push({ resolve, reject });
       // Nothing buffered and someone waits: read the kernel again.
       const err = this.#native.resume();
-      if (err < 0) this.#finishIteration(iter, systemError(err, this.#watchSyscall()));
+      if (err < 0) this.#finishIteration(iter, 'error', systemError(err, this.#watchSyscall()));
     });
   }
 
   #iterBatch(n: number, woke: boolean): void {
     const iter = this.#iter;
     if (iter === undefined) return;
-    if (n < 0) return this.#finishIteration(iter, systemError(n, syscalls.wait));
+    if (n < 0) return this.#finishIteration(iter, 'error', systemError(n, syscalls.wait));
     const ev = this.#events;
     const buffer = iter.buffer;
     if (iter.batch) {
@@ -832,19 +912,19 @@ export class Poller implements AsyncIterable<PollEvent> {
       } catch (e) {
         // As in #pollBatch: once the iteration ended nothing else would report it.
         if (this.#iter !== iter) throw e;
-        this.#finishIteration(iter, e);
+        this.#finishIteration(iter, 'error', e);
         return;
       }
       if (this.#iter !== iter) return;
-      if (stop !== undefined) return this.#finishIteration(iter, undefined, stop);
+      if (stop !== undefined) return this.#finishIteration(iter, 'stop', undefined, stop);
     }
     // Backpressure: stop reading the kernel while undelivered events wait.
     if (iter.head < buffer.length || iter.waiters.length === 0) this.#native.pause();
   }
 
-  #finishIteration(iter: IterRun, error: unknown, value?: Error): void {
+  #finishIteration(iter: IterRun, reason: PollerStopReason, error: unknown, value?: Error): void {
     if (this.#iter !== iter) return;
-    this.#end();
+    this.#end(reason, error ?? value);
     if (iter.signal !== undefined && iter.onAbort !== undefined) iter.signal.removeEventListener('abort', iter.onAbort);
     iter.buffer.length = 0;
     const waiters = iter.waiters.splice(0);
@@ -925,14 +1005,19 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#iter = undefined;
     this.#native.close();
     this.#attachments = [];
-    if (run !== undefined) run.resolve(ErrEngineShutdown);
+    this.#registered = 0;
+    if (run !== undefined) {
+      if (channel.hasSubscribers) publish({ type: 'stop', poller: this, mode: 'polling', reason: 'close', error: ErrEngineShutdown });
+      run.resolve(ErrEngineShutdown);
+    }
     if (iter !== undefined) {
       this.#iter = iter;
-      this.#finishIteration(iter, undefined);
+      this.#finishIteration(iter, 'close', undefined);
       this.#iter = undefined;
     }
     this.#urgent.rejectAll(ErrPollerClosed);
     this.#normal.rejectAll(ErrPollerClosed);
+    if (channel.hasSubscribers) publish({ type: 'close', poller: this });
   }
 
   /**
@@ -1018,7 +1103,14 @@ export function openPoller(options: OpenPollerOptions = {}): Poller {
   const native = new binding.NativePoller();
   const err = native.open(waiterThread, eventList());
   if (err < 0) throw systemError(err, native.failedSyscall);
-  return new Poller(native);
+  const poller = new Poller(native);
+  if (channel.hasSubscribers) publish({ type: 'open', poller });
+  return poller;
+}
+
+/** Publishes on the `netpoll:poller` channel; callers check `channel.hasSubscribers` first, so no message is built for nobody. */
+function publish(message: PollerDiagnostic): void {
+  channel.publish(message);
 }
 
 /** Bytes of the shared event list: MaxPollEventsCap entries of (fd, event, flags). */

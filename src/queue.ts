@@ -22,6 +22,11 @@ export class TaskQueue {
   private slots: unknown[] = new Array(64 * SLOTS);
   private head = 0; // index of the first task's first slot
   private count = 0;
+  /** Tasks run from this queue so far, thrown or not (Poller#stats). */
+  ran = 0;
+
+  /** `onError` hears what a task throws, before its promise rejects with it (the diagnostics channel). */
+  constructor(private readonly onError: (error: unknown) => void = noop) {}
 
   get length(): number {
     return this.count;
@@ -59,10 +64,12 @@ export class TaskQueue {
     s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
     this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
     this.count--;
+    this.ran++;
     let result: unknown;
     try {
       result = fn(param);
     } catch (e) {
+      this.onError(e);
       reject(e);
       return undefined;
     }

@@ -31,8 +31,10 @@ export interface BackendInfo {
 /**
  * Called once per batch: `n` events wait in `events` (three int32 each: fd, event,
  * flags); `woke` tells that the waker fired; a negative `n` is the errno of a failed wait.
+ * `capacity` is the event-list size the next wait will use (gnet's el.size, resized
+ * after each wait by this one's size, before the batch is delivered).
  */
-export type BatchCallback = (n: number, woke: boolean) => void;
+export type BatchCallback = (n: number, woke: boolean, capacity: number) => void;
 
 export declare class NativePoller {
   constructor();
