@@ -16,10 +16,10 @@ import type { Poller } from './poller.js';
  *
  * @example
  * ```ts
- * import diagnostics_channel from 'node:diagnostics_channel';
+ * import { subscribe } from 'node:diagnostics_channel';
  * import { DiagnosticsChannel, type PollerDiagnostic } from 'netpoll';
  *
- * diagnostics_channel.subscribe(DiagnosticsChannel, (message) => {
+ * subscribe(DiagnosticsChannel, (message) => {
  *   const m = message as PollerDiagnostic;
  *   if (m.type === 'stop') console.log(`poller ${m.poller.fd}: ${m.mode} stopped (${m.reason})`);
  * });
@@ -74,10 +74,10 @@ export type PollerStopReason = 'stop' | 'close' | 'break' | 'abort' | 'throw' | 
  *
  * @example
  * ```ts
- * import diagnostics_channel from 'node:diagnostics_channel';
+ * import { subscribe } from 'node:diagnostics_channel';
  * import { DiagnosticsChannel, type PollerDiagnostic } from 'netpoll';
  *
- * diagnostics_channel.subscribe(DiagnosticsChannel, (message) => {
+ * subscribe(DiagnosticsChannel, (message) => {
  *   const m = message as PollerDiagnostic;
  *   switch (m.type) {
  *     case 'stop': console.log(`${m.mode} stopped: ${m.reason}`, m.error ?? ''); break;

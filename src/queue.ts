@@ -22,14 +22,23 @@ export class TaskQueue {
   private slots: unknown[] = new Array(64 * SLOTS);
   private head = 0; // index of the first task's first slot
   private count = 0;
-  /** Tasks run from this queue so far, thrown or not (Poller#stats). */
-  ran = 0;
+  // What `ran` is made of: tasks taken in the ring's earlier laps, and those rejected.
+  private taken = 0;
+  private rejected = 0;
 
   /** `onError` hears what a task throws, before its promise rejects with it (the diagnostics channel). */
   constructor(private readonly onError: (error: unknown) => void = noop) {}
 
   get length(): number {
     return this.count;
+  }
+
+  /**
+   * Tasks run from this queue so far, thrown or not (Poller#stats): how far the head has
+   * moved, less the tasks rejectAll() took, so running a task costs no count of its own.
+   */
+  get ran(): number {
+    return this.taken + this.head / SLOTS - this.rejected;
   }
 
   push(fn: TaskFunc, param: unknown, resolve: (v: unknown) => void, reject: (e: unknown) => void, promise: Promise<unknown>): void {
@@ -62,9 +71,8 @@ export class TaskQueue {
     const resolve = s[i + 2] as (v: unknown) => void;
     const reject = s[i + 3] as (e: unknown) => void;
     s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
-    this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
+    this.advance(i);
     this.count--;
-    this.ran++;
     let result: unknown;
     try {
       result = fn(param);
@@ -85,11 +93,22 @@ export class TaskQueue {
       const reject = s[i + 3] as (e: unknown) => void;
       const promise = s[i + 4] as Promise<unknown>;
       s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
-      this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
+      this.advance(i);
       this.count--;
+      this.rejected++;
       // Fire-and-forget triggers (gnet style) must not crash the process at close.
       promise.catch(noop);
       reject(reason);
+    }
+  }
+
+  /** Moves the head past the task at `i`; a lap of the ring completed adds its tasks to `taken`. */
+  private advance(i: number): void {
+    if (i + SLOTS === this.slots.length) {
+      this.head = 0;
+      this.taken += this.slots.length / SLOTS;
+    } else {
+      this.head = i + SLOTS;
     }
   }
 
@@ -99,6 +118,7 @@ export class TaskQueue {
     const firstPart = old.length - this.head;
     for (let k = 0; k < old.length; k++) next[k] = old[k < firstPart ? this.head + k : k - firstPart];
     this.slots = next;
+    this.taken += this.head / SLOTS; // the lap so far: the copy starts a new one at 0
     this.head = 0;
   }
 }
