@@ -103,8 +103,10 @@ test('events and batches count what each batch delivered, and lastBatchAt is the
   let calls = 0;
   let batches = 0;
   let inBatch = false;
+  let lastCallbackAt = 0;
   const running = poller.polling(() => {
     calls++;
+    lastCallbackAt = performance.now();
     if (inBatch) return;
     inBatch = true;
     queueMicrotask(() => {
@@ -122,7 +124,12 @@ test('events and batches count what each batch delivered, and lastBatchAt is the
   assert.is(s.events, 3 * s.batches);
   assert.is(s.wakes, 1);
   assert.equal(s.tasks, { urgent: 1, normal: 0 });
-  assert.ok(s.lastBatchAt !== null && s.lastBatchAt > before && s.lastBatchAt <= performance.now(), `lastBatchAt ${s.lastBatchAt}`);
+  assert.ok(s.lastBatchAt !== null && s.lastBatchAt > before, `lastBatchAt ${s.lastBatchAt} after polling() began at ${before}`);
+  // Taken just before the batch went to JavaScript: a moment before its callbacks ran.
+  assert.ok(s.lastBatchAt <= lastCallbackAt + 0.05 && s.lastBatchAt > lastCallbackAt - 50, `lastBatchAt ${s.lastBatchAt}, last callback at ${lastCallbackAt}`);
+  poller.close();
+  const after = poller.stats().lastBatchAt!;
+  assert.ok(Math.abs(after - s.lastBatchAt) < 0.05, `after close() lastBatchAt is still the last batch's time: ${after} vs ${s.lastBatchAt}`);
 });
 
 test('events counts an event that a callback\'s delete() dropped later in the same batch', async () => {

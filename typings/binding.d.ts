@@ -89,6 +89,11 @@ export declare class NativePoller {
   readonly wakerFd: number;
   /** The current event-list size (gnet's el.size). */
   readonly capacity: number;
+  /**
+   * When the last batch (n >= 0) was delivered, in uv_hrtime() nanoseconds (process.hrtime's
+   * clock), or -1 before the first one and once closed.
+   */
+  readonly lastBatchTime: number;
   /** The shared batch list given to open(): MaxPollEventsCap entries of (fd, event, flags). */
   readonly events: Int32Array;
   /** Which syscall failed in open(). */
