@@ -200,6 +200,8 @@ int np_taskq_is_open(np_taskq *q) {
 
 int np_taskq_has_tasks(np_taskq *q) { return __atomic_load_n(&q->queued, __ATOMIC_SEQ_CST) > 0; }
 
+int np_taskq_queued(np_taskq *q) { return __atomic_load_n(&q->queued, __ATOMIC_SEQ_CST); }
+
 int np_taskq_try_wake(np_taskq *q) {
   int expected = 0;
   return __atomic_compare_exchange_n(&q->wake_call, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);

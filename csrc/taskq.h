@@ -109,6 +109,8 @@ np_task_block *np_taskq_close(np_taskq *q);
 int np_taskq_is_open(np_taskq *q);
 /* Whether tasks are queued (a snapshot: producers may add more at any time). */
 int np_taskq_has_tasks(np_taskq *q);
+/* How many tasks are queued (a snapshot, as has_tasks; an empty block counts one). */
+int np_taskq_queued(np_taskq *q);
 
 /* gnet's wakeupCall, for the consumer's side. try_wake sets the flag and returns 1 when
  * it was clear (the caller must then wake the consumer itself), 0 when a wake is

@@ -7,7 +7,9 @@
  * Start with {@link openPoller} and {@link Poller}: register fds with `addRead`/`addWrite`/
  * `addReadWrite`, then run {@link Poller.polling | polling()}, iterate with
  * {@link Poller.events | for await}, and schedule work onto the loop with
- * {@link Poller.trigger | trigger()}. Every export below lists the errors it gives and an example.
+ * {@link Poller.trigger | trigger()}. {@link Poller.stats | stats()} and the `netpoll:poller`
+ * diagnostics channel ({@link DiagnosticsChannel}) show what a poller is doing. Every export
+ * below lists the errors it gives and an example.
  * The guide (`docs/guide.md` in the repository) explains the batch path from the kernel to your
  * callback, level- and edge-triggered registration, the epoll/kqueue differences, worker threads,
  * Electron and GPIO.
@@ -35,6 +37,8 @@ export { openPoller, Poller, Priority } from './poller.js';
 export type { PollAttachment, PollEventHandler, OpenPollerOptions } from './poller.js';
 export { PollEvent } from './iterate.js';
 export type { EventsOptions } from './iterate.js';
+export { DiagnosticsChannel } from './diagnostics.js';
+export type { PollerStats, PollerDiagnostic, PollerStopReason } from './diagnostics.js';
 export {
   Backend,
   InitPollEventsCap,

@@ -6,6 +6,7 @@
 // batch, and gives it what it needs of its private state as an IterationHost.
 import { abortError, systemError } from './errors.js';
 import type { IOEvent, IOFlags } from './events.js';
+import type { PollerStopReason } from './diagnostics.js';
 
 /**
  * One event as iteration yields it: the same three values a `polling()` callback gets.
@@ -54,8 +55,8 @@ export interface IterationHost {
   readonly events: Int32Array;
   /** Starts delivering batches to `onBatch` (the poller's iterating mode); throws when it cannot. */
   begin(onBatch: (n: number, woke: boolean) => void): void;
-  /** Stops delivering; the poller is idle again (or stays closed). */
-  end(): void;
+  /** Stops delivering, for `reason` (the diagnostics channel's stop message); the poller is idle again (or stays closed). */
+  end(reason: PollerStopReason, error: unknown): void;
   /** One chores round: the error of a task that asked to stop, if one did. */
   chores(): Error | undefined;
   /** Reads the kernel again after pause(): 0, or a negative errno. */
@@ -100,7 +101,7 @@ export class Iteration {
     this.#batch = batch;
     this.#signal = signal;
     if (signal !== undefined) {
-      this.#onAbort = () => this.finish(abortError(signal.reason));
+      this.#onAbort = () => this.finish('abort', abortError(signal.reason));
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     try {
@@ -128,7 +129,7 @@ export class Iteration {
       this.#waiters.push({ resolve, reject });
       // Nothing buffered and someone waits: read the kernel again.
       const err = this.#host.resume();
-      if (err < 0) this.finish(systemError(err, this.#host.resumeSyscall));
+      if (err < 0) this.finish('error', systemError(err, this.#host.resumeSyscall));
     });
   }
 
@@ -145,7 +146,7 @@ export class Iteration {
 
   #onBatchIn(n: number, woke: boolean): void {
     if (this.#state !== State.Running) return;
-    if (n < 0) return this.finish(systemError(n, this.#host.waitSyscall));
+    if (n < 0) return this.finish('error', systemError(n, this.#host.waitSyscall));
     const ev = this.#host.events;
     const buffer = this.#buffer;
     if (this.#batch) {
@@ -165,11 +166,11 @@ export class Iteration {
       } catch (e) {
         // As while polling: once the iteration ended nothing else would report it.
         if (this.#state !== State.Running) throw e;
-        this.finish(e);
+        this.finish('error', e);
         return;
       }
       if (this.#state !== State.Running) return;
-      if (stop !== undefined) return this.finish(undefined, stop);
+      if (stop !== undefined) return this.finish('stop', undefined, stop);
     }
     // Backpressure: stop reading the kernel while undelivered events wait.
     if (this.#head < buffer.length || this.#waiters.length === 0) this.#host.pause();
@@ -179,10 +180,10 @@ export class Iteration {
    * Ends the iteration: the poller stops delivering; waiting next() calls reject with
    * `error`, or resolve `done` with `value`. Idempotent.
    */
-  finish(error: unknown, value?: Error): void {
+  finish(reason: PollerStopReason, error: unknown, value?: Error): void {
     if (this.#state !== State.Running) return;
     this.#state = State.Finished;
-    this.#host.end();
+    this.#host.end(reason, error ?? value);
     if (this.#signal !== undefined && this.#onAbort !== undefined) this.#signal.removeEventListener('abort', this.#onAbort);
     this.#buffer.length = 0;
     this.#head = 0;

@@ -6,8 +6,10 @@
 // events into a shared Int32Array and calls #onPollBatch (or the running
 // Iteration's onBatch) once. Everything else (who gets an event, when polling
 // stops, the task queues) is decided here.
+import { performance } from 'node:perf_hooks';
 import { binding } from './binding.js';
-import type { NativePoller } from '../typings/binding.js';
+import type { BatchCallback, NativePoller } from '../typings/binding.js';
+import { channel, type PollerDiagnostic, type PollerStats, type PollerStopReason } from './diagnostics.js';
 import {
   ErrEngineShutdown,
   ErrPollerClosed,
@@ -141,8 +143,11 @@ export class Poller implements AsyncIterable<PollEvent> {
   readonly #deferWake: boolean;
   #mode: Mode = Mode.Idle;
   #attachments: (PollAttachment | undefined)[] = [];
-  #urgent = new TaskQueue();
-  #normal = new TaskQueue();
+  readonly #onTaskError = (error: unknown): void => {
+    if (channel.hasSubscribers) publish({ type: 'error', poller: this, source: 'task', error });
+  };
+  #urgent = new TaskQueue(this.#onTaskError);
+  #normal = new TaskQueue(this.#onTaskError);
   /** A mirror of the native wake flag (gnet's wakeupCall): true only while it is set. */
   #wakePending = false;
   #remote: RemoteOwner | undefined;
@@ -151,7 +156,18 @@ export class Poller implements AsyncIterable<PollEvent> {
   #refd = true;
   /** Entries in the shared event list of the batch being dispatched (0 between batches). */
   #batchLength = 0;
-  readonly #onPollBatch = (n: number, woke: boolean): void => this.#pollBatch(n, woke);
+  // stats(): counted per batch and per registration, never per event.
+  #batches = 0;
+  #eventCount = 0;
+  #wakes = 0;
+  /** The binding's lastBatchTime, kept at close(), when the binding forgets it. */
+  #lastBatchTime = -1;
+  #registered = 0;
+  #capacity: number;
+  readonly #onPollBatch = (n: number, woke: boolean, capacity: number): void => {
+    this.#countBatch(n, woke, capacity);
+    this.#pollBatch(n, woke);
+  };
   /** What an iteration (src/iterate.ts) needs of this poller's private state. */
   readonly #iterationHost: IterationHost;
 
@@ -164,14 +180,19 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     this.#native = native;
     this.#events = native.events;
+    this.#capacity = native.capacity;
     // The two int32 after the event list (see eventList()).
     this.#signals = this.#events.subarray(3 * MaxPollEventsCap, 3 * MaxPollEventsCap + 2);
     this.#deferWake = !native.waiterThread;
     const poller = this;
     this.#iterationHost = {
       events: this.#events,
-      begin: (onBatch) => this.#begin(Mode.Iterating, onBatch),
-      end: () => this.#end(),
+      begin: (onBatch) =>
+        this.#begin(Mode.Iterating, (n, woke, capacity) => {
+          this.#countBatch(n, woke, capacity);
+          onBatch(n, woke);
+        }),
+      end: (reason, error) => this.#end(reason, error, 'iteration'),
       chores: () => this.#doChores(),
       resume: () => this.#native.resume(),
       pause: () => this.#native.pause(),
@@ -232,6 +253,38 @@ export class Poller implements AsyncIterable<PollEvent> {
    */
   get bufferedEvents(): number {
     return this.#iter?.buffered ?? 0;
+  }
+
+  /**
+   * What this poller has done since it was opened: events, batches, wakes and tasks run,
+   * plus the tasks waiting, the registered fds, the event list's size and when the last
+   * batch came (see {@link PollerStats} for exactly what each counts). Cheap enough to
+   * leave on: the counters move per batch, never per event, and this call only copies them.
+   * Works after `close()` too. The guide's troubleshooting section shows how two snapshots
+   * tell a never-ready fd, an undrained level-triggered fd and a growing task queue apart.
+   *
+   * @returns a fresh plain object.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { events, batches, pendingTasks, lastBatchAt } = poller.stats();
+   * console.log(`${events} events in ${batches} batches, ${pendingTasks.normal} tasks waiting`);
+   * if (lastBatchAt !== null) console.log(`last batch ${performance.now() - lastBatchAt} ms ago`);
+   * ```
+   */
+  stats(): PollerStats {
+    const urgent = this.#urgent;
+    const normal = this.#normal;
+    return {
+      events: this.#eventCount,
+      batches: this.#batches,
+      tasks: { urgent: urgent.ran, normal: normal.ran },
+      pendingTasks: { urgent: urgent.length, normal: normal.length, remote: this.#native.remoteQueued },
+      wakes: this.#wakes,
+      eventListSize: this.#capacity,
+      registered: this.#registered,
+      lastBatchAt: this.#lastBatchAt(),
+    };
   }
 
   /**
@@ -373,7 +426,10 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#checkOpen();
     validateFd(fd);
     const err = this.#native.ctl(CTL_DEL, fd, 0);
-    this.#attachments[fd] = undefined;
+    if (this.#attachments[fd] !== undefined) {
+      this.#attachments[fd] = undefined;
+      this.#registered--;
+    }
     this.#forgetPendingEvents(fd);
     if (err < 0) throw ctlError(err, syscalls.del, fd);
   }
@@ -398,6 +454,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateBoolean(edgeTriggered, 'edgeTriggered');
     const err = this.#native.ctl(op, fd, edgeTriggered ? interest | INTEREST_EDGE : interest);
     if (err < 0) throw ctlError(err, syscall, fd);
+    if (this.#attachments[fd] === undefined) this.#registered++;
     this.#attachments[fd] = pa;
   }
 
@@ -460,7 +517,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     if (this.#mode === Mode.Iterating) throw stateError('this poller is being iterated; polling() and iteration cannot run together', 'ERR_POLLER_BUSY');
   }
 
-  #begin(mode: Mode, onBatch: (n: number, woke: boolean) => void): void {
+  #begin(mode: Mode, onBatch: BatchCallback): void {
     // A fresh resource per run: it carries the caller's async context (AsyncLocalStorage).
     const err = this.#native.start(onBatch, { poller: this });
     if (err < 0) throw systemError(err, this.#watchSyscall());
@@ -477,6 +534,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         throw e;
       }
     }
+    if (channel.hasSubscribers) publish({ type: 'start', poller: this, mode: mode === Mode.Polling ? 'polling' : 'iteration' });
   }
 
   /** What failed when the native side could not start delivering batches. */
@@ -484,21 +542,52 @@ export class Poller implements AsyncIterable<PollEvent> {
     return this.#native.waiterThread ? 'uv_thread_create' : 'uv_poll_start';
   }
 
-  #end(): void {
+  /** Ends the run; `reason` is undefined only for a run that never started (no `stop` message). */
+  #end(reason?: PollerStopReason, error?: unknown, mode: 'polling' | 'iteration' = 'polling'): void {
     this.#batchLength = 0;
     this.#native.stop();
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
     this.#iter = undefined;
+    if (reason !== undefined && channel.hasSubscribers) publish({ type: 'stop', poller: this, mode, reason, error });
+  }
+
+  /**
+   * The last batch's time on the performance.now() clock: the binding notes it in
+   * process.hrtime()'s nanoseconds (a clock read per batch that costs a third of
+   * performance.now() here), and the age read on that clock now is taken off
+   * performance.now().
+   */
+  #lastBatchAt(): number | null {
+    const ns = this.#mode === Mode.Closed ? this.#lastBatchTime : this.#native.lastBatchTime;
+    if (ns < 0) return null;
+    return performance.now() - (Number(process.hrtime.bigint()) - ns) / 1e6;
+  }
+
+  /** The bookkeeping of every batch behind stats(), and the list's resize messages. */
+  #countBatch(n: number, woke: boolean, capacity: number): void {
+    if (n >= 0) {
+      this.#batches++;
+      this.#eventCount += n;
+    }
+    if (woke) this.#wakes++;
+    if (capacity !== this.#capacity) {
+      const from = this.#capacity;
+      this.#capacity = capacity;
+      if (channel.hasSubscribers) publish({ type: 'resize', poller: this, from, to: capacity });
+    }
   }
 
   #pollBatch(n: number, woke: boolean): void {
     const run = this.#run;
     if (run === undefined) return;
+    // Whether what is thrown comes from a user callback (else from the poller itself).
+    let inCallback = true;
     try {
       if (n < 0) {
-        this.#end();
-        run.reject(systemError(n, syscalls.wait));
+        const err = systemError(n, syscalls.wait);
+        this.#end('error', err);
+        run.reject(err);
         return;
       }
       const ev = this.#events;
@@ -519,6 +608,7 @@ export class Poller implements AsyncIterable<PollEvent> {
           if (fd < 0) continue;
           const cb = attachments[fd]?.callback;
           if (cb === undefined) {
+            inCallback = false;
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
           }
           const result = cb(fd, ev[j + 1], ev[j + 2]);
@@ -528,6 +618,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       }
       this.#batchLength = 0;
       if (woke) {
+        inCallback = false;
         const stop = this.#doChores();
         if (stop !== undefined && this.#run === run) this.#stopPolling(run, stop);
       }
@@ -536,14 +627,15 @@ export class Poller implements AsyncIterable<PollEvent> {
       // polling(), then threw): no promise is left to carry it. Rethrown, the native
       // side reports it as Node reports an error thrown after a callback's promise
       // settled: 'uncaughtException'.
+      if (inCallback && channel.hasSubscribers) publish({ type: 'error', poller: this, source: 'callback', error: e });
       if (this.#run !== run) throw e;
-      this.#end();
+      this.#end(inCallback ? 'throw' : 'error', e);
       run.reject(e);
     }
   }
 
   #stopPolling(run: PollRun, result: Error): void {
-    this.#end();
+    this.#end('stop', result);
     run.resolve(result);
   }
 
@@ -771,7 +863,7 @@ export class Poller implements AsyncIterable<PollEvent> {
       },
       return: (value?: unknown): Promise<IteratorResult<PollEvent | PollEvent[]>> => {
         finished = true;
-        claimed?.finish(undefined);
+        claimed?.finish('break', undefined);
         return Promise.resolve({ done: true, value: value as undefined });
       },
       [Symbol.asyncIterator]() {
@@ -871,14 +963,20 @@ export class Poller implements AsyncIterable<PollEvent> {
     this.#mode = Mode.Closed;
     this.#run = undefined;
     this.#iter = undefined;
+    this.#lastBatchTime = this.#native.lastBatchTime;
     // Answers already given go out first; the binding answers the rest with ErrPollerClosed.
     this.#remote?.close();
     this.#native.close();
     this.#attachments = [];
-    if (run !== undefined) run.resolve(ErrEngineShutdown);
-    iter?.finish(undefined);
+    this.#registered = 0;
+    if (run !== undefined) {
+      if (channel.hasSubscribers) publish({ type: 'stop', poller: this, mode: 'polling', reason: 'close', error: ErrEngineShutdown });
+      run.resolve(ErrEngineShutdown);
+    }
+    iter?.finish('close', undefined);
     this.#urgent.rejectAll(ErrPollerClosed);
     this.#normal.rejectAll(ErrPollerClosed);
+    if (channel.hasSubscribers) publish({ type: 'close', poller: this });
   }
 
   /**
@@ -964,7 +1062,14 @@ export function openPoller(options: OpenPollerOptions = {}): Poller {
   const native = new binding.NativePoller();
   const err = native.open(waiterThread, eventList());
   if (err < 0) throw systemError(err, native.failedSyscall);
-  return new Poller(native);
+  const poller = new Poller(native);
+  if (channel.hasSubscribers) publish({ type: 'open', poller });
+  return poller;
+}
+
+/** Publishes on the `netpoll:poller` channel; callers check `channel.hasSubscribers` first, so no message is built for nobody. */
+function publish(message: PollerDiagnostic): void {
+  channel.publish(message);
 }
 
 /** Bytes of the shared event list: MaxPollEventsCap entries of (fd, event, flags). */

@@ -32,9 +32,23 @@ export class TaskQueue {
   private slots: unknown[] = new Array(64 * SLOTS);
   private head = 0; // index of the first task's first slot
   private count = 0;
+  // What `ran` is made of: tasks taken in the ring's earlier laps, and those rejected.
+  private taken = 0;
+  private rejected = 0;
+
+  /** `onError` hears what a task throws, before its promise rejects with it (the diagnostics channel). */
+  constructor(private readonly onError: (error: unknown) => void = noop) {}
 
   get length(): number {
     return this.count;
+  }
+
+  /**
+   * Tasks run from this queue so far, thrown or not (Poller#stats): how far the head has
+   * moved, less the tasks rejectAll() took, so running a task costs no count of its own.
+   */
+  get ran(): number {
+    return this.taken + this.head / SLOTS - this.rejected;
   }
 
   push(fn: TaskFunc, param: unknown, resolve: ((v: unknown) => void) | number, reject: ((e: unknown) => void) | RemoteSink, promise: Promise<unknown> | undefined): void {
@@ -67,7 +81,7 @@ export class TaskQueue {
     const resolve = s[i + 2] as ((v: unknown) => void) | number;
     const reject = s[i + 3] as ((e: unknown) => void) | RemoteSink;
     s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
-    this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
+    this.advance(i);
     this.count--;
     let result: unknown;
     if (typeof resolve === 'number') {
@@ -75,6 +89,7 @@ export class TaskQueue {
       try {
         result = fn(param);
       } catch (e) {
+        this.onError(e);
         sink.fail(resolve, e);
         return undefined;
       }
@@ -84,6 +99,7 @@ export class TaskQueue {
     try {
       result = fn(param);
     } catch (e) {
+      this.onError(e);
       (reject as (e: unknown) => void)(e);
       return undefined;
     }
@@ -100,8 +116,9 @@ export class TaskQueue {
       const reject = s[i + 3] as ((e: unknown) => void) | RemoteSink;
       const promise = s[i + 4] as Promise<unknown> | undefined;
       s[i] = s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = undefined;
-      this.head = i + SLOTS === s.length ? 0 : i + SLOTS;
+      this.advance(i);
       this.count--;
+      this.rejected++;
       if (typeof slot === 'number') {
         (reject as RemoteSink).fail(slot, reason);
         continue;
@@ -112,12 +129,23 @@ export class TaskQueue {
     }
   }
 
+  /** Moves the head past the task at `i`; a lap of the ring completed adds its tasks to `taken`. */
+  private advance(i: number): void {
+    if (i + SLOTS === this.slots.length) {
+      this.head = 0;
+      this.taken += this.slots.length / SLOTS;
+    } else {
+      this.head = i + SLOTS;
+    }
+  }
+
   private grow(): void {
     const old = this.slots;
     const next = new Array(old.length * 2);
     const firstPart = old.length - this.head;
     for (let k = 0; k < old.length; k++) next[k] = old[k < firstPart ? this.head + k : k - firstPart];
     this.slots = next;
+    this.taken += this.head / SLOTS; // the lap so far: the copy starts a new one at 0
     this.head = 0;
   }
 }

@@ -14,7 +14,48 @@ import {
   pipe,
   write,
 } from '../src/index.js';
+import * as fc from 'fast-check';
+import { TaskQueue } from '../src/queue.js';
 import { fdsMatching, rejection, within } from './helpers.js';
+
+test('a task queue counts the tasks it ran (thrown or not) through growth and wrap-around, and not the ones rejectAll() took', () => {
+  const noop = (): void => {};
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('push' as const), n: fc.integer({ min: 1, max: 200 }) }),
+    fc.record({ kind: fc.constant('run' as const), n: fc.integer({ min: 1, max: 200 }) }),
+    fc.record({ kind: fc.constant('reject' as const) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const errors: unknown[] = [];
+      const q = new TaskQueue((e) => errors.push(e));
+      let ran = 0;
+      let next = 0; // the number of the next task pushed
+      const order: number[] = [];
+      for (const o of ops) {
+        if (o.kind === 'push') {
+          for (let k = 0; k < o.n; k++) {
+            const id = next++;
+            const fn = (): void => {
+              order.push(id);
+              if (id % 7 === 0) throw new Error(`task ${id}`);
+            };
+            q.push(fn, undefined, noop, noop, Promise.resolve());
+          }
+        } else if (o.kind === 'run') {
+          for (let k = 0; k < o.n && q.length > 0; k++, ran++) q.runFirst();
+        } else {
+          q.rejectAll(new Error('closed'));
+        }
+        assert.is(q.ran, ran);
+      }
+      assert.is(order.length, ran);
+      for (let k = 1; k < order.length; k++) assert.ok(order[k]! > order[k - 1]!, 'FIFO');
+      assert.is(errors.length, order.filter((id) => id % 7 === 0).length, 'onError heard every throw');
+    }),
+    { numRuns: 300 },
+  );
+});
 
 test('tasks triggered before polling run, in order, when polling starts; their promises resolve with the results', async () => {
   using poller = openPoller();

@@ -16,7 +16,7 @@ import { libkqueue, sleep, stopAfter, thrown, within } from './helpers.js';
 process.env.NETPOLL_WAITER_THREAD = '1';
 // Under libkqueue every file of the suite ran on the waiter thread already.
 if (!libkqueue) {
-  for (const scenarios of ['./poller.test.js', './iterate.test.js', './queue.test.js', './lifetime.test.js']) require(scenarios);
+  for (const scenarios of ['./poller.test.js', './iterate.test.js', './queue.test.js', './lifetime.test.js', './diagnostics.test.js']) require(scenarios);
 }
 
 const { close, pipe, write } = socket;

@@ -31,8 +31,10 @@ export interface BackendInfo {
 /**
  * Called once per batch: `n` events wait in `events` (three int32 each: fd, event,
  * flags); `woke` tells that the waker fired; a negative `n` is the errno of a failed wait.
+ * `capacity` is the event-list size the next wait will use (gnet's el.size, resized
+ * after each wait by this one's size, before the batch is delivered).
  */
-export type BatchCallback = (n: number, woke: boolean) => void;
+export type BatchCallback = (n: number, woke: boolean, capacity: number) => void;
 
 export declare class NativePoller {
   constructor();
@@ -118,6 +120,16 @@ export declare class NativePoller {
   readonly wakerFd: number;
   /** The current event-list size (gnet's el.size). */
   readonly capacity: number;
+  /**
+   * When the last batch (n >= 0) was delivered, in uv_hrtime() nanoseconds (process.hrtime's
+   * clock), or -1 before the first one and once closed.
+   */
+  readonly lastBatchTime: number;
+  /**
+   * Tasks other threads queued for this poller that its chores round has not taken yet
+   * (a snapshot: they may add more at any time); 0 once closed.
+   */
+  readonly remoteQueued: number;
   /** The shared batch list given to open(): MaxPollEventsCap entries of (fd, event, flags). */
   readonly events: Int32Array;
   /** Which syscall failed in open(). */

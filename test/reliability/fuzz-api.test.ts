@@ -711,7 +711,7 @@ function safeCalls(prefix: string, api: Record<string, unknown>): Record<string,
 
 const methods = [
   'addRead', 'addWrite', 'addReadWrite', 'modRead', 'modWrite', 'modReadWrite', 'delete', 'attachment', 'polling', 'trigger',
-  'events', 'ref', 'unref', 'hasRef', 'close', 'handle', Symbol.dispose, Symbol.asyncDispose, Symbol.asyncIterator,
+  'events', 'ref', 'unref', 'hasRef', 'stats', 'close', 'handle', Symbol.dispose, Symbol.asyncDispose, Symbol.asyncIterator,
 ] as const;
 const getters = ['backend', 'fd', 'closed', 'running', 'eventListSize', 'bufferedEvents'] as const;
 
@@ -736,7 +736,7 @@ function receiver(ctx: Context, r: Receiver): unknown {
 
 /** NativePoller's methods and getters, called on native pollers of every state or on anything. */
 const nativeMethods = ['open', 'ctl', 'start', 'stop', 'pause', 'resume', 'wake', 'close', 'setRef', 'endRound', 'remoteOpen', 'remoteTake', 'remoteReply'] as const;
-const nativeGetters = ['fd', 'wakerFd', 'capacity', 'events', 'failedSyscall', 'waiterThread'] as const;
+const nativeGetters = ['fd', 'wakerFd', 'capacity', 'lastBatchTime', 'remoteQueued', 'events', 'failedSyscall', 'waiterThread'] as const;
 const nativeReceiverArb = fc.oneof(
   { weight: 4, arbitrary: fc.constant<'opened'>('opened') },
   { weight: 2, arbitrary: fc.constant<'fresh'>('fresh') },
