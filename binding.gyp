@@ -15,7 +15,8 @@
         "csrc/binding_remote.cc",
         "csrc/waiter.cc",
         "csrc/fdio.c",
-        "csrc/taskq.c"
+        "csrc/taskq.c",
+        "csrc/cxx_runtime.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -387,13 +387,14 @@ int np_socket_error(int fd) {
 static int set_exact_mode(const char *path, mode_t mode) {
   int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (pfd < 0) return -errno;
-  struct stat st;
+  /* statx, not fstat: glibc binds fstat to GLIBC_2.33, and the prebuilds run on 2.28. */
+  struct statx st;
   int err = 0;
-  if (fstat(pfd, &st) < 0) {
+  if (statx(pfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, &st) < 0) {
     err = -errno;
-  } else if (!S_ISSOCK(st.st_mode)) {
+  } else if (!S_ISSOCK(st.stx_mode)) {
     err = -EEXIST; /* not the socket bind made: someone replaced it */
-  } else if ((st.st_mode & 0777) != mode) {
+  } else if ((st.stx_mode & 0777) != mode) {
     char proc[40];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
     if (chmod(proc, mode) < 0) {

@@ -555,13 +555,13 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * The last batch's time on the performance.now() clock: the binding notes it in
    * process.hrtime()'s nanoseconds (a clock read per batch that costs a third of
-   * performance.now() here), and the age read on that clock now is taken off
-   * performance.now().
+   * performance.now() here), moved onto performance.now()'s clock by a fixed offset, so
+   * that every call reports the same time for the same batch.
    */
   #lastBatchAt(): number | null {
     const ns = this.#mode === Mode.Closed ? this.#lastBatchTime : this.#native.lastBatchTime;
     if (ns < 0) return null;
-    return performance.now() - (Number(process.hrtime.bigint()) - ns) / 1e6;
+    return ns / 1e6 + hrtimeToPerformance();
   }
 
   /** The bookkeeping of every batch behind stats(), and the list's resize messages. */
@@ -1065,6 +1065,29 @@ export function openPoller(options: OpenPollerOptions = {}): Poller {
   const poller = new Poller(native);
   if (channel.hasSubscribers) publish({ type: 'open', poller });
   return poller;
+}
+
+let hrtimeOffset: number | undefined;
+
+/**
+ * What to add to a process.hrtime() time in ms to put it on performance.now()'s clock. Both
+ * read the same monotonic clock, so the offset is fixed; it is measured once, from the read
+ * pair least spread apart of a few (a thread preempted between two reads would skew it).
+ */
+function hrtimeToPerformance(): number {
+  if (hrtimeOffset === undefined) {
+    let spread = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const t0 = Number(process.hrtime.bigint()) / 1e6;
+      const p = performance.now();
+      const t1 = Number(process.hrtime.bigint()) / 1e6;
+      if (t1 - t0 < spread) {
+        spread = t1 - t0;
+        hrtimeOffset = p - (t0 + t1) / 2;
+      }
+    }
+  }
+  return hrtimeOffset!;
 }
 
 /** Publishes on the `netpoll:poller` channel; callers check `channel.hasSubscribers` first, so no message is built for nobody. */
