@@ -180,10 +180,14 @@ class Delivery {
     double* e = hdr_ + k * kEntry;
     napi_value v = nullptr;
     double num = t.num;
-    if (InChunk(t)) {
-      if (chunk_ == nullptr) return chunk_status_;
+    if (InChunk(t) && t.len == 0) {
+      // Nothing to copy, and maybe no shared bytes at all (a delivery of empty Buffers
+      // plans none): JavaScript makes an empty value of the kind.
+      num = 0;
+    } else if (InChunk(t)) {
+      if (chunk_ == nullptr) return chunk_status_ != napi_ok ? chunk_status_ : napi_generic_failure;
       pos_ = np_task_payload_start(pos_);
-      if (t.len > 0) std::memcpy(static_cast<unsigned char*>(chunk_data_) + pos_, payload, t.len);
+      std::memcpy(static_cast<unsigned char*>(chunk_data_) + pos_, payload, t.len);
       num = static_cast<double>(pos_);
       pos_ += t.len;
     } else if (HasPayload(t.kind)) {

@@ -269,25 +269,41 @@ function reviveValue(v: unknown): unknown {
   return v;
 }
 
-/** Appends a rejection: the sentinel itself, an Error's description, or the thrown value. */
+/**
+ * Appends a rejection: the sentinel itself, an Error's description, or the thrown value.
+ * Never throws: what a task throws is the task's business and must reach its caller,
+ * not stop the owner's loop, though reading it may run the thrower's code (getters, a
+ * Proxy's traps) that throws in turn. Each attempt below can fail only before it
+ * touches the batch; the last one cannot fail.
+ */
 function addError(batch: Batch, id: number, error: unknown): void {
-  if (error instanceof Error && !sentinels.includes(error)) {
-    let description = describeError(error);
-    try {
-      batch.add(id, 0, description, ERROR);
-      return;
-    } catch {
-      // A property (or the cause) that cannot be cloned: keep what can.
-      description = { [ERROR_MARK]: 1, name: error.name, message: error.message, stack: error.stack, props: {} };
-    }
-    batch.add(id, 0, description, ERROR);
+  let why: unknown;
+  try {
+    if (error instanceof Error && !sentinels.includes(error)) batch.add(id, 0, describeError(error), ERROR);
+    else batch.add(id, 0, error, ERROR);
     return;
+  } catch (e) {
+    why = e;
   }
   try {
-    batch.add(id, 0, error, ERROR);
-  } catch (e) {
-    addError(batch, id, e instanceof Error ? e : new Error(String(e)));
+    // What a copy refused (a property, the cause or the value itself): keep what can be kept.
+    if (error instanceof Error) {
+      const { name, message, stack } = error;
+      batch.add(id, 0, { [ERROR_MARK]: 1, name: String(name), message: String(message), stack: String(stack), props: {} }, ERROR);
+    } else {
+      // What copying it threw instead: the DataCloneError, or what a getter of it threw.
+      batch.add(id, 0, why instanceof Error ? describeError(why) : why, ERROR);
+    }
+    return;
+  } catch {
+    // Reading the thrown value threw again.
   }
+  batch.add(id, 0, uncopiable(), ERROR);
+}
+
+/** The description of an Error the task threw that could not even be read. */
+function uncopiable(): Record<string, unknown> {
+  return { [ERROR_MARK]: 1, name: 'Error', message: 'the remote task threw a value that could not be read or copied to the calling thread', props: { code: 'ERR_DATA_CLONE' } };
 }
 
 /** Typed array constructors by napi_typedarray_type. */
@@ -295,22 +311,39 @@ const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint1
 
 /**
  * A value that arrived: what `kind` (its ERROR flag cleared), `num` and `len` say. The
- * binding gives strings, and payloads too large to share, as `value`; other payloads
- * are bytes [num, num + len) of `chunk`, shared by one delivery, of which each gets a
- * view (an ArrayBuffer, which cannot be a view, gets a copy).
+ * binding gives strings, and payloads too large to share, as `value` (an ArrayBuffer of
+ * their own); other payloads are bytes [num, num + len) of `chunk`, shared by one
+ * delivery (absent when every payload in it is empty). A Buffer is a view of the shared
+ * bytes, as Node's pooled Buffers are of their pool; a typed array or an ArrayBuffer
+ * gets bytes of its own, as structured clone gives it (code that reads `param.buffer`
+ * must not see another task's param), and so does what v8.deserialize makes (it makes
+ * typed arrays inside the value views of the bytes it reads). A rejection's Error
+ * description (describeError) becomes an Error again only when `rejected`: a task's
+ * result that looks like one stays the plain object it is.
  */
-function decode(kind: number, num: number, len: number, value: unknown, chunk: Buffer | undefined): unknown {
+function decode(kind: number, num: number, len: number, value: unknown, chunk: Buffer | undefined, rejected = false): unknown {
   if (kind === BUFFER || kind === SERIALIZED || kind === ARRAYBUFFER || (kind >= TYPED && kind < TYPED + typedArrays.length)) {
+    const own = value !== undefined;
     let bytes: ArrayBuffer;
-    if (value !== undefined) {
+    if (own) {
       bytes = value as ArrayBuffer;
+    } else if (chunk === undefined) {
+      bytes = new ArrayBuffer(0); // an empty payload
+      num = 0;
     } else {
-      bytes = chunk!.buffer as ArrayBuffer;
-      num += chunk!.byteOffset;
+      bytes = chunk.buffer as ArrayBuffer;
+      num += chunk.byteOffset;
     }
     if (kind === BUFFER) return Buffer.from(bytes, num, len);
-    if (kind === SERIALIZED) return reviveValue(v8().deserialize(Buffer.from(bytes, num, len)));
-    if (kind === ARRAYBUFFER) return value !== undefined ? value : bytes.slice(num, num + len);
+    if (!own) {
+      bytes = bytes.slice(num, num + len);
+      num = 0;
+    }
+    if (kind === ARRAYBUFFER) return bytes;
+    if (kind === SERIALIZED) {
+      const v = v8().deserialize(Buffer.from(bytes, num, len));
+      return rejected ? reviveValue(v) : v;
+    }
     const ctor = typedArrays[kind - TYPED]!;
     return new ctor(bytes, num, len / ctor.BYTES_PER_ELEMENT);
   }
@@ -601,7 +634,7 @@ class CallerThread {
       values[i] = undefined;
       let decoded: unknown;
       try {
-        decoded = decode(kind & ~ERROR, hdr[at + 3]!, hdr[at + 4]!, value, chunk);
+        decoded = decode(kind & ~ERROR, hdr[at + 3]!, hdr[at + 4]!, value, chunk, (kind & ERROR) !== 0);
       } catch (e) {
         this.settle(id, false, e);
         continue;

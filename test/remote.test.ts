@@ -164,6 +164,106 @@ test('a task that throws rejects the caller\'s promise with an Error of the same
   await exited(w);
 });
 
+test('a task that throws a value whose reading throws (getters, Proxy traps) rejects its caller, and polling goes on', async () => {
+  using poller = openPoller();
+  const throwingProp = (): Error => {
+    const e = new Error('outer');
+    Object.defineProperty(e, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    return e;
+  };
+  const handle = poller.handle({
+    propGetter: () => { throw throwingProp(); },
+    nameGetter: () => {
+      const e = new Error('x');
+      Object.defineProperty(e, 'name', { get: () => { throw 7; } }); // eslint-disable-line no-throw-literal
+      throw e;
+    },
+    proxy: () => { throw new Proxy(new Error('p'), { getPrototypeOf: () => { throw new Error('trap'); } }); },
+    plainGetter: () => { throw { get a(): number { throw throwingProp(); } }; }, // eslint-disable-line no-throw-literal
+    resultGetter: () => ({ get a(): number { throw throwingProp(); } }),
+    thenGetter: () => ({ get then(): unknown { throw throwingProp(); } }),
+    ok: () => 'still polling',
+  });
+  const polling = poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const out = [];
+     for (const task of ['propGetter', 'nameGetter', 'proxy', 'plainGetter', 'resultGetter', 'thenGetter', 'ok']) {
+       try { out.push(await remote.trigger(np.Priority.High, task)); }
+       catch (e) { out.push(e instanceof Error ? e.constructor.name + ': ' + e.message : 'thrown ' + String(e)); }
+     }
+     post(out);`,
+    { handle },
+  );
+  const out = await message<string[]>(w);
+  const unreadable = 'Error: the remote task threw a value that could not be read or copied to the calling thread';
+  assert.equal(out, ['Error: outer', unreadable, unreadable, unreadable, 'Error: outer', 'Error: outer', 'still polling']);
+  assert.ok(poller.running, 'polling went on');
+  await exited(w);
+  poller.close();
+  assert.is(await polling, ErrEngineShutdown);
+});
+
+test('empty Buffers, typed arrays and ArrayBuffers cross as empty values of their own type, both ways', async () => {
+  using poller = openPoller();
+  const seen: string[] = [];
+  const describe = (v: unknown): string => `${Buffer.isBuffer(v) ? 'Buffer' : (v as object).constructor.name}:${(v as ArrayBuffer).byteLength}`;
+  const handle = poller.handle({ echo: (v: unknown) => (seen.push(describe(v)), v) });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const describe = ${describe.toString()};
+     const out = [];
+     for (const v of [Buffer.alloc(0), new Uint8Array(0), new Float64Array(0), new ArrayBuffer(0)]) {
+       out.push(describe(await remote.trigger(np.Priority.High, 'echo', v)));
+     }
+     // Alone in their delivery, and mixed with values that carry bytes.
+     const mixed = await Promise.all([Buffer.alloc(0), Buffer.from('ab'), new Int32Array(0), 7].map((v) => remote.trigger(np.Priority.High, 'echo', v)));
+     out.push(...mixed.map((v) => typeof v === 'number' ? String(v) : describe(v)));
+     post(out);`,
+    { handle },
+  );
+  const expected = ['Buffer:0', 'Uint8Array:0', 'Float64Array:0', 'ArrayBuffer:0', 'Buffer:0', 'Buffer:2', 'Int32Array:0'];
+  assert.equal(await message(w), [...expected, '7']);
+  assert.equal(seen, [...expected, 'Number:undefined']);
+  await exited(w);
+});
+
+test('a typed array param or result has bytes of its own: its .buffer holds no other call\'s data', async () => {
+  using poller = openPoller();
+  let param: Float64Array | undefined;
+  let nested: Uint8Array | undefined;
+  const handle = poller.handle({
+    keep: (v: Float64Array) => { param = v; return v; },
+    keepNested: (v: { a: Uint8Array }) => { nested = v.a; return v; },
+    echo: (v: unknown) => v,
+  });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const secret = Buffer.from('secret from another call');
+     const [f, , o] = await Promise.all([remote.trigger(np.Priority.High, 'keep', new Float64Array([1, 2])), remote.trigger(np.Priority.High, 'echo', secret), remote.trigger(np.Priority.High, 'keepNested', { a: new Uint8Array([9]) }), remote.trigger(np.Priority.High, 'echo', secret)]);
+     post({ f: Buffer.from(f.buffer).toString('latin1'), o: Buffer.from(o.a.buffer).toString('latin1') });`,
+    { handle },
+  );
+  const back = await message<{ f: string; o: string }>(w);
+  assert.not.match(back.f, /secret/, 'the result\'s buffer holds only its own bytes');
+  assert.not.match(back.o, /secret/);
+  assert.is(param!.buffer.byteLength, 16, 'the param\'s buffer is its own');
+  assert.not.match(Buffer.from(nested!.buffer).toString('latin1'), /secret/);
+  await exited(w);
+});
+
+test('a result shaped like a thrown Error\'s description resolves as the plain object it is', async () => {
+  using poller = openPoller();
+  const look = { __netpollError: 1, name: 'TypeError', message: 'not an error', props: {} };
+  const handle = poller.handle({ look: () => look });
+  void poller.polling();
+  const got = await within(connectPoller(handle).trigger(Priority.High, 'look'), 2000);
+  assert.not.instance(got, Error);
+  assert.equal(got, look);
+});
+
 test('an unknown task name, a bad priority or a param that cannot be copied rejects at once, and nothing is queued', async () => {
   using poller = openPoller();
   let runs = 0;
