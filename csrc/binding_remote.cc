@@ -401,11 +401,16 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   double* hdr = nullptr;
   size_t doubles = 0;
   if (info.Length() < 2 || !Float64Args(env, info[0], &hdr, &doubles) || !info[1].IsObject()) {
-    Napi::TypeError::New(env, "remoteTake(hdr, values) expects a Float64Array and an array").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "remoteTake(hdr, values, refill) expects a Float64Array and an array").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   size_t cap = doubles / kEntry;
   if (owner == nullptr || cap == 0) return Napi::Number::New(env, 0);
+  // One take from the queue per chores round (the round's first call): what producers
+  // push meanwhile waits for the next round, after this one's tasks and the loop's I/O.
+  // Taking again until the queue is empty never ends while producers outpace the
+  // owner, and nothing runs meanwhile: the loop stalls and memory grows without bound.
+  bool may_take = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   uint32_t n = 0;
   std::vector<ReplyItem> failures;
   std::vector<np_task_block*> failed;
@@ -414,6 +419,8 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   Delivery* delivery = nullptr;
   while (n == 0) {
     if (owner->chain == nullptr) {
+      if (!may_take) break;
+      may_take = false;
       owner->chain = np_taskq_take(owner->q);
       owner->next_index = 0;
       owner->next_data = 0;
@@ -476,6 +483,8 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   delete delivery;
   return Napi::Value(env, result);
 }
+
+bool RemoteHasTaken(const RemoteOwner* owner) { return owner != nullptr && owner->chain != nullptr; }
 
 Napi::Value RemoteReply(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   Napi::Env env = info.Env();

@@ -434,6 +434,9 @@ export interface PollerHandle<T extends PollerTasks = AnyTasks> {
   readonly [taskTypes]?: T;
 }
 
+/** The most remote tasks one chores round takes in (RemoteOwner.drain). */
+const MAX_TAKEN_PER_ROUND = 16 * 1024;
+
 /** Replies buffered in one round: flushed to the binding once per microtask. */
 export class RemoteOwner implements RemoteSink {
   readonly handle: PollerHandle;
@@ -471,14 +474,22 @@ export class RemoteOwner implements RemoteSink {
   /**
    * Moves the tasks other threads queued into `urgent` and `normal`, by gnet's rule: the
    * urgent queue unless low priority and the urgent queue holds MaxPollEventsCap tasks.
+   * At most MAX_TAKEN_PER_ROUND of them, from what was queued when the round began:
+   * producers on other threads can queue faster than one thread runs tasks, and a round
+   * that took until the queue is empty would never end (nothing runs meanwhile, the loop
+   * stalls, memory grows). Returns true when tasks were left for the next round (in
+   * order: they are taken before anything queued after them).
    */
-  drain(urgent: TaskQueue, normal: TaskQueue): void {
+  drain(urgent: TaskQueue, normal: TaskQueue): boolean {
     const hdr = this.#hdr;
     const values = this.#values;
     const cap = hdr.length / ENTRY;
-    for (;;) {
-      const n = this.#native.remoteTake(hdr, values);
-      if (n === 0) return;
+    // The binding takes from its queue on the round's first call only.
+    for (let refill = true, taken = 0; ; refill = false) {
+      if (taken >= MAX_TAKEN_PER_ROUND) return true;
+      const n = this.#native.remoteTake(hdr, values, refill);
+      if (n === 0) return false;
+      taken += n;
       const chunk = values[cap] as Buffer | undefined;
       values[cap] = undefined;
       for (let i = 0, at = 0; i < n; i++, at += ENTRY) {

@@ -296,6 +296,68 @@ test('a remote task returning ErrEngineShutdown stops polling, and its caller ge
   await exited(w);
 });
 
+/** A worker that queues `n` remote tasks `task(0..n-1)` at once, posts 'sent' once they are on their way, then 'done'. */
+function flood(handle: PollerHandle, task: string, n: number): Worker {
+  return worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const all = [];
+     for (let i = 0; i < workerData.n; i++) all.push(remote.trigger(np.Priority.High, workerData.task, i));
+     await new Promise((r) => setImmediate(r));
+     post('sent');
+     await Promise.all(all);
+     post('done');`,
+    { handle, task, n },
+  );
+}
+
+test('a flood of remote tasks runs over several rounds with the loop\'s I/O between them, each task once and in order', async () => {
+  using poller = openPoller();
+  const [r, wfd] = pipe();
+  write(wfd, Buffer.from('x')); // level-triggered: reported at every turn
+  const TOTAL = 60_000;
+  const ran: number[] = [];
+  const seenByIo: number[] = [];
+  const handle = poller.handle({ t: (i: number) => { ran.push(i); } });
+  poller.addRead({ fd: r, callback: () => { seenByIo.push(ran.length); } });
+  const w = flood(handle as PollerHandle, 't', TOTAL);
+  assert.is(await message(w), 'sent');
+  const polling = poller.polling();
+  assert.is(await message(w, 30000), 'done');
+  assert.is(ran.length, TOTAL, 'every task ran once');
+  assert.ok(ran.every((v, i) => v === i), 'in the order sent');
+  assert.ok(seenByIo.some((n) => n > 0 && n < TOTAL), `the loop turned (and read I/O) between rounds; I/O saw ${seenByIo.slice(0, 5).join(', ')}…`);
+  poller.close();
+  await polling;
+  close(r);
+  close(wfd);
+  await exited(w);
+});
+
+test('remote tasks taken but left for a later round when polling stops run when polling starts again', async () => {
+  using poller = openPoller();
+  const [r, wfd] = pipe();
+  write(wfd, Buffer.from('x'));
+  const TOTAL = 60_000;
+  let ran = 0;
+  const handle = poller.handle({ t: () => { ran++; } });
+  let calls = 0;
+  // The second turn's I/O stops polling: after the first round, with tasks left over.
+  poller.addRead({ fd: r, callback: () => (++calls === 2 ? ErrEngineShutdown : undefined) });
+  const w = flood(handle as PollerHandle, 't', TOTAL);
+  assert.is(await message(w), 'sent');
+  assert.is(await within(poller.polling(), 10000), ErrEngineShutdown);
+  assert.ok(ran > 0 && ran < TOTAL, `polling stopped with tasks left (${ran} ran)`);
+  poller.delete(r);
+  const polling = poller.polling();
+  assert.is(await message(w, 30000), 'done', 'the rest ran once polling started again');
+  assert.is(ran, TOTAL);
+  poller.close();
+  await polling;
+  close(r);
+  close(wfd);
+  await exited(w);
+});
+
 test('remote tasks queued before polling starts run when it starts, after that turn\'s I/O, under gnet\'s queue rules', async () => {
   using poller = openPoller();
   const [r, w] = pipe();
