@@ -204,6 +204,24 @@ test('a task that throws a value whose reading throws (getters, Proxy traps) rej
   assert.is(await polling, ErrEngineShutdown);
 });
 
+test('a task whose result throws when checked for ErrEngineShutdown (a cause getter, a Proxy) does not stop polling, local or remote', async () => {
+  using poller = openPoller();
+  const trap = (): never => { throw new Error('trap'); };
+  const hostile = (): object => new Proxy({}, { get: trap });
+  const withCause = (): object => Object.defineProperty({ ok: 1 }, 'cause', { get: trap, enumerable: false });
+  const handle = poller.handle({ hostile, withCause });
+  const polling = poller.polling();
+  const remote = connectPoller(handle);
+  const settled = (p: Promise<unknown>): Promise<string> => within(p.then(() => 'resolved', (e: Error) => `rejected: ${e.message}`), 2000);
+  assert.is(await settled(poller.trigger(Priority.High, withCause)), 'resolved');
+  await settled(poller.trigger(Priority.High, hostile));
+  assert.is(await settled(remote.trigger(Priority.High, 'withCause')), 'resolved');
+  await settled(remote.trigger(Priority.High, 'hostile'));
+  assert.ok(poller.running, 'polling went on');
+  poller.close();
+  assert.is(await polling, ErrEngineShutdown);
+});
+
 test('empty Buffers, typed arrays and ArrayBuffers cross as empty values of their own type, both ways', async () => {
   using poller = openPoller();
   const seen: string[] = [];
@@ -371,6 +389,7 @@ test('remote tasks queued before polling starts run when it starts, after that t
        for (let i = 0; i < ${MaxPollEventsCap}; i++) all.push(remote.trigger(np.Priority.Low, 'log', 'u'));
        for (let i = 0; i < ${extra}; i++) all.push(remote.trigger(np.Priority.Low, 'log', 'n'));
        all.push(remote.trigger(np.Priority.High, 'log', 'H'));
+       await new Promise((r) => setImmediate(r)); // flushed: on the poller's queue
        post('sent');
        await Promise.all(all);
        post('settled');`,
