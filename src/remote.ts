@@ -159,10 +159,16 @@ class Batch {
       kind = Object.getPrototypeOf(value) === Buffer.prototype ? BUFFER : TYPED + typedArrayTypes[typedArrayName.call(value)!]!;
       const length = typedArrayByteLength.call(value);
       // A view of a detached buffer has no bytes left: it arrives empty.
-      view = length === 0 ? new Uint8Array(0) : new Uint8Array(typedArrayBuffer.call(value), typedArrayByteOffset.call(value), length);
+      const buffer = typedArrayBuffer.call(value);
+      // As a SharedArrayBuffer itself is (serialize): memory shared with another thread is
+      // refused, not silently copied as if it were not shared.
+      if (types.isSharedArrayBuffer(buffer)) throw dataCloneError('A view of a #<SharedArrayBuffer> could not be cloned.');
+      view = length === 0 ? new Uint8Array(0) : new Uint8Array(buffer, typedArrayByteOffset.call(value), length);
     } else {
       kind = ARRAYBUFFER;
-      view = new Uint8Array(value as ArrayBuffer, 0, arrayBufferByteLength.call(value));
+      const length = arrayBufferByteLength.call(value);
+      // A detached ArrayBuffer has no bytes left: it arrives empty, as a view of one does.
+      view = length === 0 ? new Uint8Array(0) : new Uint8Array(value as ArrayBuffer, 0, length);
     }
     const len = view.byteLength;
     const off = this.#reserve(len);

@@ -222,6 +222,24 @@ test('a task whose result throws when checked for ErrEngineShutdown (a cause get
   assert.is(await polling, ErrEngineShutdown);
 });
 
+test('a view of a SharedArrayBuffer is refused as the SharedArrayBuffer is; a detached ArrayBuffer arrives empty', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ echo: (v: unknown) => v, shared: () => new Int32Array(new SharedArrayBuffer(8)) });
+  void poller.polling();
+  const remote = connectPoller(handle as PollerHandle);
+  for (const v of [new SharedArrayBuffer(8), new Int32Array(new SharedArrayBuffer(8)), { nested: new SharedArrayBuffer(8) }]) {
+    const e = await rejection(remote.trigger(Priority.High, 'echo', v));
+    assert.instance(e, TypeError);
+    assert.is(e.code, 'ERR_DATA_CLONE');
+  }
+  assert.is((await rejection(remote.trigger(Priority.High, 'shared'))).code, 'ERR_DATA_CLONE', 'and so is such a result');
+  const detached = new ArrayBuffer(8);
+  structuredClone(detached, { transfer: [detached] });
+  const back = await within(remote.trigger(Priority.High, 'echo', detached), 2000);
+  assert.instance(back, ArrayBuffer);
+  assert.is((back as ArrayBuffer).byteLength, 0);
+});
+
 test('empty Buffers, typed arrays and ArrayBuffers cross as empty values of their own type, both ways', async () => {
   using poller = openPoller();
   const seen: string[] = [];
