@@ -761,7 +761,8 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
    * with `ErrPollerClosed` when the poller closes (or its thread ends) first, or has.
    * @throws (rejects) TypeError/RangeError for a bad priority or task name (code
    * `ERR_UNKNOWN_TASK` for a name the poller does not offer), and the DataCloneError
-   * `v8.serialize` gives for a param that cannot be copied (a function, a Proxy).
+   * `v8.serialize` gives for a param that cannot be copied (a function, a Proxy, a
+   * SharedArrayBuffer or a view of one: code `ERR_DATA_CLONE`).
    * @example
    * ```ts
    * const count = await remote.trigger(Priority.Low, 'countConnections');
