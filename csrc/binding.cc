@@ -508,7 +508,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
       return Napi::Number::New(env, err);
     }
     // Tasks other threads queued while nothing polled run in the first round.
-    if (np_taskq_has_tasks(c->tasks) && np_taskq_try_wake(c->tasks)) err = ArmWake(c);
+    if ((np_taskq_has_tasks(c->tasks) || RemoteHasTaken(c->remote)) && np_taskq_try_wake(c->tasks)) err = ArmWake(c);
     if (err < 0) StopCore(c);
     return Napi::Number::New(env, err);
   }

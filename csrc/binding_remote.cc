@@ -180,10 +180,14 @@ class Delivery {
     double* e = hdr_ + k * kEntry;
     napi_value v = nullptr;
     double num = t.num;
-    if (InChunk(t)) {
-      if (chunk_ == nullptr) return chunk_status_;
+    if (InChunk(t) && t.len == 0) {
+      // Nothing to copy, and maybe no shared bytes at all (a delivery of empty Buffers
+      // plans none): JavaScript makes an empty value of the kind.
+      num = 0;
+    } else if (InChunk(t)) {
+      if (chunk_ == nullptr) return chunk_status_ != napi_ok ? chunk_status_ : napi_generic_failure;
       pos_ = np_task_payload_start(pos_);
-      if (t.len > 0) std::memcpy(static_cast<unsigned char*>(chunk_data_) + pos_, payload, t.len);
+      std::memcpy(static_cast<unsigned char*>(chunk_data_) + pos_, payload, t.len);
       num = static_cast<double>(pos_);
       pos_ += t.len;
     } else if (HasPayload(t.kind)) {
@@ -397,11 +401,16 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   double* hdr = nullptr;
   size_t doubles = 0;
   if (info.Length() < 2 || !Float64Args(env, info[0], &hdr, &doubles) || !info[1].IsObject()) {
-    Napi::TypeError::New(env, "remoteTake(hdr, values) expects a Float64Array and an array").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "remoteTake(hdr, values, refill) expects a Float64Array and an array").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   size_t cap = doubles / kEntry;
   if (owner == nullptr || cap == 0) return Napi::Number::New(env, 0);
+  // One take from the queue per chores round (the round's first call): what producers
+  // push meanwhile waits for the next round, after this one's tasks and the loop's I/O.
+  // Taking again until the queue is empty never ends while producers outpace the
+  // owner, and nothing runs meanwhile: the loop stalls and memory grows without bound.
+  bool may_take = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   uint32_t n = 0;
   std::vector<ReplyItem> failures;
   std::vector<np_task_block*> failed;
@@ -410,6 +419,8 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   Delivery* delivery = nullptr;
   while (n == 0) {
     if (owner->chain == nullptr) {
+      if (!may_take) break;
+      may_take = false;
       owner->chain = np_taskq_take(owner->q);
       owner->next_index = 0;
       owner->next_data = 0;
@@ -472,6 +483,8 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   delete delivery;
   return Napi::Value(env, result);
 }
+
+bool RemoteHasTaken(const RemoteOwner* owner) { return owner != nullptr && owner->chain != nullptr; }
 
 Napi::Value RemoteReply(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   Napi::Env env = info.Env();

@@ -20,9 +20,14 @@ struct RemoteOwner;
 // negative errno (-EBUSY: it has a handle already).
 Napi::Value RemoteOpen(const Napi::CallbackInfo& info, np_taskq* q, RemoteOwner** owner);
 
-// remoteTake(hdr, values): moves queued tasks into JavaScript, at most hdr.length / 5;
-// returns how many.
+// remoteTake(hdr, values, refill): moves queued tasks into JavaScript, at most
+// hdr.length / 5; returns how many. Takes from the queue only when `refill` (once per
+// chores round), else goes on with what the round's first call took.
 Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner);
+
+// Whether tasks taken from the queue wait for a later chores round (a round takes a
+// bounded number): polling that starts must run a round for them as for queued ones.
+bool RemoteHasTaken(const RemoteOwner* owner);
 
 // remoteReply(hdr, count, staging): sends results back to their callers.
 Napi::Value RemoteReply(const Napi::CallbackInfo& info, RemoteOwner* owner);

@@ -124,7 +124,13 @@ export function isStopError(result: unknown): boolean {
 export function isShutdown(result: unknown): boolean {
   if (result === ErrEngineShutdown) return true;
   if (result === null || typeof result !== 'object') return false;
-  return errorIs(result, ErrEngineShutdown);
+  // A result whose `cause` getter or Proxy trap throws asked for nothing: the task's
+  // answer (its caller's business) must not stop the loop that checks it.
+  try {
+    return errorIs(result, ErrEngineShutdown);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -648,7 +648,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     const urgent = this.#urgent;
     const normal = this.#normal;
     // Tasks from other threads join the queues first, as if triggered here just now.
-    this.#remote?.drain(urgent, normal);
+    const remoteLeft = this.#remote?.drain(urgent, normal) === true;
     while (urgent.length > 0) {
       const result = urgent.runFirst();
       if (result != null && isShutdown(result)) return result as Error;
@@ -661,7 +661,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     }
     // gnet: clear the flag, then wake again if tasks are left (here, or queued by other
     // threads: the flag is then shared with them, and lives in the binding).
-    const more = urgent.length > 0 || normal.length > 0;
+    const more = urgent.length > 0 || normal.length > 0 || remoteLeft;
     if (this.#remote === undefined) {
       this.#wakePending = false;
       if (more) this.#wake();

@@ -159,10 +159,16 @@ class Batch {
       kind = Object.getPrototypeOf(value) === Buffer.prototype ? BUFFER : TYPED + typedArrayTypes[typedArrayName.call(value)!]!;
       const length = typedArrayByteLength.call(value);
       // A view of a detached buffer has no bytes left: it arrives empty.
-      view = length === 0 ? new Uint8Array(0) : new Uint8Array(typedArrayBuffer.call(value), typedArrayByteOffset.call(value), length);
+      const buffer = typedArrayBuffer.call(value);
+      // As a SharedArrayBuffer itself is (serialize): memory shared with another thread is
+      // refused, not silently copied as if it were not shared.
+      if (types.isSharedArrayBuffer(buffer)) throw dataCloneError('A view of a #<SharedArrayBuffer> could not be cloned.');
+      view = length === 0 ? new Uint8Array(0) : new Uint8Array(buffer, typedArrayByteOffset.call(value), length);
     } else {
       kind = ARRAYBUFFER;
-      view = new Uint8Array(value as ArrayBuffer, 0, arrayBufferByteLength.call(value));
+      const length = arrayBufferByteLength.call(value);
+      // A detached ArrayBuffer has no bytes left: it arrives empty, as a view of one does.
+      view = length === 0 ? new Uint8Array(0) : new Uint8Array(value as ArrayBuffer, 0, length);
     }
     const len = view.byteLength;
     const off = this.#reserve(len);
@@ -269,25 +275,41 @@ function reviveValue(v: unknown): unknown {
   return v;
 }
 
-/** Appends a rejection: the sentinel itself, an Error's description, or the thrown value. */
+/**
+ * Appends a rejection: the sentinel itself, an Error's description, or the thrown value.
+ * Never throws: what a task throws is the task's business and must reach its caller,
+ * not stop the owner's loop, though reading it may run the thrower's code (getters, a
+ * Proxy's traps) that throws in turn. Each attempt below can fail only before it
+ * touches the batch; the last one cannot fail.
+ */
 function addError(batch: Batch, id: number, error: unknown): void {
-  if (error instanceof Error && !sentinels.includes(error)) {
-    let description = describeError(error);
-    try {
-      batch.add(id, 0, description, ERROR);
-      return;
-    } catch {
-      // A property (or the cause) that cannot be cloned: keep what can.
-      description = { [ERROR_MARK]: 1, name: error.name, message: error.message, stack: error.stack, props: {} };
-    }
-    batch.add(id, 0, description, ERROR);
+  let why: unknown;
+  try {
+    if (error instanceof Error && !sentinels.includes(error)) batch.add(id, 0, describeError(error), ERROR);
+    else batch.add(id, 0, error, ERROR);
     return;
+  } catch (e) {
+    why = e;
   }
   try {
-    batch.add(id, 0, error, ERROR);
-  } catch (e) {
-    addError(batch, id, e instanceof Error ? e : new Error(String(e)));
+    // What a copy refused (a property, the cause or the value itself): keep what can be kept.
+    if (error instanceof Error) {
+      const { name, message, stack } = error;
+      batch.add(id, 0, { [ERROR_MARK]: 1, name: String(name), message: String(message), stack: String(stack), props: {} }, ERROR);
+    } else {
+      // What copying it threw instead: the DataCloneError, or what a getter of it threw.
+      batch.add(id, 0, why instanceof Error ? describeError(why) : why, ERROR);
+    }
+    return;
+  } catch {
+    // Reading the thrown value threw again.
   }
+  batch.add(id, 0, uncopiable(), ERROR);
+}
+
+/** The description of an Error the task threw that could not even be read. */
+function uncopiable(): Record<string, unknown> {
+  return { [ERROR_MARK]: 1, name: 'Error', message: 'the remote task threw a value that could not be read or copied to the calling thread', props: { code: 'ERR_DATA_CLONE' } };
 }
 
 /** Typed array constructors by napi_typedarray_type. */
@@ -295,22 +317,39 @@ const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint1
 
 /**
  * A value that arrived: what `kind` (its ERROR flag cleared), `num` and `len` say. The
- * binding gives strings, and payloads too large to share, as `value`; other payloads
- * are bytes [num, num + len) of `chunk`, shared by one delivery, of which each gets a
- * view (an ArrayBuffer, which cannot be a view, gets a copy).
+ * binding gives strings, and payloads too large to share, as `value` (an ArrayBuffer of
+ * their own); other payloads are bytes [num, num + len) of `chunk`, shared by one
+ * delivery (absent when every payload in it is empty). A Buffer is a view of the shared
+ * bytes, as Node's pooled Buffers are of their pool; a typed array or an ArrayBuffer
+ * gets bytes of its own, as structured clone gives it (code that reads `param.buffer`
+ * must not see another task's param), and so does what v8.deserialize makes (it makes
+ * typed arrays inside the value views of the bytes it reads). A rejection's Error
+ * description (describeError) becomes an Error again only when `rejected`: a task's
+ * result that looks like one stays the plain object it is.
  */
-function decode(kind: number, num: number, len: number, value: unknown, chunk: Buffer | undefined): unknown {
+function decode(kind: number, num: number, len: number, value: unknown, chunk: Buffer | undefined, rejected = false): unknown {
   if (kind === BUFFER || kind === SERIALIZED || kind === ARRAYBUFFER || (kind >= TYPED && kind < TYPED + typedArrays.length)) {
+    const own = value !== undefined;
     let bytes: ArrayBuffer;
-    if (value !== undefined) {
+    if (own) {
       bytes = value as ArrayBuffer;
+    } else if (chunk === undefined) {
+      bytes = new ArrayBuffer(0); // an empty payload
+      num = 0;
     } else {
-      bytes = chunk!.buffer as ArrayBuffer;
-      num += chunk!.byteOffset;
+      bytes = chunk.buffer as ArrayBuffer;
+      num += chunk.byteOffset;
     }
     if (kind === BUFFER) return Buffer.from(bytes, num, len);
-    if (kind === SERIALIZED) return reviveValue(v8().deserialize(Buffer.from(bytes, num, len)));
-    if (kind === ARRAYBUFFER) return value !== undefined ? value : bytes.slice(num, num + len);
+    if (!own) {
+      bytes = bytes.slice(num, num + len);
+      num = 0;
+    }
+    if (kind === ARRAYBUFFER) return bytes;
+    if (kind === SERIALIZED) {
+      const v = v8().deserialize(Buffer.from(bytes, num, len));
+      return rejected ? reviveValue(v) : v;
+    }
     const ctor = typedArrays[kind - TYPED]!;
     return new ctor(bytes, num, len / ctor.BYTES_PER_ELEMENT);
   }
@@ -401,6 +440,9 @@ export interface PollerHandle<T extends PollerTasks = AnyTasks> {
   readonly [taskTypes]?: T;
 }
 
+/** The most remote tasks one chores round takes in (RemoteOwner.drain). */
+const MAX_TAKEN_PER_ROUND = 16 * 1024;
+
 /** Replies buffered in one round: flushed to the binding once per microtask. */
 export class RemoteOwner implements RemoteSink {
   readonly handle: PollerHandle;
@@ -438,14 +480,22 @@ export class RemoteOwner implements RemoteSink {
   /**
    * Moves the tasks other threads queued into `urgent` and `normal`, by gnet's rule: the
    * urgent queue unless low priority and the urgent queue holds MaxPollEventsCap tasks.
+   * At most MAX_TAKEN_PER_ROUND of them, from what was queued when the round began:
+   * producers on other threads can queue faster than one thread runs tasks, and a round
+   * that took until the queue is empty would never end (nothing runs meanwhile, the loop
+   * stalls, memory grows). Returns true when tasks were left for the next round (in
+   * order: they are taken before anything queued after them).
    */
-  drain(urgent: TaskQueue, normal: TaskQueue): void {
+  drain(urgent: TaskQueue, normal: TaskQueue): boolean {
     const hdr = this.#hdr;
     const values = this.#values;
     const cap = hdr.length / ENTRY;
-    for (;;) {
-      const n = this.#native.remoteTake(hdr, values);
-      if (n === 0) return;
+    // The binding takes from its queue on the round's first call only.
+    for (let refill = true, taken = 0; ; refill = false) {
+      if (taken >= MAX_TAKEN_PER_ROUND) return true;
+      const n = this.#native.remoteTake(hdr, values, refill);
+      if (n === 0) return false;
+      taken += n;
       const chunk = values[cap] as Buffer | undefined;
       values[cap] = undefined;
       for (let i = 0, at = 0; i < n; i++, at += ENTRY) {
@@ -601,7 +651,7 @@ class CallerThread {
       values[i] = undefined;
       let decoded: unknown;
       try {
-        decoded = decode(kind & ~ERROR, hdr[at + 3]!, hdr[at + 4]!, value, chunk);
+        decoded = decode(kind & ~ERROR, hdr[at + 3]!, hdr[at + 4]!, value, chunk, (kind & ERROR) !== 0);
       } catch (e) {
         this.settle(id, false, e);
         continue;
@@ -711,7 +761,8 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
    * with `ErrPollerClosed` when the poller closes (or its thread ends) first, or has.
    * @throws (rejects) TypeError/RangeError for a bad priority or task name (code
    * `ERR_UNKNOWN_TASK` for a name the poller does not offer), and the DataCloneError
-   * `v8.serialize` gives for a param that cannot be copied (a function, a Proxy).
+   * `v8.serialize` gives for a param that cannot be copied (a function, a Proxy, a
+   * SharedArrayBuffer or a view of one: code `ERR_DATA_CLONE`).
    * @example
    * ```ts
    * const count = await remote.trigger(Priority.Low, 'countConnections');

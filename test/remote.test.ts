@@ -164,6 +164,142 @@ test('a task that throws rejects the caller\'s promise with an Error of the same
   await exited(w);
 });
 
+test('a task that throws a value whose reading throws (getters, Proxy traps) rejects its caller, and polling goes on', async () => {
+  using poller = openPoller();
+  const throwingProp = (): Error => {
+    const e = new Error('outer');
+    Object.defineProperty(e, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    return e;
+  };
+  const handle = poller.handle({
+    propGetter: () => { throw throwingProp(); },
+    nameGetter: () => {
+      const e = new Error('x');
+      Object.defineProperty(e, 'name', { get: () => { throw 7; } }); // eslint-disable-line no-throw-literal
+      throw e;
+    },
+    proxy: () => { throw new Proxy(new Error('p'), { getPrototypeOf: () => { throw new Error('trap'); } }); },
+    plainGetter: () => { throw { get a(): number { throw throwingProp(); } }; }, // eslint-disable-line no-throw-literal
+    resultGetter: () => ({ get a(): number { throw throwingProp(); } }),
+    thenGetter: () => ({ get then(): unknown { throw throwingProp(); } }),
+    ok: () => 'still polling',
+  });
+  const polling = poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const out = [];
+     for (const task of ['propGetter', 'nameGetter', 'proxy', 'plainGetter', 'resultGetter', 'thenGetter', 'ok']) {
+       try { out.push(await remote.trigger(np.Priority.High, task)); }
+       catch (e) { out.push(e instanceof Error ? e.constructor.name + ': ' + e.message : 'thrown ' + String(e)); }
+     }
+     post(out);`,
+    { handle },
+  );
+  const out = await message<string[]>(w);
+  const unreadable = 'Error: the remote task threw a value that could not be read or copied to the calling thread';
+  assert.equal(out, ['Error: outer', unreadable, unreadable, unreadable, 'Error: outer', 'Error: outer', 'still polling']);
+  assert.ok(poller.running, 'polling went on');
+  await exited(w);
+  poller.close();
+  assert.is(await polling, ErrEngineShutdown);
+});
+
+test('a task whose result throws when checked for ErrEngineShutdown (a cause getter, a Proxy) does not stop polling, local or remote', async () => {
+  using poller = openPoller();
+  const trap = (): never => { throw new Error('trap'); };
+  const hostile = (): object => new Proxy({}, { get: trap });
+  const withCause = (): object => Object.defineProperty({ ok: 1 }, 'cause', { get: trap, enumerable: false });
+  const handle = poller.handle({ hostile, withCause });
+  const polling = poller.polling();
+  const remote = connectPoller(handle);
+  const settled = (p: Promise<unknown>): Promise<string> => within(p.then(() => 'resolved', (e: Error) => `rejected: ${e.message}`), 2000);
+  assert.is(await settled(poller.trigger(Priority.High, withCause)), 'resolved');
+  await settled(poller.trigger(Priority.High, hostile));
+  assert.is(await settled(remote.trigger(Priority.High, 'withCause')), 'resolved');
+  await settled(remote.trigger(Priority.High, 'hostile'));
+  assert.ok(poller.running, 'polling went on');
+  poller.close();
+  assert.is(await polling, ErrEngineShutdown);
+});
+
+test('a view of a SharedArrayBuffer is refused as the SharedArrayBuffer is; a detached ArrayBuffer arrives empty', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ echo: (v: unknown) => v, shared: () => new Int32Array(new SharedArrayBuffer(8)) });
+  void poller.polling();
+  const remote = connectPoller(handle as PollerHandle);
+  for (const v of [new SharedArrayBuffer(8), new Int32Array(new SharedArrayBuffer(8)), { nested: new SharedArrayBuffer(8) }]) {
+    const e = await rejection(remote.trigger(Priority.High, 'echo', v));
+    assert.instance(e, TypeError);
+    assert.is(e.code, 'ERR_DATA_CLONE');
+  }
+  assert.is((await rejection(remote.trigger(Priority.High, 'shared'))).code, 'ERR_DATA_CLONE', 'and so is such a result');
+  const detached = new ArrayBuffer(8);
+  structuredClone(detached, { transfer: [detached] });
+  const back = await within(remote.trigger(Priority.High, 'echo', detached), 2000);
+  assert.instance(back, ArrayBuffer);
+  assert.is((back as ArrayBuffer).byteLength, 0);
+});
+
+test('empty Buffers, typed arrays and ArrayBuffers cross as empty values of their own type, both ways', async () => {
+  using poller = openPoller();
+  const seen: string[] = [];
+  const describe = (v: unknown): string => `${Buffer.isBuffer(v) ? 'Buffer' : (v as object).constructor.name}:${(v as ArrayBuffer).byteLength}`;
+  const handle = poller.handle({ echo: (v: unknown) => (seen.push(describe(v)), v) });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const describe = ${describe.toString()};
+     const out = [];
+     for (const v of [Buffer.alloc(0), new Uint8Array(0), new Float64Array(0), new ArrayBuffer(0)]) {
+       out.push(describe(await remote.trigger(np.Priority.High, 'echo', v)));
+     }
+     // Alone in their delivery, and mixed with values that carry bytes.
+     const mixed = await Promise.all([Buffer.alloc(0), Buffer.from('ab'), new Int32Array(0), 7].map((v) => remote.trigger(np.Priority.High, 'echo', v)));
+     out.push(...mixed.map((v) => typeof v === 'number' ? String(v) : describe(v)));
+     post(out);`,
+    { handle },
+  );
+  const expected = ['Buffer:0', 'Uint8Array:0', 'Float64Array:0', 'ArrayBuffer:0', 'Buffer:0', 'Buffer:2', 'Int32Array:0'];
+  assert.equal(await message(w), [...expected, '7']);
+  assert.equal(seen, [...expected, 'Number:undefined']);
+  await exited(w);
+});
+
+test('a typed array param or result has bytes of its own: its .buffer holds no other call\'s data', async () => {
+  using poller = openPoller();
+  let param: Float64Array | undefined;
+  let nested: Uint8Array | undefined;
+  const handle = poller.handle({
+    keep: (v: Float64Array) => { param = v; return v; },
+    keepNested: (v: { a: Uint8Array }) => { nested = v.a; return v; },
+    echo: (v: unknown) => v,
+  });
+  void poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const secret = Buffer.from('secret from another call');
+     const [f, , o] = await Promise.all([remote.trigger(np.Priority.High, 'keep', new Float64Array([1, 2])), remote.trigger(np.Priority.High, 'echo', secret), remote.trigger(np.Priority.High, 'keepNested', { a: new Uint8Array([9]) }), remote.trigger(np.Priority.High, 'echo', secret)]);
+     post({ f: Buffer.from(f.buffer).toString('latin1'), o: Buffer.from(o.a.buffer).toString('latin1') });`,
+    { handle },
+  );
+  const back = await message<{ f: string; o: string }>(w);
+  assert.not.match(back.f, /secret/, 'the result\'s buffer holds only its own bytes');
+  assert.not.match(back.o, /secret/);
+  assert.is(param!.buffer.byteLength, 16, 'the param\'s buffer is its own');
+  assert.not.match(Buffer.from(nested!.buffer).toString('latin1'), /secret/);
+  await exited(w);
+});
+
+test('a result shaped like a thrown Error\'s description resolves as the plain object it is', async () => {
+  using poller = openPoller();
+  const look = { __netpollError: 1, name: 'TypeError', message: 'not an error', props: {} };
+  const handle = poller.handle({ look: () => look });
+  void poller.polling();
+  const got = await within(connectPoller(handle).trigger(Priority.High, 'look'), 2000);
+  assert.not.instance(got, Error);
+  assert.equal(got, look);
+});
+
 test('an unknown task name, a bad priority or a param that cannot be copied rejects at once, and nothing is queued', async () => {
   using poller = openPoller();
   let runs = 0;
@@ -196,6 +332,68 @@ test('a remote task returning ErrEngineShutdown stops polling, and its caller ge
   await exited(w);
 });
 
+/** A worker that queues `n` remote tasks `task(0..n-1)` at once, posts 'sent' once they are on their way, then 'done'. */
+function flood(handle: PollerHandle, task: string, n: number): Worker {
+  return worker(
+    `const remote = np.connectPoller(workerData.handle);
+     const all = [];
+     for (let i = 0; i < workerData.n; i++) all.push(remote.trigger(np.Priority.High, workerData.task, i));
+     await new Promise((r) => setImmediate(r));
+     post('sent');
+     await Promise.all(all);
+     post('done');`,
+    { handle, task, n },
+  );
+}
+
+test('a flood of remote tasks runs over several rounds with the loop\'s I/O between them, each task once and in order', async () => {
+  using poller = openPoller();
+  const [r, wfd] = pipe();
+  write(wfd, Buffer.from('x')); // level-triggered: reported at every turn
+  const TOTAL = 60_000;
+  const ran: number[] = [];
+  const seenByIo: number[] = [];
+  const handle = poller.handle({ t: (i: number) => { ran.push(i); } });
+  poller.addRead({ fd: r, callback: () => { seenByIo.push(ran.length); } });
+  const w = flood(handle as PollerHandle, 't', TOTAL);
+  assert.is(await message(w), 'sent');
+  const polling = poller.polling();
+  assert.is(await message(w, 30000), 'done');
+  assert.is(ran.length, TOTAL, 'every task ran once');
+  assert.ok(ran.every((v, i) => v === i), 'in the order sent');
+  assert.ok(seenByIo.some((n) => n > 0 && n < TOTAL), `the loop turned (and read I/O) between rounds; I/O saw ${seenByIo.slice(0, 5).join(', ')}…`);
+  poller.close();
+  await polling;
+  close(r);
+  close(wfd);
+  await exited(w);
+});
+
+test('remote tasks taken but left for a later round when polling stops run when polling starts again', async () => {
+  using poller = openPoller();
+  const [r, wfd] = pipe();
+  write(wfd, Buffer.from('x'));
+  const TOTAL = 60_000;
+  let ran = 0;
+  const handle = poller.handle({ t: () => { ran++; } });
+  let calls = 0;
+  // The second turn's I/O stops polling: after the first round, with tasks left over.
+  poller.addRead({ fd: r, callback: () => (++calls === 2 ? ErrEngineShutdown : undefined) });
+  const w = flood(handle as PollerHandle, 't', TOTAL);
+  assert.is(await message(w), 'sent');
+  assert.is(await within(poller.polling(), 10000), ErrEngineShutdown);
+  assert.ok(ran > 0 && ran < TOTAL, `polling stopped with tasks left (${ran} ran)`);
+  poller.delete(r);
+  const polling = poller.polling();
+  assert.is(await message(w, 30000), 'done', 'the rest ran once polling started again');
+  assert.is(ran, TOTAL);
+  poller.close();
+  await polling;
+  close(r);
+  close(wfd);
+  await exited(w);
+});
+
 test('remote tasks queued before polling starts run when it starts, after that turn\'s I/O, under gnet\'s queue rules', async () => {
   using poller = openPoller();
   const [r, w] = pipe();
@@ -209,6 +407,7 @@ test('remote tasks queued before polling starts run when it starts, after that t
        for (let i = 0; i < ${MaxPollEventsCap}; i++) all.push(remote.trigger(np.Priority.Low, 'log', 'u'));
        for (let i = 0; i < ${extra}; i++) all.push(remote.trigger(np.Priority.Low, 'log', 'n'));
        all.push(remote.trigger(np.Priority.High, 'log', 'H'));
+       await new Promise((r) => setImmediate(r)); // flushed: on the poller's queue
        post('sent');
        await Promise.all(all);
        post('settled');`,

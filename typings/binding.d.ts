@@ -95,8 +95,11 @@ export declare class NativePoller {
    * Moves queued remote tasks into `hdr` (RemoteCodes.ENTRY doubles each: slot,
    * priority | task << 1, kind, num, len) and `values` (the param of payload kinds, same
    * index): how many, at most hdr.length / ENTRY. 0 without a handle or once closed.
+   * Takes from the queue only when `refill` is true (the first call of a chores round);
+   * later calls go on with what that one took, so a round ends however fast other
+   * threads queue.
    */
-  remoteTake(hdr: Float64Array, values: unknown[]): number;
+  remoteTake(hdr: Float64Array, values: unknown[], refill: boolean): number;
   /**
    * Answers `count` taken tasks: entries (slot, 0, kind | ERROR?, num, len) in `hdr`,
    * payloads at [num, num + len) of `staging`. A no-op once closed.

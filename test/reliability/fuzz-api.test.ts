@@ -206,13 +206,28 @@ class Context {
   #orphan: Poller | undefined;
   #remoteOwner: Poller | undefined;
   #handle: PollerHandle | undefined;
+  /** What the owner's stash tasks return or throw. */
+  stash: unknown;
+
+  /** Whether the owner poller still polls (a task's answer must never stop it). */
+  get ownerPolling(): boolean {
+    return this.#remoteOwner?.running === true;
+  }
 
   /** A polling poller offering tasks to other threads (and this one), and its handle. */
   handle(): PollerHandle {
     if (this.#handle === undefined) {
       const p = openPoller();
       this.#remoteOwner = p;
-      this.#handle = p.handle({ echo: (x?: unknown) => x, fail: (x?: unknown) => { throw new TypeError(`task failed with ${typeof x}`); }, stop: () => ErrEngineShutdown });
+      this.#handle = p.handle({
+        echo: (x?: unknown) => x,
+        fail: (x?: unknown) => { throw new TypeError(`task failed with ${typeof x}`); },
+        stop: () => ErrEngineShutdown,
+        // The owner's own values, which no copy could carry here: whatever the run stashed.
+        returnStash: () => this.stash,
+        throwStash: () => { throw this.stash; },
+        rejectStash: async () => { await null; throw this.stash; },
+      });
       void p.polling().catch(() => undefined);
     }
     return this.#handle;
@@ -888,6 +903,50 @@ for (const method of remoteMethods) {
     );
   });
 }
+
+/** Values whose reading runs hostile code: getters and Proxy traps that throw (plain Errors, not the caller's). */
+const hostileArb: fc.Arbitrary<unknown> = fc.oneof(
+  valueArb,
+  fc.tuple(valueArb, fc.constantFrom('name', 'message', 'stack', 'code', 'cause', 'then', 'x')).map(([inner, key]) => ({ inner, key, error: true })),
+  fc.tuple(valueArb, fc.constantFrom('get', 'getPrototypeOf', 'ownKeys', 'has', 'getOwnPropertyDescriptor')).map(([inner, trap]) => ({ inner, trap })),
+);
+
+function makeHostile(ctx: Context, v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || !('inner' in v)) return ctx.resolve(v);
+  const inner = ctx.resolve((v as { inner: unknown }).inner);
+  const boom = (): never => {
+    const e = new Error('hostile');
+    Object.defineProperty(e, 'message', { get: () => { throw inner; } });
+    throw e;
+  };
+  if ('key' in v) {
+    const e = new Error('outer');
+    Object.defineProperty(e, (v as { key: string }).key, { enumerable: true, configurable: true, get: boom });
+    return e;
+  }
+  return new Proxy(new Error('proxied'), { [(v as unknown as { trap: string }).trap]: boom });
+}
+
+test('a remote task that returns, throws or rejects with any owner-side value (getters and traps that throw included) answers its caller, and polling goes on', async () => {
+  await assertProperty(
+    fc.asyncProperty(hostileArb, fc.constantFrom('returnStash', 'throwStash', 'rejectStash'), async (value, task) => {
+      const ctx = new Context(refusedPort);
+      try {
+        const remote = ctx.remote();
+        ctx.stash = makeHostile(ctx, value);
+        const settled = await Promise.race([remote.trigger(0, task).then(() => true, () => true), sleep(5 * SETTLE_MS).then(() => false)]); // a hang, not a slow machine
+        assert.ok(settled, `the caller of ${task} was never answered`);
+        assert.ok(ctx.ownerPolling, `${task}'s answer stopped the owner's polling`);
+        // What the stashed value's getters threw was thrown on the owner's side: its caller
+        // gets a copy (checked above to settle), never the object itself.
+        unobserved.clear();
+      } finally {
+        await ctx.dispose();
+      }
+    }),
+    { numRuns: RUNS, verbose: 1 },
+  );
+});
 
 /** The binding's own caller-side classes, as code that requires the addon could call them. */
 interface RawChannel {
