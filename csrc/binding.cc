@@ -438,7 +438,7 @@ namespace {
 class NativePoller : public Napi::ObjectWrap<NativePoller> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
+    Napi::Function cls = DefineClass(
         env, "NativePoller",
         {
             InstanceMethod<&NativePoller::Open>("open"),
@@ -454,18 +454,33 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceMethod<&NativePoller::RemoteReply>("remoteReply"),
             InstanceMethod<&NativePoller::Close>("close"),
             InstanceMethod<&NativePoller::SetRef>("setRef"),
-            InstanceAccessor<&NativePoller::GetFd>("fd"),
-            InstanceAccessor<&NativePoller::GetWakerFd>("wakerFd"),
-            InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
-            InstanceAccessor<&NativePoller::GetLastBatchTime>("lastBatchTime"),
-            InstanceAccessor<&NativePoller::GetRemoteQueued>("remoteQueued"),
-            InstanceAccessor<&NativePoller::GetEvents>("events"),
-            InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
-            InstanceAccessor<&NativePoller::GetWaiterThread>("waiterThread"),
         });
+    // The getters go on the prototype directly rather than through InstanceAccessor:
+    // V8 checks a method's receiver (a TypeError, "Illegal invocation"), but not an
+    // accessor's, and node-addon-api's unwrap then fails with a bare "Invalid
+    // argument" Error, or would take another addon's wrapped object for a
+    // NativePoller. Getter checks the type tag instead.
+    napi_property_descriptor getters[] = {
+        GetterDescriptor<&NativePoller::GetFd>("fd"),
+        GetterDescriptor<&NativePoller::GetWakerFd>("wakerFd"),
+        GetterDescriptor<&NativePoller::GetCapacity>("capacity"),
+        GetterDescriptor<&NativePoller::GetLastBatchTime>("lastBatchTime"),
+        GetterDescriptor<&NativePoller::GetRemoteQueued>("remoteQueued"),
+        GetterDescriptor<&NativePoller::GetEvents>("events"),
+        GetterDescriptor<&NativePoller::GetFailedSyscall>("failedSyscall"),
+        GetterDescriptor<&NativePoller::GetWaiterThread>("waiterThread"),
+    };
+    napi_value proto;
+    if (napi_get_named_property(env, cls, "prototype", &proto) != napi_ok ||
+        napi_define_properties(env, proto, sizeof getters / sizeof getters[0], getters) != napi_ok) {
+      return Napi::Function();
+    }
+    return cls;
   }
 
-  explicit NativePoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePoller>(info) {}
+  explicit NativePoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePoller>(info) {
+    napi_type_tag_object(info.Env(), info.This(), &kTypeTag);
+  }
 
   ~NativePoller() override {
     // Collected without close(): release the descriptors now.
@@ -478,6 +493,29 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   void Detach() { core_ = nullptr; }
 
  private:
+  // Marks the objects this constructor made, so that a getter can tell them from
+  // anything else `this` may be (napi_unwrap alone would accept any addon's wrapper).
+  static constexpr napi_type_tag kTypeTag = {0x6e6574706f6c6c31ULL, 0x4e6174697665506fULL};
+
+  template <Napi::Value (NativePoller::*get)(const Napi::CallbackInfo&)>
+  static napi_value Getter(napi_env env, napi_callback_info cbinfo) {
+    Napi::CallbackInfo info(env, cbinfo);
+    bool ours = false;
+    void* wrapped = nullptr;
+    if (napi_check_object_type_tag(env, info.This(), &kTypeTag, &ours) != napi_ok || !ours ||
+        napi_unwrap(env, info.This(), &wrapped) != napi_ok || wrapped == nullptr) {
+      napi_throw_type_error(env, "ERR_INVALID_THIS", "Value of \"this\" must be of type NativePoller");
+      return nullptr;
+    }
+    auto* self = static_cast<NativePoller*>(static_cast<Napi::ObjectWrap<NativePoller>*>(wrapped));
+    return (self->*get)(info);
+  }
+
+  template <Napi::Value (NativePoller::*get)(const Napi::CallbackInfo&)>
+  static napi_property_descriptor GetterDescriptor(const char* name) {
+    return napi_property_descriptor{name, nullptr, nullptr, Getter<get>, nullptr, nullptr, napi_default, nullptr};
+  }
+
   // open(waiterThread, events): opens the selector; 0 or a negative errno
   // (failedSyscall names the call). The waiter thread is used when asked for or
   // when the selector fd cannot be watched. `events` is the shared event list, an
