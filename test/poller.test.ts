@@ -369,6 +369,33 @@ test('calling polling() while it runs rejects with ERR_POLLER_BUSY and leaves th
   assert.is(await within(first, 2000), ErrEngineShutdown);
 });
 
+test('an attachment whose fd or callback getter closes the poller is refused with ErrPollerClosed, and nothing is registered', () => {
+  const [r, w] = pipe();
+  try {
+    for (const method of ['addRead', 'addWrite', 'addReadWrite', 'modRead', 'modReadWrite', 'modWrite'] as const) {
+      for (const field of ['fd', 'callback'] as const) {
+        const poller = openPoller();
+        if (method.startsWith('mod')) poller.addRead({ fd: r });
+        const pa = {
+          get fd() {
+            if (field === 'fd') poller.close();
+            return r;
+          },
+          get callback() {
+            if (field === 'callback') poller.close();
+            return () => undefined;
+          },
+        };
+        assert.is(thrown(() => poller[method](pa)), ErrPollerClosed, `${method} with a closing ${field} getter`);
+        assert.is(poller.attachment(r), undefined);
+      }
+    }
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
 test('close() during polling resolves polling() with ErrEngineShutdown; later calls throw ErrPollerClosed', async () => {
   const poller = openPoller();
   const [r, w] = pipe();
