@@ -102,14 +102,6 @@ export type Priority = (typeof Priority)[keyof typeof Priority];
 const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
 const syscalls = binding.backend.syscalls;
 
-/**
- * performance.now() minus process.hrtime() in milliseconds. Both read libuv's monotonic
- * clock, so this is constant: measured once, it turns a batch's hrtime into the same
- * performance.now() time at every stats() call. Measured at each call instead, a
- * preemption between the two clock reads (a loaded machine) moved lastBatchAt by that long.
- */
-const hrtimeToPerformanceMs = performance.now() - Number(process.hrtime.bigint()) / 1e6;
-
 const enum Mode {
   Idle,
   Polling,
@@ -565,12 +557,13 @@ export class Poller implements AsyncIterable<PollEvent> {
   /**
    * The last batch's time on the performance.now() clock: the binding notes it in
    * process.hrtime()'s nanoseconds (a clock read per batch that costs a third of
-   * performance.now() here), moved onto performance.now()'s clock by their fixed offset.
+   * performance.now() here), and the age read on that clock now is taken off
+   * performance.now().
    */
   #lastBatchAt(): number | null {
     const ns = this.#mode === Mode.Closed ? this.#lastBatchTime : this.#native.lastBatchTime;
     if (ns < 0) return null;
-    return ns / 1e6 + hrtimeToPerformanceMs;
+    return performance.now() - (Number(process.hrtime.bigint()) - ns) / 1e6;
   }
 
   /** The bookkeeping of every batch behind stats(), and the list's resize messages. */
