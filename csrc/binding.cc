@@ -55,6 +55,37 @@ struct CallbackState {
 //            reported its fd, else in the check phase, with no events.
 enum class LocalWake { None, Pending, Ready };
 
+// Where a poller's run stands. The transitions, all made by MoveTo (which also does
+// what each one means for libuv, the waiter thread and the callback state):
+//   Idle     -> Watching  start(): the run's callback state is held, the backend fd
+//                         watched (uv_poll, or the waiter thread armed), and poller.fd is
+//                         due for a check at the first batch. If the fd cannot be watched,
+//                         the run ends at once: back to Idle, callback state released.
+//   Watching -> Paused    pause() (once the batch is over, when asked inside one): the
+//                         fd is no longer watched; the callback state is kept.
+//   Paused   -> Watching  resume()
+//   Watching, Paused -> Idle    stop(): no longer watched, callback state released
+//                         (after the batch, when stopped inside one)
+//   Idle, Watching, Paused -> Closed   close(): as stop(), then CloseCore tears down.
+// Nothing leaves Closed. Batches are read and delivered only in Watching.
+enum class RunState { Idle, Watching, Paused, Closed };
+
+// Where the one call into JavaScript per batch stands (DeliverBatch). The transitions,
+// all made by MoveBatchTo:
+//   None              -> InBatch            the batch's make_callback begins
+//   InBatch           -> InBatchPauseAsked  pause() inside it: made when it returns, so
+//                                           that a consumer asking for more in the
+//                                           batch's microtasks costs no stop and restart
+//   InBatchPauseAsked -> InBatch            resume(), stop() or close() inside it
+//   InBatch, InBatchPauseAsked -> None      make_callback returned
+enum class BatchState { None, InBatch, InBatchPauseAsked };
+
+// Whether the run's first batch still has to check that poller.fd is the poller's:
+// closed behind its back in the tick that started the run, start() could not see it.
+//   Done -> Due   Idle -> Watching (MoveTo)
+//   Due  -> Done  the first batch (TakeUserFdCheck)
+enum class UserFdCheck { Done, Due };
+
 // The native half of one poller. It lives apart from the JS wrapper because
 // libuv owns its handle until uv_close's callback, which may come after the
 // wrapper was collected (or before, when the environment tears down first).
@@ -75,17 +106,14 @@ struct PollerCore {
   napi_ref events_ref = nullptr;  // the shared event list (an Int32Array given to open())
   int cap = 0;                    // current event-list size (gnet's el.size)
   uint64_t last_batch_ns = 0;     // uv_hrtime() of the last batch delivered (0: none yet)
-  CallbackState cb;               // set between start() and stop()
+  CallbackState cb;               // held in Watching and Paused
   CallbackState retired;          // stopped during a batch, released after it
   napi_async_context batch_ctx = nullptr;  // the context make_callback is using
-  bool open = false;
-  bool threaded = false;  // events come from the waiter thread
-  bool started = false;   // between start() and stop(): holds on_batch
-  bool watching = false;  // batches are wanted (false while paused or stopped)
-  bool refd = true;
-  bool in_batch = false;
-  bool pause_after_batch = false;  // pause() was called inside a batch
-  bool check_user_fd = false;      // the first batch after start() checks poller.fd again
+  RunState run = RunState::Idle;  // changed only by MoveTo
+  BatchState batch = BatchState::None;  // changed only by MoveBatchTo
+  UserFdCheck user_fd_check = UserFdCheck::Done;
+  bool threaded = false;  // settings: events come from the waiter thread,
+  bool refd = true;       // and the handle is ref'd while watching (setRef)
   int32_t* shared_signals = nullptr;  // Signals() when the event list cannot be detached
   // The request queue of trigger() from other threads. Its wake flag is gnet's
   // wakeupCall for every trigger, local or remote: at most one wake pending.
@@ -213,6 +241,7 @@ void ReleaseCallbackState(napi_env env, CallbackState* s) {
 }
 
 void OnCheck(uv_check_t* handle);
+void OnPollReady(uv_poll_t* handle, int status, int events);
 
 void OnIdle(uv_idle_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
@@ -240,7 +269,7 @@ enum { kInBatch = 0, kWakeRequest = 1, kSignalCount = 2 };
 // other buffer they are looked up again at every use, as EventList does (JavaScript could
 // have detached it since).
 int32_t* Signals(PollerCore* c) {
-  if (c->shared_signals != nullptr) return c->open ? c->shared_signals : nullptr;
+  if (c->shared_signals != nullptr) return c->run != RunState::Closed ? c->shared_signals : nullptr;
   napi_value v;
   napi_typedarray_type type;
   size_t length = 0;
@@ -263,7 +292,7 @@ int ArmWake(PollerCore* c) {
     return err;
   }
   c->local_wake = LocalWake::Pending;
-  if (c->watching) StartLocalWake(c);
+  if (c->run == RunState::Watching) StartLocalWake(c);
   return 0;
 }
 
@@ -282,27 +311,106 @@ int WakeFromOtherThread(void* arg) {
   return np_selector_wake(&c->sel);
 }
 
-// Stops asking for batches. A waiter thread may be in the kernel already: the
-// batch it brings back waits in the selector's list until the next Watch.
-void Unwatch(PollerCore* c) {
-  if (c->watching && !c->threaded) uv_poll_stop(&c->poll);
+// The one place c->batch changes: makes the transition if BatchState's table allows
+// it from the current state, and says whether it did.
+bool MoveBatchTo(PollerCore* c, BatchState next) {
+  BatchState from = c->batch;
+  bool allowed = false;
+  switch (next) {
+    case BatchState::None: allowed = from != BatchState::None; break;
+    case BatchState::InBatch: allowed = from == BatchState::None || from == BatchState::InBatchPauseAsked; break;
+    case BatchState::InBatchPauseAsked: allowed = from == BatchState::InBatch; break;
+  }
+  if (allowed) c->batch = next;
+  return allowed;
+}
+
+void ApplyRef(PollerCore* c) {
+  uv_handle_t* h = CoreHandle(c);
+  if (c->refd && c->run == RunState::Watching) uv_ref(h);
+  else uv_unref(h);
+}
+
+// Starts asking for batches: 0, or a negative errno with nothing started.
+int StartWatching(PollerCore* c) {
+  // libuv aborts the process when the fd it is asked to watch is no longer open
+  // (its epoll_ctl fails with EBADF). The fd is the private descriptor, which no
+  // one is handed, but one found in /proc and closed must still be an error here.
+  if (fcntl(c->sel.fd, F_GETFD) < 0) return -errno;
+  return c->threaded ? c->waiter.Arm(c->cap) : uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
+}
+
+// Stops asking for batches (from Watching or Paused). A waiter thread may be in the
+// kernel already: the batch it brings back waits in the selector's list until the
+// next StartWatching. A pause asked inside the batch is moot now.
+void StopWatching(PollerCore* c) {
+  if (c->run == RunState::Watching && !c->threaded) uv_poll_stop(&c->poll);
   if (!c->threaded) StopLocalWake(c);
-  c->watching = false;
-  c->pause_after_batch = false;
+  if (c->batch == BatchState::InBatchPauseAsked) MoveBatchTo(c, BatchState::InBatch);
   uv_unref(CoreHandle(c));
 }
 
-void StopCore(PollerCore* c) {
-  Unwatch(c);
-  c->started = false;
+// The run is over: its callback state goes, and so does a wake armed for it.
+void EndRun(PollerCore* c) {
   c->local_wake = LocalWake::None;
-  if (c->in_batch && c->cb.ctx == c->batch_ctx) {
+  if (c->batch != BatchState::None && c->cb.ctx == c->batch_ctx) {
     // make_callback is still running in this context: release it afterwards.
     c->retired = c->cb;
     c->cb = CallbackState();
   } else {
     ReleaseCallbackState(c->env, &c->cb);
   }
+}
+
+// The one place c->run changes: makes the transition if RunState's table allows it
+// from the current state, with what it means. 0; a negative errno when watching could
+// not start (from Idle the run has ended then, from Paused it stays paused); -EINVAL
+// for a transition the table does not have (nothing changes). c->cb must hold the new
+// run's callback state for Idle -> Watching.
+int MoveTo(PollerCore* c, RunState next) {
+  RunState from = c->run;
+  bool allowed = false;
+  switch (next) {
+    case RunState::Idle: allowed = from == RunState::Watching || from == RunState::Paused; break;
+    case RunState::Watching: allowed = from == RunState::Idle || from == RunState::Paused; break;
+    case RunState::Paused: allowed = from == RunState::Watching; break;
+    case RunState::Closed: allowed = from != RunState::Closed; break;
+  }
+  if (!allowed) return -EINVAL;
+  switch (next) {
+    case RunState::Watching: {
+      if (from == RunState::Idle) {
+        c->user_fd_check = UserFdCheck::Due;
+        // A run that stopped mid-round left the flag set though its wake was consumed.
+        np_taskq_end_round(c->tasks);
+        c->local_wake = LocalWake::None;
+      }
+      int err = StartWatching(c);
+      if (err < 0) {
+        // Leave nothing half-started: the next start() may succeed.
+        if (from == RunState::Idle) EndRun(c);
+        return err;
+      }
+      c->run = RunState::Watching;
+      ApplyRef(c);
+      if (c->local_wake != LocalWake::None) {
+        c->local_wake = LocalWake::Pending;  // whatever ran meanwhile, wait for the next poll
+        StartLocalWake(c);
+      }
+      return 0;
+    }
+    case RunState::Paused:
+      StopWatching(c);
+      c->run = RunState::Paused;
+      return 0;
+    case RunState::Idle:
+    case RunState::Closed:
+      StopWatching(c);
+      EndRun(c);
+      c->run = next;
+      return 0;
+  }
+  return -EINVAL;
 }
 
 void OnCoreClosed(uv_handle_t* handle) {
@@ -321,7 +429,6 @@ void OnCoreClosed(uv_handle_t* handle) {
 void CloseCore(PollerCore* c);
 bool UserFdStillOurs(PollerCore* c);
 
-void OnPollReady(uv_poll_t* handle, int status, int events);
 void OnWaiterReady(uv_async_t* handle);
 
 }  // namespace
@@ -331,7 +438,7 @@ namespace {
 class NativePoller : public Napi::ObjectWrap<NativePoller> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
+    Napi::Function cls = DefineClass(
         env, "NativePoller",
         {
             InstanceMethod<&NativePoller::Open>("open"),
@@ -347,18 +454,33 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
             InstanceMethod<&NativePoller::RemoteReply>("remoteReply"),
             InstanceMethod<&NativePoller::Close>("close"),
             InstanceMethod<&NativePoller::SetRef>("setRef"),
-            InstanceAccessor<&NativePoller::GetFd>("fd"),
-            InstanceAccessor<&NativePoller::GetWakerFd>("wakerFd"),
-            InstanceAccessor<&NativePoller::GetCapacity>("capacity"),
-            InstanceAccessor<&NativePoller::GetLastBatchTime>("lastBatchTime"),
-            InstanceAccessor<&NativePoller::GetRemoteQueued>("remoteQueued"),
-            InstanceAccessor<&NativePoller::GetEvents>("events"),
-            InstanceAccessor<&NativePoller::GetFailedSyscall>("failedSyscall"),
-            InstanceAccessor<&NativePoller::GetWaiterThread>("waiterThread"),
         });
+    // The getters go on the prototype directly rather than through InstanceAccessor:
+    // V8 checks a method's receiver (a TypeError, "Illegal invocation"), but not an
+    // accessor's, and node-addon-api's unwrap then fails with a bare "Invalid
+    // argument" Error, or would take another addon's wrapped object for a
+    // NativePoller. Getter checks the type tag instead.
+    napi_property_descriptor getters[] = {
+        GetterDescriptor<&NativePoller::GetFd>("fd"),
+        GetterDescriptor<&NativePoller::GetWakerFd>("wakerFd"),
+        GetterDescriptor<&NativePoller::GetCapacity>("capacity"),
+        GetterDescriptor<&NativePoller::GetLastBatchTime>("lastBatchTime"),
+        GetterDescriptor<&NativePoller::GetRemoteQueued>("remoteQueued"),
+        GetterDescriptor<&NativePoller::GetEvents>("events"),
+        GetterDescriptor<&NativePoller::GetFailedSyscall>("failedSyscall"),
+        GetterDescriptor<&NativePoller::GetWaiterThread>("waiterThread"),
+    };
+    napi_value proto;
+    if (napi_get_named_property(env, cls, "prototype", &proto) != napi_ok ||
+        napi_define_properties(env, proto, sizeof getters / sizeof getters[0], getters) != napi_ok) {
+      return Napi::Function();
+    }
+    return cls;
   }
 
-  explicit NativePoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePoller>(info) {}
+  explicit NativePoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePoller>(info) {
+    napi_type_tag_object(info.Env(), info.This(), &kTypeTag);
+  }
 
   ~NativePoller() override {
     // Collected without close(): release the descriptors now.
@@ -371,6 +493,29 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   void Detach() { core_ = nullptr; }
 
  private:
+  // Marks the objects this constructor made, so that a getter can tell them from
+  // anything else `this` may be (napi_unwrap alone would accept any addon's wrapper).
+  static constexpr napi_type_tag kTypeTag = {0x6e6574706f6c6c31ULL, 0x4e6174697665506fULL};
+
+  template <Napi::Value (NativePoller::*get)(const Napi::CallbackInfo&)>
+  static napi_value Getter(napi_env env, napi_callback_info cbinfo) {
+    Napi::CallbackInfo info(env, cbinfo);
+    bool ours = false;
+    void* wrapped = nullptr;
+    if (napi_check_object_type_tag(env, info.This(), &kTypeTag, &ours) != napi_ok || !ours ||
+        napi_unwrap(env, info.This(), &wrapped) != napi_ok || wrapped == nullptr) {
+      napi_throw_type_error(env, "ERR_INVALID_THIS", "Value of \"this\" must be of type NativePoller");
+      return nullptr;
+    }
+    auto* self = static_cast<NativePoller*>(static_cast<Napi::ObjectWrap<NativePoller>*>(wrapped));
+    return (self->*get)(info);
+  }
+
+  template <Napi::Value (NativePoller::*get)(const Napi::CallbackInfo&)>
+  static napi_property_descriptor GetterDescriptor(const char* name) {
+    return napi_property_descriptor{name, nullptr, nullptr, Getter<get>, nullptr, nullptr, napi_default, nullptr};
+  }
+
   // open(waiterThread, events): opens the selector; 0 or a negative errno
   // (failedSyscall names the call). The waiter thread is used when asked for or
   // when the selector fd cannot be watched. `events` is the shared event list, an
@@ -455,7 +600,6 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
       c->shared_signals = signals;
     }
     FdRegistry::Get().Add(&c->sel);
-    c->open = true;
     // A poller that is not polling must never keep the process alive.
     uv_unref(CoreHandle(c));
     c->next = addon->open_cores;
@@ -488,7 +632,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     }
     if (!core_) return Napi::Number::New(env, -EBADF);
     PollerCore* c = core_;
-    if (c->started) return Napi::Number::New(env, -EBUSY);
+    if (c->run != RunState::Idle) return Napi::Number::New(env, -EBUSY);
     // poller.fd closed behind the poller's back (fs.closeSync) is an error here, and
     // again at the first batch: closed in the same tick as polling(), it was still
     // open now. The poller itself works on its private descriptor either way.
@@ -497,24 +641,16 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     napi_create_reference(env, info[1], 1, &c->cb.resource);
     napi_value name = Napi::String::New(env, "netpoll.Poller");
     napi_async_init(env, info[1], name, &c->cb.ctx);
-    c->started = true;
-    c->check_user_fd = true;
-    // A run that stopped mid-round left the flag set though its wake was consumed.
-    np_taskq_end_round(c->tasks);
-    c->local_wake = LocalWake::None;
-    int err = Watch(c);
-    if (err < 0) {
-      StopCore(c);  // leave nothing half-started: the next start() may succeed
-      return Napi::Number::New(env, err);
-    }
+    int err = MoveTo(c, RunState::Watching);
+    if (err < 0) return Napi::Number::New(env, err);
     // Tasks other threads queued while nothing polled run in the first round.
     if ((np_taskq_has_tasks(c->tasks) || RemoteHasTaken(c->remote)) && np_taskq_try_wake(c->tasks)) err = ArmWake(c);
-    if (err < 0) StopCore(c);
+    if (err < 0) MoveTo(c, RunState::Idle);
     return Napi::Number::New(env, err);
   }
 
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (core_ && core_->started) StopCore(core_);
+    if (core_ && core_->run != RunState::Idle) MoveTo(core_, RunState::Idle);
     return info.Env().Undefined();
   }
 
@@ -524,18 +660,27 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   // for-await loop) resumes before anything was stopped, which saves the two
   // epoll_ctl calls a stop and a restart of the uv_poll would cost per batch.
   Napi::Value Pause(const Napi::CallbackInfo& info) {
-    if (core_ && core_->watching) {
-      if (core_->in_batch) core_->pause_after_batch = true;
-      else Unwatch(core_);
+    if (core_ && core_->run == RunState::Watching) {
+      if (core_->batch == BatchState::None) MoveTo(core_, RunState::Paused);
+      else MoveBatchTo(core_, BatchState::InBatchPauseAsked);
     }
     return info.Env().Undefined();
   }
 
   Napi::Value Resume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!core_ || !core_->started) return Napi::Number::New(env, -EBADF);
-    core_->pause_after_batch = false;
-    return Napi::Number::New(env, Watch(core_));
+    if (!core_) return Napi::Number::New(env, -EBADF);
+    switch (core_->run) {
+      case RunState::Watching:
+        if (core_->batch == BatchState::InBatchPauseAsked) MoveBatchTo(core_, BatchState::InBatch);
+        return Napi::Number::New(env, 0);
+      case RunState::Paused:
+        return Napi::Number::New(env, MoveTo(core_, RunState::Watching));
+      case RunState::Idle:
+      case RunState::Closed:
+        break;
+    }
+    return Napi::Number::New(env, -EBADF);
   }
 
   // wake(): a task was queued on this thread. Sets the wake flag (gnet's wakeupCall
@@ -609,29 +754,6 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     return Napi::Boolean::New(info.Env(), threaded_);
   }
 
-  static void ApplyRef(PollerCore* c) {
-    uv_handle_t* h = CoreHandle(c);
-    if (c->refd && c->watching) uv_ref(h);
-    else uv_unref(h);
-  }
-
-  static int Watch(PollerCore* c) {
-    if (c->watching) return 0;
-    // libuv aborts the process when the fd it is asked to watch is no longer open
-    // (its epoll_ctl fails with EBADF). The fd is the private descriptor, which no
-    // one is handed, but one found in /proc and closed must still be an error here.
-    if (fcntl(c->sel.fd, F_GETFD) < 0) return -errno;
-    int err = c->threaded ? c->waiter.Arm(c->cap) : uv_poll_start(&c->poll, UV_READABLE, OnPollReady);
-    if (err < 0) return err;
-    c->watching = true;
-    ApplyRef(c);
-    if (c->local_wake != LocalWake::None) {
-      c->local_wake = LocalWake::Pending;  // whatever ran meanwhile, wait for the next poll
-      StartLocalWake(c);
-    }
-    return 0;
-  }
-
   static bool Int(const Napi::CallbackInfo& info, size_t i, int* out) {
     if (info.Length() <= i || !info[i].IsNumber()) {
       Napi::TypeError::New(info.Env(), "expected a number").ThrowAsJavaScriptException();
@@ -650,9 +772,8 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
 };
 
 void CloseCore(PollerCore* c) {
-  if (!c->open) return;
-  c->open = false;
-  StopCore(c);
+  if (c->run == RunState::Closed) return;
+  MoveTo(c, RunState::Closed);
   UnlinkCore(c);
   if (c->owner) c->owner->Detach();
   c->owner = nullptr;
@@ -706,15 +827,19 @@ void DeliverBatch(PollerCore* c, int n, int woke) {
   // stats().lastBatchAt: a clock read here costs a third of performance.now() in JavaScript,
   // which showed in the 1-fd dispatch benchmark.
   if (n >= 0) c->last_batch_ns = uv_hrtime();
-  c->in_batch = true;
+  MoveBatchTo(c, BatchState::InBatch);
   c->batch_ctx = c->cb.ctx;
   if (int32_t* signals = Signals(c)) signals[kInBatch] = 1;
   // One call per batch; make_callback runs nextTicks and promise reactions
   // afterwards and restores the async context captured by start().
   napi_status status = napi_make_callback(env, c->cb.ctx, resource, fn, 3, argv, nullptr);
-  c->in_batch = false;
+  bool pause = c->batch == BatchState::InBatchPauseAsked;
+  MoveBatchTo(c, BatchState::None);
   c->batch_ctx = nullptr;
-  if (int32_t* signals = c->open ? Signals(c) : nullptr) {
+  // A pause asked inside the batch (still wanted: resume(), stop() or close() since
+  // would have taken the request back).
+  if (pause) MoveTo(c, RunState::Paused);
+  if (int32_t* signals = c->run != RunState::Closed ? Signals(c) : nullptr) {
     signals[kInBatch] = 0;
     if (signals[kWakeRequest] != 0) {
       signals[kWakeRequest] = 0;
@@ -751,6 +876,13 @@ bool UserFdStillOurs(PollerCore* c) {
   return false;
 }
 
+// The run's first batch: 0, or -EBADF when poller.fd is no longer the poller's.
+int TakeUserFdCheck(PollerCore* c) {
+  if (c->user_fd_check == UserFdCheck::Done) return 0;
+  c->user_fd_check = UserFdCheck::Done;
+  return UserFdStillOurs(c) ? 0 : -EBADF;
+}
+
 // The shared event list, looked up again for every batch: JavaScript that got
 // hold of it could have detached its buffer (transferred it) since open(), and a
 // pointer kept from then would point into freed memory. Null when it cannot take
@@ -774,21 +906,12 @@ np_event* EventList(PollerCore* c) {
 int BeforeBatch(PollerCore* c, np_event** out) {
   *out = EventList(c);
   if (*out == nullptr) return -EFAULT;
-  if (c->check_user_fd) {
-    c->check_user_fd = false;
-    if (!UserFdStillOurs(c)) return -EBADF;
-  }
-  return 0;
-}
-
-// After a batch went to JavaScript: a pause asked for inside it.
-void AfterBatch(PollerCore* c) {
-  if (c->pause_after_batch) Unwatch(c);
+  return TakeUserFdCheck(c);
 }
 
 void OnPollReady(uv_poll_t* handle, int status, int) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
-  if (!c->open || !c->watching) return;
+  if (c->run != RunState::Watching) return;
   BatchScope scope(c->env);
   if (!scope.ok()) return;
   np_event* out = nullptr;
@@ -810,7 +933,6 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
   // Resized before the batch goes out, so the batch carries the size the next wait uses.
   if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
   DeliverBatch(c, n, woke);
-  if (c->open) AfterBatch(c);
 }
 
 // The check phase, while a local wake is armed: if this turn's poll phase came after
@@ -819,7 +941,7 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
 // active, so that turn's poll does not block).
 void OnCheck(uv_check_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
-  if (!c->open || !c->watching || c->local_wake == LocalWake::None) {
+  if (c->run != RunState::Watching || c->local_wake == LocalWake::None) {
     StopLocalWake(c);
     return;
   }
@@ -832,15 +954,9 @@ void OnCheck(uv_check_t* handle) {
   // detached, so of BeforeBatch's checks only poller.fd's applies to it.
   int n = 0;
   np_event* out = nullptr;
-  if (c->shared_signals == nullptr) {
-    n = BeforeBatch(c, &out);
-  } else if (c->check_user_fd) {
-    c->check_user_fd = false;
-    if (!UserFdStillOurs(c)) n = -EBADF;
-  }
+  if (c->shared_signals == nullptr) n = BeforeBatch(c, &out);
+  else n = TakeUserFdCheck(c);
   DeliverBatch(c, n, 1);  // no events, or the error that stops the run
-  if (!c->open) return;
-  AfterBatch(c);
 }
 
 // A batch from the waiter thread, into the same path as OnPollReady's. While
@@ -849,7 +965,7 @@ void OnCheck(uv_check_t* handle) {
 // deleted since the thread read them are dropped when collected.
 void OnWaiterReady(uv_async_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
-  if (!c->open || !c->watching) return;
+  if (c->run != RunState::Watching) return;
   BatchScope scope(c->env);
   if (!scope.ok()) return;
   np_event* out = nullptr;
@@ -864,12 +980,10 @@ void OnWaiterReady(uv_async_t* handle) {
   if (n != 0 || woke) {
     if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
     DeliverBatch(c, n, woke);
-    if (!c->open) return;
-    AfterBatch(c);
   }
   // The next wait, now that JavaScript has consumed this batch (unless it
   // paused, stopped or closed the poller meanwhile).
-  if (c->watching) c->waiter.Arm(c->cap);
+  if (c->run == RunState::Watching) c->waiter.Arm(c->cap);
 }
 
 // Environment teardown (worker exit, process exit): close what is still open.

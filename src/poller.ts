@@ -452,6 +452,8 @@ export class Poller implements AsyncIterable<PollEvent> {
     validateFd(fd, 'pa.fd');
     if (callback !== undefined) validateFunction(callback, 'pa.callback');
     validateBoolean(edgeTriggered, 'edgeTriggered');
+    // Reading pa ran the caller's getters (or Proxy traps), which may have closed the poller.
+    this.#checkOpen();
     const err = this.#native.ctl(op, fd, edgeTriggered ? interest | INTEREST_EDGE : interest);
     if (err < 0) throw ctlError(err, syscall, fd);
     if (this.#attachments[fd] === undefined) this.#registered++;

@@ -369,6 +369,33 @@ test('calling polling() while it runs rejects with ERR_POLLER_BUSY and leaves th
   assert.is(await within(first, 2000), ErrEngineShutdown);
 });
 
+test('an attachment whose fd or callback getter closes the poller is refused with ErrPollerClosed, and nothing is registered', () => {
+  const [r, w] = pipe();
+  try {
+    for (const method of ['addRead', 'addWrite', 'addReadWrite', 'modRead', 'modReadWrite', 'modWrite'] as const) {
+      for (const field of ['fd', 'callback'] as const) {
+        const poller = openPoller();
+        if (method.startsWith('mod')) poller.addRead({ fd: r });
+        const pa = {
+          get fd() {
+            if (field === 'fd') poller.close();
+            return r;
+          },
+          get callback() {
+            if (field === 'callback') poller.close();
+            return () => undefined;
+          },
+        };
+        assert.is(thrown(() => poller[method](pa)), ErrPollerClosed, `${method} with a closing ${field} getter`);
+        assert.is(poller.attachment(r), undefined);
+      }
+    }
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
 test('close() during polling resolves polling() with ErrEngineShutdown; later calls throw ErrPollerClosed', async () => {
   const poller = openPoller();
   const [r, w] = pipe();
@@ -763,6 +790,29 @@ test('a native poller whose event list was detached fails the batch with EFAULT 
   assert.equal(r.stdout.trim().split('\n').sort(), ['false true 0', 'true true 0']);
   assert.instance(thrown(() => new binding.NativePoller().open(false, new Int32Array(3) as never)), TypeError);
   assert.instance(thrown(() => new binding.NativePoller().open(false, new Uint32Array(3 * MaxPollEventsCap) as never)), TypeError);
+});
+
+test('NativePoller methods and getters called on anything but a NativePoller throw a TypeError (never read another native object as one), and a real one still answers', () => {
+  const proto = binding.NativePoller.prototype as unknown as Record<string, unknown>;
+  // The binding's other wrapped class (its getters read it as a NativePoller and crashed),
+  // an object of the prototype with nothing inside, a Proxy of a real one, plain values.
+  const channel = new binding.RemoteChannel(() => undefined, new Float64Array(40), []);
+  const receivers: unknown[] = [channel, {}, null, undefined, 7, 'x', Object.create(proto), new Proxy(new binding.NativePoller(), {}), proto];
+  const names = Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor');
+  assert.ok(names.length > 20, names.join());
+  for (const name of names) {
+    const d = Object.getOwnPropertyDescriptor(proto, name)!;
+    const fn = (d.get ?? d.value) as (...args: unknown[]) => unknown;
+    for (const self of receivers) {
+      const e = thrown(() => fn.call(self));
+      assert.instance(e, TypeError, `${name} on ${String(self)}: ${String(e)}`);
+    }
+  }
+  channel.close();
+  const native = new binding.NativePoller();
+  assert.is(native.fd, -1);
+  assert.is(native.capacity, 0);
+  assert.is(native.waiterThread, false);
 });
 
 test('process.nextTick and promise reactions run after each batch, before the next one', async () => {

@@ -537,9 +537,10 @@ function describe(e: unknown): string {
 }
 
 /**
- * What node-addon-api throws when a NativePoller method or getter is called on
- * something that is not a NativePoller (its unwrap fails before our code runs): a
- * plain Error, cleanly thrown. Only the raw binding can be called that way.
+ * What node-addon-api throws when a RemoteChannel or RemoteLink method is called on
+ * something that is not one (its unwrap fails before our code runs): a plain Error,
+ * cleanly thrown. Only the raw binding can be called that way. (NativePoller's
+ * methods and getters throw a TypeError.)
  */
 function wrongNativeReceiver(self: unknown): (e: unknown) => boolean {
   let native = false;
@@ -756,11 +757,14 @@ const nativeReceiverArb = fc.oneof(
   { weight: 4, arbitrary: fc.constant<'opened'>('opened') },
   { weight: 2, arbitrary: fc.constant<'fresh'>('fresh') },
   { weight: 1, arbitrary: fc.constant<'closed'>('closed') },
+  // Another of the binding's wrapped classes: a getter that took it for a NativePoller read garbage.
+  { weight: 1, arbitrary: fc.constant<'foreign'>('foreign') },
   { weight: 1, arbitrary: valueArb.map((v) => ({ value: v })) },
 );
 
-function nativeReceiver(ctx: Context, r: 'opened' | 'fresh' | 'closed' | { value: unknown }): unknown {
+function nativeReceiver(ctx: Context, r: 'opened' | 'fresh' | 'closed' | 'foreign' | { value: unknown }): unknown {
   if (r === 'opened') return ctx.native();
+  if (r === 'foreign') return rawChannel(ctx);
   if (r === 'fresh') return ctx.native(false);
   if (r === 'closed') {
     const n = ctx.native();
@@ -832,7 +836,7 @@ for (const method of nativeMethods) {
           // Only this run's fds: ctl must not register node's own descriptors.
           const a = args.map((x) => ctx.resolve(x));
           if (method === 'ctl') a[1] = ctx.safeFd(a[1]);
-          invoke(ctx, `NativePoller#${method}`, () => fn.apply(self, a), wrongNativeReceiver(self));
+          invoke(ctx, `NativePoller#${method}`, () => fn.apply(self, a));
           await new Promise((resolve) => setImmediate(resolve)); // a started poller delivers a batch
         } finally {
           await ctx.dispose();
@@ -850,7 +854,7 @@ test('NativePoller getters on any receiver return or throw a TypeError', async (
       try {
         const desc = Object.getOwnPropertyDescriptor(binding.NativePoller.prototype, getter)!;
         const self = nativeReceiver(ctx, recv);
-        invoke(ctx, getter, () => desc.get!.call(self), wrongNativeReceiver(self));
+        invoke(ctx, getter, () => desc.get!.call(self));
       } finally {
         await ctx.dispose();
       }
