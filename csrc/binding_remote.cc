@@ -113,6 +113,26 @@ bool ByteArgs(napi_env env, napi_value v, void** data, size_t* len) {
   return true;
 }
 
+// The arguments of a batch call, (hdr, count, staging): the entries in hdr (kEntry doubles
+// each), how many of them count, and their payload bytes. On a bad argument it throws (a
+// TypeError, or a RangeError for a count beyond the entries given) and returns false.
+bool BatchArgs(const Napi::CallbackInfo& info, const char* call, double** hdr, uint32_t* count, void** staging,
+               size_t* staging_len) {
+  Napi::Env env = info.Env();
+  size_t doubles = 0;
+  if (info.Length() < 3 || !Float64Args(env, info[0], hdr, &doubles) || !info[1].IsNumber() ||
+      !ByteArgs(env, info[2], staging, staging_len)) {
+    std::string message = std::string(call) + "(hdr, count, staging) expects a Float64Array, a number and a Uint8Array";
+    Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+    return false;
+  }
+  if (!ToU32(info[1].As<Napi::Number>().DoubleValue(), count) || *count > doubles / kEntry) {
+    Napi::RangeError::New(env, std::string(call) + ": count exceeds the entries given").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
 // A string from UTF-16LE code units.
 napi_status MakeString(napi_env env, const unsigned char* data, size_t len, napi_value* out) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -489,19 +509,10 @@ bool RemoteHasTaken(const RemoteOwner* owner) { return owner != nullptr && owner
 Napi::Value RemoteReply(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   Napi::Env env = info.Env();
   double* hdr = nullptr;
-  size_t doubles = 0;
+  uint32_t count = 0;
   void* staging = nullptr;
   size_t staging_len = 0;
-  if (info.Length() < 3 || !Float64Args(env, info[0], &hdr, &doubles) || !info[1].IsNumber() ||
-      !ByteArgs(env, info[2], &staging, &staging_len)) {
-    Napi::TypeError::New(env, "remoteReply(hdr, count, staging) expects a Float64Array, a number and a Uint8Array").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  uint32_t count;
-  if (!ToU32(info[1].As<Napi::Number>().DoubleValue(), &count) || count > doubles / kEntry) {
-    Napi::RangeError::New(env, "remoteReply: count exceeds the entries given").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!BatchArgs(info, "remoteReply", &hdr, &count, &staging, &staging_len)) return env.Undefined();
   if (owner == nullptr) return env.Undefined();  // closed: every task was answered then
   auto* bytes = static_cast<const unsigned char*>(staging);
   // Everything is checked before anything is sent: src/remote.ts never sends a malformed
@@ -706,19 +717,10 @@ class RemoteLink : public Napi::ObjectWrap<RemoteLink> {
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     double* hdr = nullptr;
-    size_t doubles = 0;
+    uint32_t count = 0;
     void* staging = nullptr;
     size_t staging_len = 0;
-    if (info.Length() < 3 || !Float64Args(env, info[0], &hdr, &doubles) || !info[1].IsNumber() ||
-        !ByteArgs(env, info[2], &staging, &staging_len)) {
-      Napi::TypeError::New(env, "flush(hdr, count, staging) expects a Float64Array, a number and a Uint8Array").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    uint32_t count;
-    if (!ToU32(info[1].As<Napi::Number>().DoubleValue(), &count) || count > doubles / kEntry) {
-      Napi::RangeError::New(env, "flush: count exceeds the entries given").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!BatchArgs(info, "flush", &hdr, &count, &staging, &staging_len)) return env.Undefined();
     if (target_ == nullptr || count == 0) return Napi::Number::New(env, 0);
     for (uint32_t k = 0; k < count; k++) {
       const double* e = hdr + k * kEntry;
