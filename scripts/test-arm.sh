@@ -108,8 +108,11 @@ arm_node() {
   local sysroot="$cache/sysroot-$arch" triple
   triple="$(triple_for "$arch")"
   # PREBUILDS_ONLY: node-gyp-build must pick the prebuild, not the host's build/Release.
+  # NETPOLL_TEST_NODE: how a test starts another node (test/helpers.ts nodeCommand): through
+  # the same qemu, since qemu-user cannot follow a child's exec of an arm binary here.
   PREBUILDS_ONLY=1 FORCE_COLOR=0 NO_COLOR=1 \
     LD_LIBRARY_PATH="$sysroot/lib/$triple:$sysroot/usr/lib/$triple" \
+    NETPOLL_TEST_NODE="[\"$(command -v "$(qemu_for "$arch")")\",\"-L\",\"$sysroot\",\"$sysroot/usr/bin/node\"]" \
     "$(qemu_for "$arch")" -L "$sysroot" "$sysroot/usr/bin/node" "$@"
 }
 

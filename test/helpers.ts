@@ -94,3 +94,19 @@ export function readyPipes(poller: Poller, count: number): number[] & Disposable
   }
   return fds;
 }
+
+/**
+ * The command and arguments that start another node like this one with `args`:
+ * process.execPath itself, unless NETPOLL_TEST_NODE (a JSON array: a launcher and its
+ * arguments, the node binary last) says how. scripts/test-arm.sh sets it to its qemu-user
+ * command, since qemu cannot follow a child's exec of an arm binary there (no binfmt_misc).
+ */
+export function nodeCommand(args: readonly string[]): [string, string[]] {
+  const launcher = process.env.NETPOLL_TEST_NODE;
+  if (launcher === undefined || launcher === '') return [process.execPath, [...args]];
+  const [file, ...rest] = JSON.parse(launcher) as string[];
+  return [file!, [...rest, ...args]];
+}
+
+/** Whether children start through a launcher (NETPOLL_TEST_NODE): not runnable as another user. */
+export const nodeThroughLauncher = (process.env.NETPOLL_TEST_NODE ?? '') !== '';

@@ -31,7 +31,7 @@ import {
   type IOEvent,
 } from '../src/index.js';
 import { binding } from '../src/binding.js';
-import { readyPipes, rejection, stopAfter, thrown, within } from './helpers.js';
+import { nodeCommand, readyPipes, rejection, stopAfter, thrown, within } from './helpers.js';
 
 const { dup } = socket;
 const epoll = Backend === 'epoll';
@@ -711,7 +711,8 @@ test('more than MaxPollEventsCap ready fds are all delivered over successive bat
 
 /** Runs `source` in a fresh node with --expose-gc; its status, signal and output. */
 function runScript(source: string): { status: number | null; signal: string | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', source], {
+  const [file, args] = nodeCommand(['--expose-gc', '-e', source]);
+  const r = spawnSync(file, args, {
     encoding: 'utf8',
     timeout: 10000,
     env: { ...process.env, NETPOLL_DIST: path.resolve(__dirname, '..', 'src') },
