@@ -931,7 +931,21 @@ const PROFILE_NOTES = `## Where the time goes (perf profiles, not regenerated)
   once answered: blocks malloc'ed on one thread and freed on another made glibc trim and
   re-fault their pages every round (page faults were a quarter of the profile). Byte params of
   one delivery share one Buffer, of which each param is a view. MessagePort pays a
-  structured clone, a message object and a wake-up per message.
+  structured clone, a message object and a wake-up per message.- **Cross-thread round trip.** One trigger awaited at a time pays two wakes of a sleeping
+  thread (the owner's, then the caller's), as a MessagePort request and reply does: the same
+  syscalls per round trip were counted for both (strace: about 4 loop waits, 2 eventfd
+  writes and 1 read). The C two-wake floor (bench/pingpong.c: two threads asleep in
+  epoll_wait passing one eventfd wake each way) is that part alone, and on this VM it was
+  24 µs at p50, 0.73× of MessagePort's 33 µs. So the ≤ 0.5× MessagePort target cannot be met by
+  any design whose threads sleep while they wait; only busy-waiting (a caller or owner that
+  spins instead of sleeping, at a core's cost) would, and netpoll does not spin. What the
+  cross-thread design removes is the per-message cost, which is why throughput is many times
+  MessagePort's while a lone round trip is on par with it.
+- **Reactor, echo.** On this 2-core VM the load generator shares the two cores with the two
+  workers, and an echo message costs the server little more than its two syscalls, so every
+  design is bounded by the same kernel work: the reactor ran level with the SO_REUSEPORT
+  design (0.97–1.01×) and 1.17–1.25× node:cluster, against a 1.5× target; under HTTP, where
+  node:http's own cost per request shows, it ran 1.70–1.75× cluster.
 `;
 
 // ---- main ----
