@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "args.h"
 #include "fdio.h"
 #include "remote.h"
 #include "selector.h"
@@ -700,7 +701,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     if (!core_) return Napi::Number::New(env, 0);
     np_taskq* q = core_->tasks;
     np_taskq_end_round(q);
-    bool more = info.Length() > 0 && info[0].ToBoolean().Value();
+    bool more = BoolArg(info, 0);
     if (!more && !np_taskq_has_tasks(q)) return Napi::Number::New(env, 0);
     if (!np_taskq_try_wake(q)) return Napi::Number::New(env, 1);  // another thread woke it
     int err = ArmWake(core_);
@@ -721,7 +722,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
 
   Napi::Value SetRef(const Napi::CallbackInfo& info) {
     if (core_) {
-      core_->refd = info.Length() > 0 && info[0].ToBoolean().Value();
+      core_->refd = BoolArg(info, 0);
       ApplyRef(core_);
     }
     return info.Env().Undefined();

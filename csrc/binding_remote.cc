@@ -21,6 +21,7 @@
 // the calls take typed arrays and numbers only, and values are set on JS arrays
 // only once the native state is settled.
 
+#include "args.h"
 #include "remote.h"
 
 #include <uv.h>
@@ -430,7 +431,7 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   // push meanwhile waits for the next round, after this one's tasks and the loop's I/O.
   // Taking again until the queue is empty never ends while producers outpace the
   // owner, and nothing runs meanwhile: the loop stalls and memory grows without bound.
-  bool may_take = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  bool may_take = BoolArg(info, 2);
   uint32_t n = 0;
   std::vector<ReplyItem> failures;
   std::vector<np_task_block*> failed;
@@ -912,7 +913,12 @@ class RemoteChannel : public Napi::ObjectWrap<RemoteChannel> {
       np_taskq_release(target);
       return env.Undefined();  // an exception is pending
     }
+    // napi_unwrap too fails once the environment is terminating (worker.terminate()).
     RemoteLink* link = RemoteLink::Unwrap(Napi::Object(env, obj));
+    if (link == nullptr) {
+      np_taskq_release(target);
+      return env.Undefined();
+    }
     link->Attach(target, core_->q, task_count);
     Napi::Object o(env, obj);
     o.Set("taskCount", Napi::Number::New(env, task_count));
@@ -923,7 +929,7 @@ class RemoteChannel : public Napi::ObjectWrap<RemoteChannel> {
   Napi::Value SetRef(const Napi::CallbackInfo& info) {
     if (core_ != nullptr) {
       auto* h = reinterpret_cast<uv_handle_t*>(&core_->async);
-      if (info.Length() > 0 && info[0].ToBoolean().Value()) uv_ref(h);
+      if (BoolArg(info, 0)) uv_ref(h);
       else uv_unref(h);
     }
     return info.Env().Undefined();

@@ -171,6 +171,8 @@ for (const version of versions) {
 
   const r = await tee(node, [join(root, 'scripts', 'run-tests.mjs'), ...filters], { cwd: root, env: venv });
   const m = [...r.text.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)].at(-1);
+  // run-tests.mjs names the failing files (and a crash's signal or exit code) on one line.
+  const failing = [...r.text.matchAll(/^failing: (.*)$/gm)].at(-1)?.[1];
   if (m) {
     passed += Number(m[1]); failed += Number(m[2]); skipped += Number(m[3] ?? 0);
     if (r.code !== 0 && Number(m[2]) === 0) failed++;  // e.g. no test file matched
@@ -178,12 +180,13 @@ for (const version of versions) {
     failed++;
     log(`Node ${version}: FAIL the test runner ended without its summary (exit ${r.code})`);
   }
-  results.push({ version, passed, failed, skipped, seconds: (Date.now() - t0) / 1000 });
+  results.push({ version, passed, failed, skipped, failing, seconds: (Date.now() - t0) / 1000 });
 }
 
 const fmt = ({ passed, failed, skipped }) => `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
 process.stdout.write('\n');
-for (const r of results) log(`Node ${r.version}: ${fmt(r)} (${r.seconds.toFixed(0)} s)`);
+// The summary is what a truncated CI log still shows: it names the failing files too.
+for (const r of results) log(`Node ${r.version}: ${fmt(r)} (${r.seconds.toFixed(0)} s)${r.failing ? `; failing: ${r.failing}` : ''}`);
 const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 log(`${results.length} versions in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.stdout.write(`${fmt(total)}\n`);
