@@ -37,19 +37,25 @@ struct np_taskq {
   void *wake_arg;
 };
 
+// The header of a block about to carry `count` tasks (every one unsettled) and
+// data_len payload bytes, whether fresh from malloc or back from a pool.
+static np_task_block *block_init(np_task_block *b, np_taskq *sender, uint32_t count, size_t data_len, uint32_t pooled) {
+  b->next = NULL;
+  b->sender = sender;
+  b->count = count;
+  b->unsettled = count;
+  b->pooled = pooled;
+  b->reserved = 0;
+  b->data_len = data_len;
+  return b;
+}
+
 np_task_block *np_task_block_new(uint32_t count, size_t data_len) {
   size_t head = sizeof(np_task_block) + (size_t)count * sizeof(np_task);
   if (data_len > SIZE_MAX - head) return NULL;
   np_task_block *b = malloc(head + data_len);
   if (b == NULL) return NULL;
-  b->next = NULL;
-  b->sender = NULL;
-  b->count = count;
-  b->unsettled = count;
-  b->pooled = 0;
-  b->reserved = 0;
-  b->data_len = data_len;
-  return b;
+  return block_init(b, NULL, count, data_len, 0);
 }
 
 int np_task_block_fits_pool(uint32_t count, size_t data_len) {
@@ -66,15 +72,8 @@ np_task_block *np_task_block_from_pool(np_taskq *pool, uint32_t count, size_t da
   }
   pthread_mutex_unlock(&pool->mu);
   if (b == NULL && (b = malloc(NP_TASK_BLOCK_POOLED)) == NULL) return NULL;
-  b->next = NULL;
-  b->sender = pool;
   np_taskq_retain(pool);
-  b->count = count;
-  b->unsettled = count;
-  b->pooled = 1;
-  b->reserved = 0;
-  b->data_len = data_len;
-  return b;
+  return block_init(b, pool, count, data_len, 1);
 }
 
 unsigned char *np_task_block_data(np_task_block *block) {

@@ -17,6 +17,7 @@ import * as ts from 'typescript';
 import { Backend } from '../src/index.js';
 import { survivesBadEchoClients } from './clients.js';
 import { within } from './helpers.js';
+import { typeCheck } from './typecheck.js';
 
 const root = path.resolve(__dirname, '..', '..');
 const documents = ['README.md', 'docs/guide.md', 'docs/socket.md'];
@@ -79,18 +80,7 @@ test('every example that imports netpoll type-checks against src/', () => {
     fs.writeFileSync(file, b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(index)}`));
     return file;
   });
-  const program = ts.createProgram(files, {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.Node16,
-    moduleResolution: ts.ModuleResolutionKind.Node16,
-    lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
-    types: ['node'],
-    typeRoots: [path.join(root, 'node_modules', '@types')],
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-  });
-  const problems = ts.getPreEmitDiagnostics(program).map((d) => {
+  const problems = typeCheck(files).map((d) => {
     const text = ts.flattenDiagnosticMessageText(d.messageText, '\n');
     if (d.file === undefined || d.start === undefined) return text;
     const { line } = d.file.getLineAndCharacterOfPosition(d.start);

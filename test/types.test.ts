@@ -5,25 +5,14 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
+import { typeCheck } from './typecheck.js';
 
 const root = path.resolve(__dirname, '..', '..');
 const fixture = path.join(root, 'test', 'types', 'trigger-types.ts');
 
 /** The 1-based lines of `file`'s type errors. */
 function errorLines(file: string): { line: number; text: string }[] {
-  const program = ts.createProgram([file], {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.Node16,
-    moduleResolution: ts.ModuleResolutionKind.Node16,
-    lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
-    types: ['node'],
-    typeRoots: [path.join(root, 'node_modules', '@types')],
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-  });
-  return ts
-    .getPreEmitDiagnostics(program)
+  return typeCheck([file])
     .filter((d) => d.file !== undefined && path.resolve(d.file.fileName) === path.resolve(file))
     .map((d) => ({ line: d.file!.getLineAndCharacterOfPosition(d.start!).line + 1, text: ts.flattenDiagnosticMessageText(d.messageText, ' ') }));
 }
