@@ -48,7 +48,11 @@ function runFile(file) {
       let failed = total - passed - skipped;
       // A crash, a timeout or an unhandled rejection after the summary still fails the file.
       if ((code !== 0 || signal) && failed === 0) failed = 1;
-      resolve({ passed, failed, skipped, code, signal });
+      // A file that died (a signal, or an exit before uvu's summary) is told again at the
+      // end with its last lines: a CI log cut to its tail still shows why.
+      const died = signal !== null || (code !== 0 && num('Total') === undefined);
+      const tail = died ? text.trimEnd().split('\n').slice(-20).join('\n') : '';
+      resolve({ passed, failed, skipped, code, signal, tail });
     });
   });
 }
@@ -56,6 +60,7 @@ function runFile(file) {
 const files = findTests(testDir).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 let passed = 0, failed = 0, skipped = 0;
 const failures = [];
+const deaths = [];
 const started = Date.now();
 for (const file of files) {
   const name = relative(root, file);
@@ -63,8 +68,10 @@ for (const file of files) {
   const r = await runFile(file);
   passed += r.passed; failed += r.failed; skipped += r.skipped;
   if (r.failed > 0) failures.push(`${name} (${r.failed} failed${r.signal ? `, ${r.signal}` : r.code ? `, exit ${r.code}` : ''})`);
+  if (r.tail) deaths.push(`[run-tests] ${name} died (${r.signal ?? `exit ${r.code}`}); its last lines:\n${r.tail}`);
 }
 process.stdout.write(`\n${files.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+for (const d of deaths) process.stdout.write(`${d}\n`);
 if (failures.length) process.stdout.write(`failing: ${failures.join('; ')}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;
