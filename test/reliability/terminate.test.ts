@@ -7,8 +7,10 @@
 // napi_get_last_error_info") and an unwrap in RemoteChannel.connect (a segfault).
 //
 // Each round starts workers that call every entry point of the binding in a tight loop,
-// with real fds (pipes, socketpairs, loopback TCP and UDP) and remote tasks flowing
-// through a poller's queue, and terminates them after a few milliseconds.
+// with real fds (pipes, socketpairs, loopback TCP and UDP), a poller on the waiter-thread
+// path, and remote tasks and replies of every value kind (numbers, strings, Buffers,
+// ArrayBuffers, typed arrays, serialized values) flowing through a poller's queue, and
+// terminates them after a few milliseconds.
 //
 // NETPOLL_TERMINATE_ROUNDS sets the rounds (default 120; 24 under AddressSanitizer, where a
 // worker takes over a second to start and stop).
@@ -41,11 +43,15 @@ const check = (what, v) => { if (typeof v === 'number' && v < 0 && v !== -11) th
 const events = new Int32Array(new SharedArrayBuffer(4 * (3 * b.backend.MaxPollEventsCap + 2)));
 const native = new b.NativePoller();
 check('open', native.open(false, events));
+// A second poller on the waiter-thread path: its thread is armed by start() and joined by
+// the teardown of a terminated worker.
+const threaded = new b.NativePoller();
+check('open threaded', threaded.open(true, new Int32Array(new SharedArrayBuffer(events.byteLength))));
 const id = check('remoteOpen', native.remoteOpen(2, '["a","b"]', 'token'));
 const hdr = new Float64Array(codes.ENTRY * 16);
 const values = [];
 const channel = new b.RemoteChannel(() => {}, new Float64Array(codes.ENTRY * 16), []);
-const staging = new Uint8Array(64);
+const staging = new Uint8Array(16384).fill(65);
 const listener = check('listenTCP', b.listenTCP('127.0.0.1', 0, 64, 0));
 const port = b.localAddress(listener).port;
 const udp = check('bindUDP', b.bindUDP('127.0.0.1', 0, 0));
@@ -59,6 +65,7 @@ for (;;) {
   native.setRef(true); native.setRef(false);
   native.wake(); native.endRound(false); native.endRound(true);
   native.start(() => {}, {}); native.pause(); native.resume(); native.stop();
+  threaded.start(() => {}, {}); threaded.setRef(false); threaded.wake(); threaded.pause(); threaded.resume(); threaded.stop();
   void native.fd; void native.capacity; void native.lastBatchTime; void native.remoteQueued; void native.events;
   const [r, w] = check('pipe', b.pipe());
   check('ctl add', native.ctl(b.CTL_ADD, r, b.INTEREST_READ));
@@ -77,12 +84,21 @@ for (;;) {
   b.sendTo(udp, buf, '127.0.0.1', udpPort); b.recvFrom(udp, buf);
   const link = channel.connect(id, 'token');
   if (typeof link !== 'object') throw new Error('connect failed: ' + link);
-  const task = new Float64Array(codes.ENTRY * 2);
-  task.set([1, 0, codes.NUMBER, 7, 0, 2, 1 | (1 << 1), codes.NUMBER, 8, 0]);
-  check('flush', link.flush(task, 2, staging));
+  // Every kind of value a delivery makes in JavaScript (napi_create_buffer for the shared
+  // chunk, napi_create_arraybuffer for a payload of its own, strings, napi_set_element),
+  // both ways: tasks taken by the owner, and replies sent back with payloads.
+  const E = codes.ENTRY;
+  const task = new Float64Array(E * 6);
+  task.set([1, 0, codes.NUMBER, 7, 0], 0);
+  task.set([2, 1 | (1 << 1), codes.STRING, 0, 64], E);
+  task.set([3, 0, codes.BUFFER, 64, 100], 2 * E);
+  task.set([4, 1 << 1, codes.ARRAYBUFFER, 200, 9000], 3 * E);
+  task.set([5, 0, codes.TYPED + 8, 9200, 64], 4 * E);
+  task.set([6, 0, codes.SERIALIZED, 9300, 32], 5 * E);
+  check('flush', link.flush(task, 6, staging));
   link.close();
   const n = native.remoteTake(hdr, values, true);
-  for (let i = 0; i < n; i++) { hdr[i * codes.ENTRY + 1] = 0; hdr[i * codes.ENTRY + 2] = codes.NUMBER; hdr[i * codes.ENTRY + 4] = 0; }
+  for (let i = 0; i < n; i++) { hdr[i * E + 1] = 0; hdr[i * E + 2] = [codes.NUMBER, codes.STRING, codes.ARRAYBUFFER][i % 3]; hdr[i * E + 3] = 0; hdr[i * E + 4] = [0, 4000, 9000][i % 3]; }
   native.remoteReply(hdr, n, staging);
   void remote.trigger(np.Priority.High, 'echo', 1).catch(() => {});
   np.openPoller().close();
