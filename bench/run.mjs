@@ -931,7 +931,8 @@ const PROFILE_NOTES = `## Where the time goes (perf profiles, not regenerated)
   once answered: blocks malloc'ed on one thread and freed on another made glibc trim and
   re-fault their pages every round (page faults were a quarter of the profile). Byte params of
   one delivery share one Buffer, of which each param is a view. MessagePort pays a
-  structured clone, a message object and a wake-up per message.- **Cross-thread round trip.** One trigger awaited at a time pays two wakes of a sleeping
+  structured clone, a message object and a wake-up per message.
+- **Cross-thread round trip.** One trigger awaited at a time pays two wakes of a sleeping
   thread (the owner's, then the caller's), as a MessagePort request and reply does: the same
   syscalls per round trip were counted for both (strace: about 4 loop waits, 2 eventfd
   writes and 1 read). The C two-wake floor (bench/pingpong.c: two threads asleep in
