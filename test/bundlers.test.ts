@@ -51,10 +51,13 @@ poller.polling((fd) => {
 }).then(() => { poller.close(); close(a); close(b); });
 `;
 
-/** The binary this checkout loads (build/Release when built, else the prebuild). */
+/** The binary this checkout loads: build/Release or the prebuild, whichever was built from the sources dist/ expects. */
 function currentBinary(): string {
-  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-  return nodeGypBuild.resolve(root);
+  const hash = require(path.join(root, 'dist', 'src', 'source-hash.js')) as string;
+  const files = [path.join(root, 'build', 'Release', 'netpoll.node'), path.join(root, 'prebuilds', platformDir, 'node.napi.node')];
+  const file = files.find((f) => fs.existsSync(f) && fs.readFileSync(f, 'latin1').includes(`netpoll-source-sha256:${hash}`));
+  if (file === undefined) throw new Error(`no binary built from the sources ${hash}: npm run build:native`);
+  return file;
 }
 
 /** A fresh app directory: package.json, src/main.js, and node_modules as an install leaves it. */
@@ -203,13 +206,19 @@ function failure(r: SpawnSyncReturns<string>): string {
 const runtime = `platform=${process.platform} arch=${process.arch} runtime=node ${process.versions.node} abi=${process.versions.modules}`;
 
 test('bundled in without its binary: netpoll\'s own error says where it looked and what to do, and names the platform', async () => {
-  const dir = path.join(scratch, 'no-binary');
+  // An app's dist/, two levels below a directory of this test's own: the loader must look
+  // beside the bundle only, never above it (once it took that directory for the package).
+  const dir = path.join(scratch, 'no-binary', 'app', 'dist');
   const main = await bundleWithoutBinary(dir);
   const err = failure(node([main], os.tmpdir()));
+  for (const line of /Looked in:\n((?: {2}- .*\n)+)/.exec(err)?.[1]?.split('\n').filter(Boolean) ?? []) {
+    const where = /^ {2}- (\/\S*)/.exec(line)?.[1];
+    if (where !== undefined) assert.ok(where.startsWith(dir), `looked outside the bundle's directory: ${line}`);
+  }
   assert.match(err, 'ERR_NETPOLL_ADDON_NOT_FOUND');
   assert.match(err, `netpoll: its native addon (netpoll.node) was not found for ${runtime}`);
   assert.match(err, `${path.join(dir, 'netpoll.node')} (beside the bundle)`);
-  assert.match(err, `${dir} (beside the bundle: prebuilds/${platformDir}/, build/Release/)`);
+  assert.match(err, `${dir} (beside the bundle: build/Release/, prebuilds/${platformDir}/)`);
   assert.match(err, 'Mark \'netpoll\' external, or copy its binary beside the bundle');
   assert.match(err, 'unpacked from app.asar');
   assert.match(err, 'NETPOLL_ADDON=/path/to/netpoll.node');
@@ -237,7 +246,7 @@ test('an installed package with no binary for this platform: the error names the
   assert.not.match(err, 'Mark \'netpoll\' external', 'not bundled: no bundler advice');
 });
 
-test('NETPOLL_ADDON naming a missing file, or a file that is not an addon: the errors say which and why', () => {
+test('NETPOLL_ADDON naming a missing file, or a file that is not a library: the errors say which and why', () => {
   const app = path.join(scratch, 'unsupported'); // any install will do
   const missing = path.join(scratch, 'nowhere', 'netpoll.node');
   let err = failure(node(['src/unbundled.mjs'], app, { NETPOLL_ADDON: missing }));
@@ -249,8 +258,8 @@ test('NETPOLL_ADDON naming a missing file, or a file that is not an addon: the e
   fs.writeFileSync(bogus, 'not a shared object');
   err = failure(node(['src/unbundled.mjs'], app, { NETPOLL_ADDON: bogus }));
   assert.match(err, 'ERR_NETPOLL_ADDON_LOAD_FAILED');
-  assert.match(err, `netpoll: its native addon ${bogus} was found but failed to load`);
-  assert.match(err, runtime);
+  assert.match(err, `netpoll: NETPOLL_ADDON=${bogus} is not a compiled library (it starts with "not a shared obj")`);
+  assert.not.match(err, 'another platform', 'not a build for another platform: no rebuild advice');
 });
 
 test.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
