@@ -147,8 +147,9 @@ function trustedUids(): Set<number> {
 /**
  * Why `file` (found below `base`) must not be loaded, or undefined when it may: a directory
  * on the way that every user can write, or a file or directory owned by someone else, means
- * someone else could have put it there. Inside an asar archive (a single file the app owns)
- * there is nothing to check, and Windows has no such modes.
+ * someone else could have put it there. A group-writable directory is trusted to its group,
+ * as Unix permissions say. Inside an asar archive (a single file the app owns, under
+ * Electron) there is nothing to check, and Windows has no such modes.
  */
 function untrusted(file: string, base: string, uids: Set<number>): string | undefined {
   if (process.platform === 'win32') return undefined;
@@ -157,8 +158,9 @@ function untrusted(file: string, base: string, uids: Set<number>): string | unde
     dirs.push(d);
     if (d === base || path.dirname(d) === d || !d.startsWith(base)) break;
   }
+  // Electron reads an asar archive as a directory tree; elsewhere a name ending in .asar is no archive.
+  if (process.versions.electron && /\.asar([\\/]|$)/i.test(file)) return undefined;
   for (const p of [file, ...dirs]) {
-    if (/\.asar$/i.test(p) || /\.asar[\\/]/i.test(p)) return undefined;
     let st: fs.Stats;
     try {
       st = fs.statSync(p);
