@@ -51,9 +51,12 @@ poller.polling((fd) => {
 }).then(() => { poller.close(); close(a); close(b); });
 `;
 
+/** The source hash `npm run build:ts` recorded: the loader accepts only a binary that carries it. */
+const recordedHash = require(path.join(root, 'dist', 'src', 'source-hash.js')) as string;
+
 /** The binary this checkout loads: build/Release or the prebuild, whichever was built from the sources dist/ expects. */
 function currentBinary(): string {
-  const hash = require(path.join(root, 'dist', 'src', 'source-hash.js')) as string;
+  const hash = recordedHash;
   const files = [path.join(root, 'build', 'Release', 'netpoll.node'), path.join(root, 'prebuilds', platformDir, 'node.napi.node')];
   const file = files.find((f) => fs.existsSync(f) && fs.readFileSync(f, 'latin1').includes(`netpoll-source-sha256:${hash}`));
   if (file === undefined) throw new Error(`no binary built from the sources ${hash}: npm run build:native`);
@@ -168,6 +171,7 @@ test('esbuild, netpoll bundled in: with the binaries copied beside it, the bundl
   const app = await built('esbuild-bundled');
   const shipped = ship(app, 'esbuild-bundled');
   assert.ok(fs.existsSync(path.join(shipped, 'prebuilds', platformDir, 'node.napi.node')), 'the build script copied the prebuilds');
+  assert.ok(fs.readFileSync(path.join(shipped, 'main.js'), 'utf8').includes(recordedHash), 'the bundle carries the source hash its binary must match');
   assert.match(ok(node([path.join(shipped, 'main.js')], os.tmpdir()), 'the shipped bundle'), hello);
 });
 
@@ -183,6 +187,7 @@ test('webpack with Electron Forge\'s native-module rules, netpoll bundled in: th
   const app = await built('webpack-bundled');
   const relocated = fs.readdirSync(path.join(app, 'dist', 'native_modules'), { recursive: true }).map(String).filter((f) => f.endsWith('.node'));
   assert.equal(relocated, [path.join('prebuilds', platformDir, 'node.napi.node')], 'the relocator copied the one binary node-gyp-build picks');
+  assert.ok(fs.readFileSync(path.join(app, 'dist', 'main.js'), 'utf8').includes(recordedHash), 'the bundle carries the source hash its binary must match');
   const shipped = ship(app, 'webpack-bundled');
   assert.match(ok(node([path.join(shipped, 'main.js')], os.tmpdir()), 'the shipped bundle'), hello);
 });
