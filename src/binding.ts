@@ -9,15 +9,16 @@
 //      package): <root>/build/Release/netpoll.node, <root>/build/Debug/netpoll.node (both
 //      skipped under PREBUILDS_ONLY), then <root>/prebuilds/<platform>-<arch>/ (the file
 //      node-gyp-build's tag rules pick). <root> counts as the package only if its
-//      package.json names netpoll and is owned by root, this user or the owner of this file.
+//      package.json names netpoll and passes the ownership checks below.
 //   3. Bundled (this file's directory is the bundle's): beside the bundle, netpoll.node,
 //      build/Release/netpoll.node, build/Debug/netpoll.node, prebuilds/<platform>-<arch>/.
 //   4. Bundled by webpack with the asset relocator: the .node file it copied beside the
 //      bundle (it rewrites the one node-gyp-build call below at build time; that call never
 //      reaches node-gyp-build at run time).
-// A found file is loaded only if its directory, and every directory from the search root
-// down to it, is writable by no other user, and the file is owned by root, this user or
-// the owner of this file: a bundle in a shared directory (/tmp) must not load a plant.
+// A found file is loaded only if no directory from the search root down to it is writable
+// by every user, and the file and those directories are owned by root, this user, the
+// owner of this file or the owner of the search root: a bundle in a shared directory
+// (/tmp) must not load a plant.
 //
 // The binary must also be built from the sources this JavaScript was built with: every
 // netpoll binary carries the sha256 of csrc/ and binding.gyp (scripts/source-hash.cjs) as a
@@ -149,13 +150,23 @@ function trustedUids(): Set<number> {
 
 /**
  * Why `file` (found below `base`) must not be loaded, or undefined when it may: a directory
- * on the way that every user can write, or a file or directory owned by someone else, means
- * someone else could have put it there. A group-writable directory is trusted to its group,
+ * on the way that every user can write, or a file or directory owned by someone else than
+ * root, this user, the owner of the running code or the owner of `base`, means someone
+ * else could have put it there. A group-writable directory is trusted to its group,
  * as Unix permissions say. Inside an asar archive (a single file the app owns, under
  * Electron) there is nothing to check, and Windows has no such modes.
  */
-function untrusted(file: string, base: string, uids: Set<number>): string | undefined {
+function untrusted(file: string, base: string, codeUids: Set<number>): string | undefined {
   if (process.platform === 'win32') return undefined;
+  // Whoever owns the search root could rename any entry in it and put their own in its
+  // place: trusting their files too gives them nothing more (and spares teams whose
+  // checkout and build belong to different users a refusal).
+  const uids = new Set(codeUids);
+  try {
+    uids.add(fs.statSync(base).uid);
+  } catch {
+    // checked below, with the reason
+  }
   const dirs: string[] = [];
   for (let d = path.dirname(file); ; d = path.dirname(d)) {
     dirs.push(d);
@@ -171,7 +182,7 @@ function untrusted(file: string, base: string, uids: Set<number>): string | unde
       return `cannot check ${p}: ${(e as Error).message}`;
     }
     if (st.mode & 0o002) return `${p} is writable by every user (a shared directory: keep the app and its binary in a directory of their own)`;
-    if (!uids.has(st.uid)) return `${p} is owned by uid ${st.uid}, not by root, this user or the owner of netpoll's code`;
+    if (!uids.has(st.uid)) return `${p} is owned by uid ${st.uid}, not by root, this user, the owner of netpoll's code or of ${base}`;
   }
   return undefined;
 }
