@@ -495,6 +495,9 @@ function loadBinding(): Binding {
     try {
       m = relocated();
     } catch (e) {
+      // The copied file is missing (the bundle was shipped without native_modules/): nothing ran.
+      const missing = (e as { code?: unknown }).code === 'MODULE_NOT_FOUND' || /no such file|not found|ENOENT/i.test(String((e as Error)?.message));
+      if (missing) throw notFound(looked, STEPS.bundled, e);
       throw loadFailed('(the file webpack\'s asset relocator copied)', e, looked);
     }
     if (m !== undefined) {

@@ -190,6 +190,14 @@ test('webpack with Electron Forge\'s native-module rules, netpoll bundled in: th
   assert.ok(fs.readFileSync(path.join(app, 'dist', 'main.js'), 'utf8').includes(recordedHash), 'the bundle carries the source hash its binary must match');
   const shipped = ship(app, 'webpack-bundled');
   assert.match(ok(node([path.join(shipped, 'main.js')], os.tmpdir()), 'the shipped bundle'), hello);
+
+  // Shipped without native_modules/: nothing was loaded, so it is not-found, not a platform problem.
+  const bare = path.join(scratch, 'shipped', 'webpack-bare', 'app', 'dist');
+  fs.mkdirSync(bare, { recursive: true });
+  fs.copyFileSync(path.join(shipped, 'main.js'), path.join(bare, 'main.js'));
+  const err = failure(node([path.join(bare, 'main.js')], os.tmpdir()));
+  assert.match(err, 'ERR_NETPOLL_ADDON_NOT_FOUND');
+  assert.match(err, 'webpack\'s asset relocator');
 });
 
 // ---- when the binary cannot be found ----
