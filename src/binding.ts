@@ -92,7 +92,8 @@ type Inspection =
   | { kind: 'not-a-file' }
   | { kind: 'javascript' }
   | { kind: 'other-addon' }
-  | { kind: 'not-a-library'; head: string };
+  | { kind: 'not-a-library'; head: string }
+  | { kind: 'unreadable'; reason: string };
 
 function isSharedLibrary(b: Buffer): boolean {
   if (b.length < 4) return false;
@@ -106,10 +107,15 @@ function isSharedLibrary(b: Buffer): boolean {
 }
 
 function inspect(file: string): Inspection {
-  const st = fs.statSync(file);
-  if (st.isDirectory()) return { kind: 'directory' };
-  if (!st.isFile()) return { kind: 'not-a-file' };
-  const bytes = fs.readFileSync(file);
+  let bytes: Buffer;
+  try {
+    const st = fs.statSync(file);
+    if (st.isDirectory()) return { kind: 'directory' };
+    if (!st.isFile()) return { kind: 'not-a-file' };
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    return { kind: 'unreadable', reason: (e as Error).message };
+  }
   if (!isSharedLibrary(bytes)) {
     const js = /\.(c|m)?(j|t)sx?$|\.json$/i.test(file) || /^(\s|\/\/|\/\*|'use strict'|"use strict"|import |export |const |let |var |module\.|require\(|#!)/.test(bytes.subarray(0, 64).toString('latin1'));
     return js ? { kind: 'javascript' } : { kind: 'not-a-library', head: bytes.subarray(0, 16).toString('latin1').replace(/[^\x20-\x7e]/g, '.') };
@@ -398,6 +404,9 @@ function wrongOverride(value: string, file: string, what: Inspection, looked: st
     case 'javascript':
       why = `NETPOLL_ADDON=${value} is a JavaScript (or JSON) file, not the native addon: it must name the compiled .node file (netpoll.node), not netpoll's JavaScript`;
       break;
+    case 'unreadable':
+      why = `NETPOLL_ADDON=${value} cannot be read (${what.reason})`;
+      break;
     case 'other-addon':
       why = `NETPOLL_ADDON=${value} is a native library but not netpoll's addon (it carries no netpoll source hash), so it was not loaded: another package's addon? Point it at netpoll.node`;
       break;
@@ -425,7 +434,7 @@ function mismatch(stale: Stale[], expected: string, looked: string[], override: 
     'ERR_NETPOLL_ADDON_MISMATCH',
     `netpoll: its native addon was built from other sources than this JavaScript (which expects csrc/ and binding.gyp with hash ${short(expected)}…, ${expected}):\n  - ${files}\n` +
       `An addon from other sources must not run with this JavaScript. Remove or rebuild ${stale[0]!.file}: ${fix}. ` +
-      'If you changed csrc/ after the JavaScript was built, run `npm run build:ts` instead.',
+      'In a checkout of netpoll where csrc/ changed after the JavaScript was built, run `npm run build:ts` instead.',
     looked,
   );
 }
@@ -474,7 +483,7 @@ function loadBinding(): Binding {
     }
     const what = inspect(file);
     if (what.kind !== 'netpoll') {
-      looked.push(`${file} (skipped: not netpoll's addon)`);
+      looked.push(`${file} (skipped: ${what.kind === 'unreadable' ? `cannot be read, ${what.reason}` : 'not netpoll\'s addon'})`);
       continue;
     }
     if (!matches(what.hash)) {

@@ -188,6 +188,12 @@ test('a binary beside the bundle that another user owns is not loaded (a group-w
 
 // ---- the binary must match the JavaScript ----
 
+test('npm run build:ts records the hash of the current csrc/ and binding.gyp in dist/src/source-hash.js', () => {
+  const { sourceHash } = require(path.join(root, 'scripts', 'source-hash.cjs')) as { sourceHash(): string };
+  assert.is(require(path.join(root, 'dist', 'src', 'source-hash.js')), sourceHash(), 'dist/ is older than the sources: npm run build:ts');
+  assert.is(current.hash, sourceHash());
+});
+
 test('a stale build/Release/netpoll.node loses to a prebuild built from the current sources', () => {
   const pkg = install(path.join(scratch, 'stale-and-fresh', 'node_modules', 'netpoll'));
   staleCopy(path.join(pkg, 'build', 'Release', 'netpoll.node'));
