@@ -100,6 +100,8 @@ test('the prebuild for this machine loads and reports the hash its bytes carry',
   assert.is(addon.sourceHash, current, `prebuilds/${dir}/${expected.file} reports ${addon.sourceHash}; ${REGENERATE}`);
 });
 
+// node-gyp-build's choice matters at install time (its install script) and to @electron/rebuild;
+// at run time netpoll applies the same file-name rules itself (src/binding.ts).
 test('node-gyp-build picks the committed prebuild when there is no local build', () => {
   const dir = `${process.platform}-${process.arch}`;
   const expected = EXPECTED[dir];
@@ -119,7 +121,7 @@ test('the prebuild for this machine passes the smoke tests (open, register, poll
   // The rest of the suite runs on build/Release when there is one; this runs on what ships.
   const out = execFileSync(process.execPath, [path.join(__dirname, 'smoke.test.js')], {
     cwd: root,
-    // NETPOLL_ADDON would bypass node-gyp-build (undefined values are left out of the env).
+    // NETPOLL_ADDON would bypass the loader's lookup (undefined values are left out of the env).
     env: { ...process.env, NETPOLL_ADDON: undefined, PREBUILDS_ONLY: '1', FORCE_COLOR: '0', NO_COLOR: '1' },
     encoding: 'utf8',
     timeout: 60000,
