@@ -1105,7 +1105,7 @@ Napi::Value Count(Napi::Env env, ssize_t n) { return Napi::Number::New(env, stat
 
 Napi::Object AddressObject(Napi::Env env, const np_addr& a) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("address", Napi::String::New(env, a.address));
+  o.Set("address", Napi::String::New(env, a.address, static_cast<size_t>(a.address_len)));
   o.Set("family", a.family == AF_INET ? "IPv4" : a.family == AF_INET6 ? "IPv6" : "Unix");
   o.Set("port", a.port);
   return o;
@@ -1169,7 +1169,7 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   std::string path;
   int backlog, mode;
   if (!StringArg(info, 0, &path) || !IntArg(info, 1, &backlog) || !IntArg(info, 2, &mode)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), np_listen_unix(path.c_str(), backlog, mode));
+  return Napi::Number::New(info.Env(), np_listen_unix(path.data(), path.size(), backlog, mode));
 }
 
 Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
@@ -1189,7 +1189,7 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
 Napi::Value DialUnix(const Napi::CallbackInfo& info) {
   std::string path;
   if (!StringArg(info, 0, &path)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), np_dial_unix(path.c_str()));
+  return Napi::Number::New(info.Env(), np_dial_unix(path.data(), path.size()));
 }
 
 Napi::Value BindUDP(const Napi::CallbackInfo& info) {
