@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
 const listenerScript = `
 const fs = require('fs');
 const { socket } = require(process.argv[1]);
-const [shared, ms, count] = process.argv.slice(2);
+const [shared, ms, count, own] = process.argv.slice(2);
 process.umask(0o022);
 const end = Date.now() + Number(ms);
 const codes = {};
@@ -99,7 +99,10 @@ while (listens < Number(count) && Date.now() < end) {
     catch (e) { codes[e.code] = (codes[e.code] || 0) + 1; }
   }
 }
-process.stdout.write(JSON.stringify({ listens, ok, codes, proc: fs.existsSync('/proc/self/fd') }));
+// And in a directory nobody else can write: the exact mode, /proc or not.
+socket.close(socket.listenUnix(own, { mode: 0o666 }));
+const ownMode = fs.statSync(own).mode & 0o7777;
+process.stdout.write(JSON.stringify({ listens, ok, codes, ownMode, proc: fs.existsSync('/proc/self/fd') }));
 `;
 
 function run(file: string, args: string[], opts: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; out: string; err: string }> {
@@ -157,17 +160,19 @@ async function attack(noProc: boolean): Promise<void> {
       return;
     }
     const attacker = run('setpriv', ['--reuid', String(ATTACKER), '--regid', String(ATTACKER), '--clear-groups', attackerBin, s.shared, s.victim, String(MS)]);
-    const listenerArgs = ['-e', listenerScript, index, s.shared, String(MS), String(LISTENS)];
+    const listenerArgs = ['-e', listenerScript, index, s.shared, String(MS), String(LISTENS), path.join(s.base, 'own.sock')];
     const listener = noProc
       ? run('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$0" "$@"', process.execPath, ...listenerArgs])
       : run(process.execPath, listenerArgs);
     const [a, l] = await Promise.all([attacker, listener]);
     assert.is(l.code, 0, l.err);
     assert.is(a.code, 0, a.err);
-    const report = JSON.parse(l.out) as { listens: number; ok: number; codes: Record<string, number>; proc: boolean };
+    const report = JSON.parse(l.out) as { listens: number; ok: number; codes: Record<string, number>; ownMode: number; proc: boolean };
     console.log(`  ${report.listens} listens (${report.ok} succeeded, failures ${JSON.stringify(report.codes)}) against the attacker's ${a.out}, /proc ${report.proc ? 'present' : 'absent'}`);
     assert.is(report.proc, !noProc, 'the listener ran with /proc as intended');
     assert.ok(report.listens > 0);
+    assert.ok(report.ok > 0, 'some listens succeeded');
+    assert.is(report.ownMode, 0o666, 'the socket gets exactly its mode under umask 0o022 (no chmod after bind needed)');
     // Nothing else was touched.
     assert.is(fs.statSync(s.canary).mode & 0o7777, 0o600, 'the canary file keeps its mode');
     assert.is(fs.readFileSync(s.canary, 'utf8'), 'secret');
