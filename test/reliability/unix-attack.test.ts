@@ -146,6 +146,10 @@ async function attack(noProc: boolean): Promise<void> {
     console.log(`  (${why}: skipped)`);
     return;
   }
+  if (noProc && /asan|sanitizer/i.test(process.env.LD_PRELOAD ?? '')) {
+    console.log('  (a preloaded sanitizer runtime needs /proc itself, at exit: skipped)');
+    return;
+  }
   if (noProc && spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc']).status !== 0) {
     console.log('  (cannot unmount /proc in a mount namespace: skipped)');
     return;
