@@ -375,8 +375,9 @@ export interface ListenUnixOptions {
  * @throws TypeError for an empty path, one with a null byte other than an abstract name's
  * first, an abstract name off Linux or with a `mode`; RangeError for a `mode` outside
  * 0..0o777 (a decimal `600` says to write `0o600`); a SystemError (`EADDRINUSE`,
- * `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`, `EACCES`; `EAGAIN`/`ENOMEM` when the process
- * may not start the child that binds with a mode).
+ * `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`, `EACCES`; `EAGAIN`/`ENOMEM`/`EPERM` when the
+ * process may not start the child that binds with a mode: out of processes or memory, or a
+ * sandbox that forbids it; never a weaker fallback).
  * @example
  * ```ts
  * const lfd = listenUnix('/tmp/app.sock', { mode: 0o600 }); // this user only
@@ -548,7 +549,8 @@ export interface Received {
   /** How many bytes of the datagram were written into the buffer. */
   bytes: number;
   /**
-   * The sender's address, to answer with {@link sendTo}. On a socket that names no sender
+   * The sender's address, to answer with {@link sendTo} (UDP; a Unix sender is reported as
+   * {@link localAddress} reports Unix names). On a socket that names no sender
    * (a connected TCP socket, or a Unix datagram from an unbound socket) it is `''` with port
    * 0, of the socket's own family: ask {@link remoteAddress} for a connected peer.
    */
