@@ -2,7 +2,7 @@
   "variables": {
     # A libkqueue install prefix (include/kqueue, lib): builds the kqueue backend
     # on Linux, for testing it without a Mac. Empty: the platform's own backend.
-    # scripts/build-kqueue.mjs sets it; a plain build never does.
+    # scripts/kqueue.mjs sets it (npm run build:kqueue); a plain build never does.
     "kqueue_prefix%": "",
     # "pipe" forces the pipe waker that OpenBSD and older NetBSD use.
     "kqueue_waker%": ""
@@ -13,6 +13,7 @@
       "sources": [
         "csrc/binding.cc",
         "csrc/binding_remote.cc",
+        "csrc/binding_socket.cc",
         "csrc/waiter.cc",
         "csrc/fdio.c",
         "csrc/taskq.c",

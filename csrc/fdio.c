@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if defined(__FreeBSD__)
@@ -36,6 +37,14 @@
 
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
 #define NP_HAVE_ACCEPT4 1
+#endif
+
+/* sigprocmask is per-thread on Linux and, unlike pthread_sigmask, needs no glibc newer
+ * than 2.2.5 (pthread_sigmask moved into libc at 2.32): the prebuilds' glibc floor. */
+#if defined(__linux__)
+#define thread_sigmask sigprocmask
+#else
+#define thread_sigmask pthread_sigmask
 #endif
 
 int np_iov_max(void) { return NP_IOV_MAX; }
@@ -138,14 +147,26 @@ static int parse_address(const char *host, int port, struct sockaddr_storage *ss
   return 0;
 }
 
-static int fill_unix_address(const char *path, struct sockaddr_un *sun, socklen_t *len) {
-  size_t n = strlen(path);
-  if (n == 0) return -EINVAL;
-  if (n >= sizeof sun->sun_path) return -ENAMETOOLONG;
+/* `path` is `len` bytes: a file path (no NUL in it), or on Linux an abstract name, which
+ * starts with a NUL (node:net's notation) and is taken as the bytes after it, NULs and
+ * all, with no terminator. */
+static int fill_unix_address(const char *path, size_t len, struct sockaddr_un *sun, socklen_t *slen) {
+  if (len == 0) return -EINVAL;
+  if (len >= sizeof sun->sun_path + (path[0] == '\0' ? 1 : 0)) return -ENAMETOOLONG;
   memset(sun, 0, sizeof *sun);
   sun->sun_family = AF_UNIX;
-  memcpy(sun->sun_path, path, n + 1);
-  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  if (path[0] == '\0') {
+#ifdef __linux__
+    memcpy(sun->sun_path, path, len);
+    *slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    return 0;
+#else
+    return -EAFNOSUPPORT; /* only Linux has an abstract namespace */
+#endif
+  }
+  if (memchr(path, '\0', len) != NULL) return -EINVAL;
+  memcpy(sun->sun_path, path, len);
+  *slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
   return 0;
 }
 
@@ -153,11 +174,13 @@ static int format_address(const struct sockaddr_storage *ss, socklen_t len, np_a
   out->family = ss->ss_family;
   out->port = 0;
   out->address[0] = '\0';
+  out->address_len = 0;
   switch (ss->ss_family) {
     case AF_INET:
     case AF_INET6: {
       int err = getnameinfo((const struct sockaddr *)ss, len, out->address, sizeof out->address, NULL, 0, NI_NUMERICHOST);
       if (err != 0) return -EINVAL;
+      out->address_len = (int)strlen(out->address);
       out->port = ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
                                                  : ((const struct sockaddr_in6 *)ss)->sin6_port);
       return 0;
@@ -170,12 +193,13 @@ static int format_address(const struct sockaddr_storage *ss, socklen_t len, np_a
       if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
 #ifdef __linux__
       if (sun->sun_path[0] == '\0') {
-        /* Linux's abstract namespace: no terminating NUL, shown with a leading '@' as ss(8) does.
-         * (Linux gives an unnamed socket no sun_path at all, caught above.) */
-        n = n - 1 < sizeof out->address - 2 ? n - 1 : sizeof out->address - 2;
-        out->address[0] = '@';
-        memcpy(out->address + 1, sun->sun_path + 1, n);
-        out->address[n + 1] = '\0';
+        /* Linux's abstract namespace: the name is every byte after the NUL (no terminator),
+         * reported with its leading NUL, as node:net does, so that it goes back into
+         * np_dial_unix/np_listen_unix unchanged. (Linux gives an unnamed socket no
+         * sun_path at all, caught above.) */
+        memcpy(out->address, sun->sun_path, n);
+        out->address_len = (int)n;
+        out->address[n] = '\0';
         return 0;
       }
 #endif
@@ -186,6 +210,7 @@ static int format_address(const struct sockaddr_storage *ss, socklen_t len, np_a
       if (n > sizeof out->address - 1) n = sizeof out->address - 1;
       memcpy(out->address, sun->sun_path, n);
       out->address[n] = '\0';
+      out->address_len = (int)n;
       return 0;
     }
     default:
@@ -212,6 +237,7 @@ static void no_address(int fd, np_addr *out) {
   out->family = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 ? ss.ss_family : AF_UNSPEC;
   out->port = 0;
   out->address[0] = '\0';
+  out->address_len = 0;
 }
 
 int np_remote_address(int fd, np_addr *out) { return socket_name(fd, out, getpeername); }
@@ -337,6 +363,7 @@ int np_accept(int listen_fd, np_addr *peer) {
       peer->family = ss.ss_family;
       peer->port = 0;
       peer->address[0] = '\0';
+      peer->address_len = 0;
     }
     return fd;
   }
@@ -376,87 +403,93 @@ int np_socket_error(int fd) {
 
 /* ---- Unix stream sockets ---- */
 
-#ifdef __linux__
-/* Gives the socket file bind just created at `path` exactly `mode`. Linux created it as
- * `mode & ~umask` (listen_unix fchmod()s the socket first, and bind takes the socket's
- * mode), so this only ever adds bits the caller asked for: there is no moment in which
- * the file is open to more than `mode`. The file is reached through an O_PATH descriptor
- * opened without following symlinks and checked to be a socket, so a path swapped in
- * the meantime cannot make this chmod some other file; chmod through /proc/self/fd acts
- * on exactly that file (glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does the same, from 2.32). */
-static int set_exact_mode(const char *path, mode_t mode) {
-  int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (pfd < 0) return -errno;
-  /* statx, not fstat: glibc binds fstat to GLIBC_2.33, and the prebuilds run on 2.28. */
-  struct statx st;
-  int err = 0;
-  if (statx(pfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, &st) < 0) {
-    err = -errno;
-  } else if (!S_ISSOCK(st.stx_mode)) {
-    err = -EEXIST; /* not the socket bind made: someone replaced it */
-  } else if ((st.stx_mode & 0777) != mode) {
-    char proc[40];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-    if (chmod(proc, mode) < 0) {
-      /* No /proc (a chroot): the file was this socket a moment ago; chmod it by name. */
-      err = errno == ENOENT ? (chmod(path, mode) == 0 ? 0 : -errno) : -errno;
-    }
-  }
-  close(pfd);
-  return err;
-}
-
-/* Binds `fd` at `path` with the file's mode exactly `mode`. Linux creates the file with
- * the mode of the socket's own inode, less the umask, so fchmod() before bind sets it
- * atomically (only the umask can take bits away, which set_exact_mode gives back). */
-static int bind_with_mode(int fd, const char *path, const struct sockaddr_un *sun, socklen_t len, mode_t mode) {
-  if (fchmod(fd, mode) < 0) return -errno;
-  if (bind(fd, (const struct sockaddr *)sun, len) < 0) return -errno;
-  int err = set_exact_mode(path, mode);
-  if (err < 0 && err != -EEXIST) unlink(path); /* ours, and tighter than asked: remove it */
-  return err;
-}
+/* Binds `fd` at `sun` so that the socket file is created with exactly `mode`, in one
+ * step: there is no step after bind() that names the file again. An earlier version
+ * chmod()ed the file after bind (through /proc/self/fd, or by name where /proc was
+ * missing) and unlink()ed it on failure; a user who can write a directory on the path
+ * could swap the socket, or flip a parent directory to a symlink, in between, and make
+ * this process chmod or delete some other file. Nothing here can be redirected that way:
+ * bind() looks the path up once and only ever creates a new file (EADDRINUSE if the name
+ * exists), and what it creates already has its final mode.
+ *
+ * The mode comes from the umask, which bind() applies (Linux: to the socket's inode
+ * mode, 0777 for a fresh socket; macOS and the BSDs: to 0777). The umask belongs to the
+ * whole process, and changing it around bind() would race with every other thread
+ * creating files, so bind() runs in a child process that shares the socket (a child
+ * gets its own umask): vfork() on Linux, where the child borrows this thread's memory
+ * and this thread waits; fork() elsewhere. The child calls only async-signal-safe
+ * functions (umask, bind, write, _exit), with every signal blocked so that no handler
+ * of ours runs in it, and reports bind's errno through a pipe (not its exit status: a
+ * process that ignores SIGCHLD has its children reaped for it). */
+#if defined(__linux__) && !defined(NP_BIND_WITH_FORK)
+#define np_fork_for_bind vfork
 #else
-/* macOS and the BSDs create the file with the umask's mode and refuse fchmod() on a
- * socket, and the umask is process-wide (changing it around bind would race with every
- * other thread creating files). So the socket is bound inside a new directory next to
- * `path` that only this user can enter (mkdtemp: 0700), given its mode there where no
- * one else can reach it, and then linked into place: it appears at `path` with `mode`
- * already set. link() fails on an existing file as bind() would, where rename() would
- * replace it. The price: getsockname() (localAddress) names the temporary path. */
-static int bind_with_mode(int fd, const char *path, const struct sockaddr_un *sun, socklen_t len, mode_t mode) {
-  (void)sun;
-  (void)len;
-  const char *slash = strrchr(path, '/');
-  int dirlen = slash == NULL ? 0 : (int)(slash - path) + 1;
-  char dir[sizeof sun->sun_path + 16];
-  char inner[sizeof dir + 2];
-  if (snprintf(dir, sizeof dir, "%.*s.np-XXXXXX", dirlen, path) >= (int)sizeof dir) return -ENAMETOOLONG;
-  if (mkdtemp(dir) == NULL) return -errno;
-  snprintf(inner, sizeof inner, "%s/s", dir);
-  struct sockaddr_un tmp;
-  socklen_t tmplen;
-  int err = fill_unix_address(inner, &tmp, &tmplen);
-  if (err == 0 && bind(fd, (const struct sockaddr *)&tmp, tmplen) < 0) err = -errno;
-  if (err == 0 && chmod(inner, mode) < 0) err = -errno;
-  if (err == 0 && link(inner, path) < 0) err = errno == EEXIST ? -EADDRINUSE : -errno;
-  unlink(inner);
-  rmdir(dir);
-  return err;
-}
+#define np_fork_for_bind fork
 #endif
 
-int np_listen_unix(const char *path, int backlog, int mode) {
+/* The child's part; never returns. */
+static void bind_in_child(int fd, const struct sockaddr_un *sun, socklen_t len, mode_t mode, int report) {
+  umask(0777 & ~mode);
+  int err = bind(fd, (const struct sockaddr *)sun, len) == 0 ? 0 : errno;
+  ssize_t unused = write(report, &err, sizeof err);
+  (void)unused;
+  _exit(0);
+}
+
+static int bind_with_mode(int fd, const struct sockaddr_un *sun, socklen_t len, mode_t mode) {
+#ifdef __linux__
+  /* Linux creates the file with the socket inode's mode less the umask, and then lets a
+   * default ACL on the directory narrow it: with the inode at `mode` too, nothing can
+   * make the file looser than asked, whatever the umask or an ACL does. */
+  if (fchmod(fd, mode) < 0) return -errno;
+#endif
+  int report[2];
+  int err = np_pipe(report);
+  if (err < 0) return err;
+  sigset_t all, old;
+  sigfillset(&all);
+  if (thread_sigmask(SIG_SETMASK, &all, &old) != 0) {
+    err = -errno;
+    close(report[0]);
+    close(report[1]);
+    return err;
+  }
+  pid_t pid = np_fork_for_bind();
+  if (pid == 0) bind_in_child(fd, sun, len, mode, report[1]);
+  int fork_errno = errno;
+  thread_sigmask(SIG_SETMASK, &old, NULL);
+  close(report[1]);
+  if (pid < 0) {
+    close(report[0]);
+    return -fork_errno;
+  }
+  int child_errno = 0;
+  ssize_t got;
+  do {
+    /* After vfork the child has exited already; after fork this waits for its report. */
+    struct pollfd p = {.fd = report[0], .events = POLLIN, .revents = 0};
+    poll(&p, 1, -1);
+    got = read(report[0], &child_errno, sizeof child_errno);
+  } while (got < 0 && (errno == EINTR || errno == EAGAIN));
+  close(report[0]);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (got != (ssize_t)sizeof child_errno) return -ECHILD; /* the child died before it could tell */
+  return -child_errno;
+}
+
+int np_listen_unix(const char *path, size_t path_len, int backlog, int mode) {
   struct sockaddr_un sun;
   socklen_t len;
-  int err = fill_unix_address(path, &sun, &len);
+  int err = fill_unix_address(path, path_len, &sun, &len);
   if (err < 0) return err;
   if (mode > 0777) return -EINVAL;
+  if (mode >= 0 && path[0] == '\0') return -EINVAL; /* an abstract name has no file to give a mode */
   int fd = new_socket(AF_UNIX, SOCK_STREAM);
   if (fd < 0) return fd;
   if (mode < 0) {
     if (bind(fd, (struct sockaddr *)&sun, len) < 0) return fail_close(fd, -errno);
-  } else if ((err = bind_with_mode(fd, path, &sun, len, (mode_t)mode)) < 0) {
+  } else if ((err = bind_with_mode(fd, &sun, len, (mode_t)mode)) < 0) {
     return fail_close(fd, err);
   }
   if (listen(fd, backlog) < 0) return fail_close(fd, -errno);
@@ -478,7 +511,9 @@ int np_peer_credentials(int fd, np_peer_cred *out) {
   struct ucred uc;
   socklen_t len = sizeof uc;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return -errno;
-  out->pid = uc.pid;
+  /* 0 when the peer's pid has no number in this pid namespace (a peer in a sibling or
+   * parent namespace): the system does not know it here. */
+  if (uc.pid > 0) out->pid = uc.pid;
   out->uid = uc.uid;
   out->gid = uc.gid;
 #elif defined(__OpenBSD__)
@@ -515,10 +550,10 @@ int np_peer_credentials(int fd, np_peer_cred *out) {
   return 0;
 }
 
-int np_dial_unix(const char *path) {
+int np_dial_unix(const char *path, size_t path_len) {
   struct sockaddr_un sun;
   socklen_t len;
-  int err = fill_unix_address(path, &sun, &len);
+  int err = fill_unix_address(path, path_len, &sun, &len);
   if (err < 0) return err;
   int fd = new_socket(AF_UNIX, SOCK_STREAM);
   if (fd < 0) return fd;
@@ -568,6 +603,7 @@ ssize_t np_recv_from(int fd, void *buf, size_t len, np_addr *from) {
       from->family = ss.ss_family;
       from->port = 0;
       from->address[0] = '\0';
+      from->address_len = 0;
     }
     return n;
   }
@@ -593,13 +629,6 @@ ssize_t np_read(int fd, void *buf, size_t len) {
  * The write need not fail for that: Linux raises SIGPIPE when the reader leaves in the
  * middle of a blocking write and still returns the count written before. So whatever
  * the result, a SIGPIPE pending after the call that was not before it is the write's. */
-/* sigprocmask is per-thread on Linux and, unlike pthread_sigmask, needs no glibc newer
- * than 2.2.5 (pthread_sigmask moved into libc at 2.32): the prebuilds' glibc floor. */
-#if defined(__linux__)
-#define thread_sigmask sigprocmask
-#else
-#define thread_sigmask pthread_sigmask
-#endif
 
 typedef struct sigpipe_guard {
   sigset_t set, old;

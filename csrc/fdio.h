@@ -25,7 +25,9 @@ extern "C" {
 typedef struct np_addr {
   int family;        /* AF_INET, AF_INET6 or AF_UNIX */
   int port;          /* 0 for AF_UNIX */
-  char address[128]; /* the numeric host (IPv6 with its %zone), or the Unix path ("" when unnamed) */
+  char address[128]; /* the numeric host (IPv6 with its %zone), or the Unix path ("" when unnamed;
+                        a Linux abstract name with its leading NUL), NUL-terminated */
+  int address_len;   /* its length in bytes: an abstract name may hold NULs */
 } np_addr;
 
 /* Returned instead of an errno by the calls that take a numeric host when the system
@@ -82,12 +84,21 @@ int np_accept(int listen_fd, np_addr *peer);
 int np_dial_tcp(const char *host, int port, int nonblocking);
 int np_socket_error(int fd);
 
-/* A listening Unix stream socket at `path`. With mode >= 0 the socket file gets exactly
- * that mode (the umask does not apply), and is never reachable with a looser one; with
- * mode < 0 bind gives it what the umask leaves. */
-int np_listen_unix(const char *path, int backlog, int mode);
-int np_dial_unix(const char *path);
-/* The peer's pid (where given), uid and gid: SO_PEERCRED, LOCAL_PEEREID, getpeereid.
+/* Unix socket names are `path_len` bytes: a file path without NULs, or on Linux an
+ * abstract name, written as node:net writes it: a leading NUL, then the name's bytes
+ * (-EAFNOSUPPORT elsewhere). What np_local_address and np_remote_address report goes
+ * back in unchanged. */
+
+/* A listening Unix stream socket at `path`. With mode >= 0 the socket file is created
+ * with exactly that mode (the umask does not apply), in one step, by a child process
+ * with its own umask (see bind_with_mode): there is no later step that looks the path
+ * up again, so a directory on it that others can write cannot redirect a chmod or an
+ * unlink. -EINVAL for a mode with an abstract name (it has no file). With mode < 0 bind
+ * gives the file what the umask leaves. */
+int np_listen_unix(const char *path, size_t path_len, int backlog, int mode);
+int np_dial_unix(const char *path, size_t path_len);
+/* The peer's pid (-1 where the system does not give it, or has no number for it in this
+ * pid namespace), uid and gid: SO_PEERCRED, LOCAL_PEEREID, getpeereid.
  * -ENOTCONN when not connected, -EAFNOSUPPORT when not a Unix socket. */
 int np_peer_credentials(int fd, np_peer_cred *out);
 

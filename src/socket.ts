@@ -29,7 +29,9 @@ const INT_MAX = 0x7fffffff;
 
 /**
  * A socket address in node:net's shape. For a Unix socket, `address` is the path ('' when
- * unnamed; on Linux, an abstract name with a leading '@') and `port` is 0. Where the kernel
+ * unnamed; on Linux, an abstract name as node:net writes it, with a leading null byte,
+ * `'\0name'`) and `port` is 0: it goes back into {@link dialUnix} and {@link listenUnix}
+ * unchanged. Where the kernel
  * gives no address at all ({@link recvFrom} on a connected TCP socket), `address` is '' and
  * `port` 0, with the socket's own family.
  *
@@ -40,7 +42,7 @@ const INT_MAX = 0x7fffffff;
  * @category Sockets
  */
 export interface SocketAddress {
-  /** The numeric IP address, or the Unix socket's path ('' when unnamed). */
+  /** The numeric IP address, or the Unix socket's path ('' when unnamed, `'\0name'` for a Linux abstract name). */
   address: string;
   /** `'IPv4'`, `'IPv6'` or `'Unix'`. */
   family: 'IPv4' | 'IPv6' | 'Unix';
@@ -90,13 +92,39 @@ function addressCallError(result: number, syscall: string, host: string, extra: 
   return systemError(result, syscall, { ...extra, address: host });
 }
 
+function invalidArgValue(message: string): TypeError {
+  const err = new TypeError(message) as TypeError & { code: string };
+  err.code = 'ERR_INVALID_ARG_VALUE';
+  return err;
+}
+
+/**
+ * A Unix socket name: a file path without null bytes, or (Linux) an abstract name written
+ * as node:net writes it, with one leading null byte, which is the notation
+ * {@link localAddress}, {@link remoteAddress} and {@link recvFrom} report.
+ */
 function validatePath(path: unknown): asserts path is string {
   validateString(path, 'path');
-  if (path.length === 0 || path.includes('\0')) {
-    const err = new TypeError(`The argument 'path' must be a non-empty string without null bytes. Received ${JSON.stringify(path)}`) as TypeError & { code: string };
-    err.code = 'ERR_INVALID_ARG_VALUE';
-    throw err;
+  if (path.length === 0 || (path[0] !== '\0' && path.includes('\0'))) {
+    throw invalidArgValue(`The argument 'path' must be a non-empty string without null bytes (or, on Linux, an abstract name: a null byte, then the name). Received ${JSON.stringify(path)}`);
   }
+  if (path[0] === '\0' && process.platform !== 'linux') {
+    throw invalidArgValue(`The argument 'path' names an abstract Unix socket (it starts with a null byte), which only Linux has. Received ${JSON.stringify(path)}`);
+  }
+}
+
+/** The checked `options.mode`, or -1 when absent. */
+function modeOf(mode: unknown): number {
+  if (mode === undefined) return -1;
+  // A TypeError naming what was given for a non-number (null included), a RangeError for a fraction.
+  if (typeof mode !== 'number' || !Number.isInteger(mode)) validateInteger(mode, 'options.mode', 0, 0o777);
+  if (mode >= 0 && mode <= 0o777) return mode;
+  // 600 where 0o600 was meant: decimal digits that read as octal permissions.
+  const octal = /^[0-7]{3,4}$/.test(String(mode)) && parseInt(String(mode), 8) <= 0o777;
+  const hint = octal ? `: permission bits are octal, write 0o${mode} (decimal ${mode} is 0o${mode.toString(8)})` : ' (an octal number such as 0o600)';
+  const err = new RangeError(`The value of "options.mode" is out of range. It must be an integer >= 0 && <= 0o777${hint}. Received ${mode}`) as RangeError & { code: string };
+  err.code = 'ERR_OUT_OF_RANGE';
+  throw err;
 }
 
 // ---- pipes and socketpairs ----
@@ -317,10 +345,13 @@ export interface ListenUnixOptions {
   /** The kernel's queue of connections not yet accepted. Default 511. */
   backlog?: number | undefined;
   /**
-   * The socket file's permission bits, 0..0o777: connecting needs write permission on it,
-   * so `0o600` lets in only this user (and root). The file gets exactly this mode, whatever
-   * the umask, and never exists with a looser one, not even for a moment. Default: what
-   * the process umask leaves (0o777 & ~umask), as node:net's `listen(path)`.
+   * The socket file's permission bits, 0..0o777, written in octal (`0o600`, not `600`):
+   * connecting needs write permission on it, so `0o600` lets in only this user (and root).
+   * The file is created with exactly this mode, whatever the umask, in one step: nothing
+   * looks the path up again after bind(). (A default ACL on the directory can narrow it,
+   * never widen it.) Not for an abstract name, which has no file. Default: what the
+   * process umask leaves (0o777 & ~umask), as node:net's `listen(path)`. What it promises
+   * when other users can write a directory on the path: see docs/socket.md.
    */
   mode?: number | undefined;
 }
@@ -329,19 +360,24 @@ export interface ListenUnixOptions {
  * Opens a Unix stream socket listening on `path`. The file stays after `close()`, as with
  * node:net: unlink it yourself (a leftover file makes the next listen fail with EADDRINUSE).
  *
- * With `mode`, the file has exactly that mode from the moment it exists. On Linux the
- * socket is given the mode before bind(), which creates the file with it (less the umask,
- * never more), and bits the umask took are then added back. On macOS and the BSDs, which
- * cannot do that, it is bound inside a new private (0700) directory next to `path`, given
- * its mode there and linked into place; there {@link localAddress} names that temporary
- * path. Permissions guard the file only: for an app's private socket, also put it in a
+ * With `mode`, the file has exactly that mode from the moment it exists: bind() runs in a
+ * short-lived child process (vfork on Linux, fork elsewhere) whose own umask gives the file
+ * that mode as the kernel creates it, so no chmod follows and no other thread's umask
+ * changes. Permissions guard the file only: for an app's private socket, also put it in a
  * directory only its user can enter, and check {@link peerCredentials} on accept.
  *
- * @param path - the socket file to create; it must not exist yet.
+ * On Linux, a `path` that starts with a null byte (`'\0name'`, node:net's notation) names
+ * an abstract socket: no file, no permissions, gone when closed; {@link localAddress}
+ * reports it the same way.
+ *
+ * @param path - the socket file to create (it must not exist yet), or on Linux `'\0name'` for an abstract name.
  * @param options - see {@link ListenUnixOptions}.
- * @throws TypeError for an empty path or one with a null byte; RangeError for a `mode`
- * outside 0..0o777; a SystemError (`EADDRINUSE`, `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`,
- * `EACCES`).
+ * @throws TypeError for an empty path, one with a null byte other than an abstract name's
+ * first, an abstract name off Linux or with a `mode`; RangeError for a `mode` outside
+ * 0..0o777 (a decimal `600` says to write `0o600`); a SystemError (`EADDRINUSE`,
+ * `ENAMETOOLONG` beyond ~100 bytes, `ENOENT`, `EACCES`; `EAGAIN`/`ENOMEM`/`EPERM` when the
+ * process may not start the child that binds with a mode: out of processes or memory, or a
+ * sandbox that forbids it; never a weaker fallback).
  * @example
  * ```ts
  * const lfd = listenUnix('/tmp/app.sock', { mode: 0o600 }); // this user only
@@ -352,8 +388,10 @@ export interface ListenUnixOptions {
 export function listenUnix(path: string, options: ListenUnixOptions = {}): number {
   validatePath(path);
   validateObject(options, 'options');
-  const mode = options.mode ?? -1;
-  if (options.mode !== undefined) validateInteger(mode, 'options.mode', 0, 0o777);
+  const mode = modeOf(options.mode);
+  if (mode >= 0 && path[0] === '\0') {
+    throw invalidArgValue('An abstract Unix socket (a path starting with a null byte) has no file to give a mode: anyone in this network namespace can connect to it. Use a socket file in a private directory, or check peerCredentials() on accept.');
+  }
   const fd = binding.listenUnix(path, backlogOf(options), mode);
   if (fd < 0) throw systemError(fd, 'listen', { address: path });
   return fd;
@@ -369,7 +407,11 @@ export function listenUnix(path: string, options: ListenUnixOptions = {}): numbe
  * @category Sockets
  */
 export interface PeerCredentials {
-  /** The peer's process id; `null` where the system does not tell it (FreeBSD before 13, other BSDs with getpeereid only). */
+  /**
+   * The peer's process id; `null` where the system does not tell it (FreeBSD before 13, other
+   * BSDs with getpeereid only), or where the peer's process has no id in this process's pid
+   * namespace (Linux: a peer in a parent or sibling container).
+   */
   pid: number | null;
   /** The peer's user id (effective, at connect or listen time). */
   uid: number;
@@ -407,7 +449,7 @@ export function peerCredentials(fd: number): PeerCredentials {
 /**
  * Connects a Unix stream socket to `path`: its fd, nonblocking and close-on-exec.
  *
- * @param path - the socket file a listener is bound to.
+ * @param path - the socket file a listener is bound to, or on Linux `'\0name'` for an abstract name (as {@link localAddress} reports it).
  * @throws TypeError for a bad path; a SystemError (`ENOENT`, `ECONNREFUSED` when nothing
  * listens, `EAGAIN` on Linux when the listener's backlog is full).
  * @example
@@ -507,7 +549,8 @@ export interface Received {
   /** How many bytes of the datagram were written into the buffer. */
   bytes: number;
   /**
-   * The sender's address, to answer with {@link sendTo}. On a socket that names no sender
+   * The sender's address, to answer with {@link sendTo} (UDP; a Unix sender is reported as
+   * {@link localAddress} reports Unix names). On a socket that names no sender
    * (a connected TCP socket, or a Unix datagram from an unbound socket) it is `''` with port
    * 0, of the socket's own family: ask {@link remoteAddress} for a connected peer.
    */
@@ -569,7 +612,8 @@ function rangeLength(buf: ArrayBufferView | ArrayBuffer, offset: number, length:
  * @example
  * ```ts
  * const n = read(fd, buf);
- * if (n > 0) handle(buf.subarray(0, n)); else if (n === 0) close(fd);
+ * if (n > 0) handle(buf.subarray(0, n));
+ * else if (n === 0) { poller.delete(fd); close(fd); } // the peer is done: delete first, then close
  * ```
  * @category File descriptors
  */

@@ -498,8 +498,7 @@ test('listenUnix gives the socket file exactly the mode asked for, whatever the 
       const lfd = listenUnix(p, { mode });
       try {
         assert.is(fs.statSync(p).mode & 0o777, mode, `mode 0o${mode.toString(8)} under umask 0o${umask.toString(8)}`);
-        // (macOS and the BSDs bind in a private directory first: their address names that.)
-        if (linux) assert.equal(localAddress(lfd), { address: p, family: 'Unix', port: 0 });
+        assert.equal(localAddress(lfd), { address: p, family: 'Unix', port: 0 });
       } finally {
         close(lfd);
       }
@@ -516,6 +515,14 @@ test('listenUnix gives the socket file exactly the mode asked for, whatever the 
   assert.is(thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: 0o1777 })).code, 'ERR_OUT_OF_RANGE');
   assert.is(thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: -1 })).code, 'ERR_OUT_OF_RANGE');
   assert.is(thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: '600' as never })).code, 'ERR_INVALID_ARG_TYPE');
+  // null is named as what it is, not as an internal placeholder.
+  const nul = thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: null as never }));
+  assert.is(nul.code, 'ERR_INVALID_ARG_TYPE');
+  assert.match(nul.message, 'Received null');
+  // A decimal 600 where 0o600 was meant says so.
+  const decimal = thrown(() => listenUnix(path.join(dir, 'x.sock'), { mode: 600 }));
+  assert.is(decimal.code, 'ERR_OUT_OF_RANGE');
+  assert.match(decimal.message, 'write 0o600');
 });
 
 test('a Unix socket with mode 0o600 refuses another user with EACCES; peerCredentials names who connected', async () => {
@@ -556,6 +563,38 @@ test('a Unix socket with mode 0o600 refuses another user with EACCES; peerCreden
   }
 });
 
+test('peerCredentials gives pid null for a peer whose pid has no number in this pid namespace', async () => {
+  if (!linux || process.getuid?.() !== 0 || nodeThroughLauncher || spawnSync('unshare', ['--pid', '--fork', 'true']).status !== 0) {
+    console.log('  (needs root on Linux and unshare --pid: skipped)');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-pidns-'));
+  const where = path.join(dir, 's.sock');
+  // The server runs in a new pid namespace: this process (its client) has no pid there.
+  const script = `const { socket } = require(process.argv[1]);
+const lfd = socket.listenUnix(process.argv[2]);
+process.stdout.write('ready\\n');
+const wait = () => { const c = socket.accept(lfd); if (c === null) return setTimeout(wait, 5);
+  process.stdout.write(JSON.stringify({ peer: socket.peerCredentials(c.fd), self: process.pid }) + '\\n'); socket.close(c.fd); socket.close(lfd); };
+wait();`;
+  const child = spawn('unshare', ['--pid', '--fork', process.execPath, '-e', script, path.resolve(__dirname, '..', 'src', 'index.js'), where], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  let fd = -1;
+  try {
+    await within((async () => { while (!out.includes('ready')) await sleep(5); })(), 10000, 'the server in its own pid namespace');
+    fd = dialUnix(where);
+    await within((async () => { while (!out.includes('peer')) await sleep(5); })(), 10000, 'the server\'s report');
+    const report = JSON.parse(out.split('\n')[1]!) as { peer: socket.PeerCredentials; self: number };
+    assert.is(report.self, 1, 'the server is pid 1 of its own namespace');
+    assert.equal(report.peer, { pid: null, uid: process.getuid!(), gid: process.getgid!() });
+  } finally {
+    if (fd >= 0) close(fd);
+    child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('peerCredentials: a socketpair peer is this process; TCP, listeners and pipes are refused', async () => {
   const [a, b] = socketpair();
   const lfd = listenTCP('127.0.0.1', 0);
@@ -580,7 +619,7 @@ test('peerCredentials: a socketpair peer is this process; TCP, listeners and pip
   }
 });
 
-test('on Linux an abstract socket name reads back with a leading @, an unnamed socket as ""', async () => {
+test('on Linux an abstract name reads back as node:net writes it, with a leading null byte, and dials back to node:net\'s server', async () => {
   if (!linux) return;
   // node:net listens on an abstract name from libuv 1.46 (Node 20) on; before, it bound a
   // name of all zeros instead.
@@ -590,17 +629,79 @@ test('on Linux an abstract socket name reads back with a leading @, an unnamed s
     return;
   }
   const name = `\0netpoll-abstract-${process.pid}`;
-  const server = net.createServer();
+  let reached = 0;
+  const server = net.createServer((c) => {
+    reached++;
+    c.destroy();
+  });
   await new Promise<void>((resolve) => server.listen(name, resolve));
   const client = net.connect(name);
+  let fd = -1;
   try {
     await within(new Promise((resolve, reject) => client.on('connect', resolve).on('error', reject)), 5000, 'the connect');
-    assert.equal(localAddress(fdOf(server)), { address: `@netpoll-abstract-${process.pid}`, family: 'Unix', port: 0 });
-    assert.is(remoteAddress(fdOf(client)).address, `@netpoll-abstract-${process.pid}`);
+    // libuv 1.46 binds the name padded with null bytes to the whole sun_path; later
+    // versions bind it as given. Either way, what is reported is the kernel's name.
+    const reported = localAddress(fdOf(server));
+    assert.ok(reported.address.startsWith(name), JSON.stringify(reported.address));
+    assert.equal(reported, { address: reported.address, family: 'Unix', port: 0 });
+    assert.is(remoteAddress(fdOf(client)).address, reported.address);
     assert.is(localAddress(fdOf(client)).address, '', 'a client that never bound is unnamed');
+    // The report goes back into dialUnix unchanged, and reaches that server.
+    fd = dialUnix(reported.address);
+    await within(
+      (async () => {
+        while (reached < 2) await sleep(5);
+      })(),
+      5000,
+      'node:net accepting the dialUnix connection',
+    );
   } finally {
+    if (fd >= 0) close(fd);
     client.destroy();
     server.close();
+  }
+});
+
+test('an abstract name round-trips: dialUnix(localAddress(fd).address) reaches the abstract server, never a file of a look-alike name', async () => {
+  if (!linux) {
+    assert.is(thrown(() => listenUnix('\0netpoll-abstract')).code, 'ERR_INVALID_ARG_VALUE', 'only Linux has abstract names');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-abstract-'));
+  const name = `netpoll-rt-${process.pid}`;
+  const fds: number[] = [];
+  try {
+    const abstract = listenUnix(`\0${name}`);
+    fds.push(abstract);
+    // Planted file sockets spelled the way other tools write the same name ('@name', as ss(8)
+    // and Go do), in the directory a relative path would resolve in.
+    const decoyAt = listenUnix(path.join(dir, `@${name}`));
+    fds.push(decoyAt);
+    const reported = localAddress(abstract);
+    assert.equal(reported, { address: `\0${name}`, family: 'Unix', port: 0 });
+    const c = dialUnix(reported.address);
+    fds.push(c);
+    assert.is(remoteAddress(c).address, `\0${name}`);
+    const s = await acceptOne(abstract);
+    fds.push(s.fd);
+    assert.is(accept(decoyAt), null, 'the planted file socket got nothing');
+    // A name with null bytes inside it and one of the full 108 bytes come back whole.
+    for (const odd of [`\0a\0b\0${process.pid}`, `\0${'x'.repeat(107 - String(process.pid).length)}${process.pid}`]) {
+      const lfd = listenUnix(odd);
+      fds.push(lfd);
+      assert.is(localAddress(lfd).address, odd);
+      const d = dialUnix(localAddress(lfd).address);
+      fds.push(d);
+      assert.ok((await acceptOne(lfd)).fd >= 0);
+    }
+    assert.is(thrown(() => listenUnix(`\0${'y'.repeat(108)}`)).code, 'ENAMETOOLONG');
+    // An abstract name has no file: a mode would promise what it cannot keep.
+    assert.is(thrown(() => listenUnix(`\0${name}-m`, { mode: 0o600 })).code, 'ERR_INVALID_ARG_VALUE');
+    // A null byte anywhere but first is still refused.
+    assert.is(thrown(() => dialUnix(`${dir}/a\0b`)).code, 'ERR_INVALID_ARG_VALUE');
+  } finally {
+    closeAll(...fds);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
