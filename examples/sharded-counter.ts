@@ -13,9 +13,11 @@
 // The main thread accepts and hands connections to the workers round-robin, as
 // examples/reactor.ts does.
 //
-//   WORKERS=4 PORT=6380 node dist/examples/sharded-counter.js
-//   printf 'INCR c\r\nINCR c\r\nGET c\r\n' | nc 127.0.0.1 6380
-//   redis-cli -p 6380 INCR c        (redis-cli sends RESP arrays: use its inline mode, or nc)
+//   npm run example:sharded-counter                 # port 6380, min(4, CPUs) workers
+//   WORKERS=4 PORT=0 node dist/examples/sharded-counter.js
+//   printf 'INCR c\r\nINCR c\r\nGET c\r\n' | nc -N 127.0.0.1 6380
+//
+// Inline commands only: redis-cli speaks RESP arrays, which this example does not parse.
 import * as os from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ErrEngineShutdown, ErrPollerClosed, Priority, connectPoller, openPoller, socket, type PollerHandle, type RemotePoller } from '../src/index.js';
@@ -93,6 +95,13 @@ export class Shard {
 
 /** Longest command line accepted. */
 const MAX_LINE = 4096;
+/**
+ * Most replies one connection may have waiting on other workers. A client that pipelines
+ * more without reading is disconnected (as Redis's client-output-buffer-limit does), so
+ * that it cannot make the server hold an unbounded number of forwarded commands: a
+ * TcpServer stops reading a client only once its unsent bytes fill the socket.
+ */
+const MAX_WAITING_REPLIES = 4096;
 
 /** Redis's inline protocol over TcpServer: replies leave in command order, per connection. */
 class CounterServer extends TcpServer {
@@ -100,6 +109,8 @@ class CounterServer extends TcpServer {
   readonly #shard: Shard;
   /** A connection's last reply still waiting for a forwarded command (none: nothing waits). */
   readonly #tails = new WeakMap<Connection, Promise<void>>();
+  /** Replies of a connection still waiting on another worker. */
+  readonly #waiting = new WeakMap<Connection, number>();
   /** Connections that sent QUIT (or a line too long): answered, then ended. */
   readonly #quitting = new WeakSet<Connection>();
 
@@ -141,8 +152,18 @@ class CounterServer extends TcpServer {
     this.commands++;
     const command = name.toUpperCase();
     if ((command === 'INCR' || command === 'GET') && key !== undefined && rest.length === 0) {
+      if ((this.#waiting.get(conn) ?? 0) >= MAX_WAITING_REPLIES) return this.#quit(conn, '-ERR too many commands waiting for replies\r\n');
       const n = command === 'INCR' ? this.#shard.incr(key) : this.#shard.get(key);
-      this.#reply(conn, typeof n === 'number' ? `:${n}\r\n` : n.then((v) => `:${v}\r\n`, errorReply));
+      if (typeof n === 'number') return this.#reply(conn, `:${n}\r\n`);
+      this.#waiting.set(conn, (this.#waiting.get(conn) ?? 0) + 1);
+      const settled = n.then(
+        (v) => `:${v}\r\n`,
+        (err: unknown) => errorReply(err),
+      );
+      this.#reply(
+        conn,
+        settled.finally(() => this.#waiting.set(conn, this.#waiting.get(conn)! - 1)),
+      );
     } else if (command === 'PING' && key === undefined) {
       this.#reply(conn, '+PONG\r\n');
     } else if (command === 'QUIT') {
