@@ -57,6 +57,7 @@ export class Shard {
   constructor(readonly index: number) {}
 
   connect(handles: PollerHandle<ShardTasks>[]): void {
+    this.close();
     this.#peers = handles.map((h, i) => (i === this.index ? null : connectPoller(h)));
   }
 
@@ -74,14 +75,16 @@ export class Shard {
   /** INCR from any worker: done here when this worker owns the key, else by its owner. */
   incr(key: string): number | Promise<number> {
     const owner = this.#peers[ownerOf(key, this.#peers.length)];
-    if (owner === null || owner === undefined) return this.incrOwned(key);
+    if (owner === undefined) throw new Error('not connected to the other workers yet');
+    if (owner === null) return this.incrOwned(key);
     this.forwarded++;
     return owner.trigger(Priority.High, 'incr', key);
   }
 
   get(key: string): number | Promise<number> {
     const owner = this.#peers[ownerOf(key, this.#peers.length)];
-    if (owner === null || owner === undefined) return this.getOwned(key);
+    if (owner === undefined) throw new Error('not connected to the other workers yet');
+    if (owner === null) return this.getOwned(key);
     this.forwarded++;
     return owner.trigger(Priority.High, 'get', key);
   }
