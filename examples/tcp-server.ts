@@ -117,6 +117,15 @@ export abstract class TcpServer {
   protected onDrained(_conn: Connection): void {}
 
   /**
+   * Called when the peer has sent all it will (read() returned 0): closes the connection.
+   * A protocol whose replies can still be on their way (examples/sharded-counter.ts)
+   * answers them first.
+   */
+  protected onEnd(conn: Connection): void {
+    this.closeConnection(conn);
+  }
+
+  /**
    * Writes `len` bytes of `buf`: true when all went out, false when the rest was queued
    * (the connection is then blocked until the peer reads; the bytes were copied).
    */
@@ -240,7 +249,7 @@ export abstract class TcpServer {
       for (let i = 0; i < MAX_READS_PER_EVENT; i++) {
         const n = read(fd, buf);
         if (n < 0) return; // drained; the next event brings more
-        if (n === 0) return this.closeConnection(conn);
+        if (n === 0) return this.onEnd(conn);
         if (!conn.lingering) this.onData(conn, buf, n);
         if (conn.closed || conn.pending !== null) return;
         if (n < buf.length) return;

@@ -4,14 +4,17 @@
 //
 //   NETPOLL_KQUEUE_PREFIX=/path/to/prefix node scripts/kqueue.mjs build|test [filter...]
 //
+// (or `npm run build:kqueue` / `npm run test:kqueue [filter...]`, the same thing).
+//
 // The prefix is where libkqueue was installed (include/kqueue/sys/event.h and
 // lib/libkqueue.so). The addon goes to build-kqueue/build/Release/netpoll.node;
 // the default build in build/ is left alone. NETPOLL_KQUEUE_WAKER=pipe builds the
 // pipe waker of OpenBSD and older NetBSD instead (into build-kqueue-pipe/).
 // Without a prefix, `test` prints why it skips and succeeds, so CI stays green.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +28,40 @@ function run(cmd, args, options = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', ...options });
   if (r.error) throw r.error;
   return r.status ?? 1;
+}
+
+/**
+ * node-gyp, found the same way whether this runs as `npm run build:kqueue` or as
+ * `node scripts/kqueue.mjs build`: only npm puts node_modules/.bin on PATH, so a bare
+ * `node-gyp` fails with ENOENT when run directly. The project's own devDependency comes
+ * first (the version `npm run build:native` uses), run with this node; then the one npm
+ * names when it runs a script; then PATH.
+ */
+function findNodeGyp() {
+  try {
+    const requireHere = createRequire(join(root, 'package.json'));
+    const manifest = requireHere.resolve('node-gyp/package.json');
+    const { bin } = JSON.parse(readFileSync(manifest, 'utf8'));
+    const script = typeof bin === 'string' ? bin : bin?.['node-gyp'];
+    if (script) return { script: join(dirname(manifest), script) };
+  } catch {
+    // not installed here: fall through
+  }
+  if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return { script: process.env.npm_config_node_gyp };
+  const onPath = (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'node-gyp')));
+  return onPath ? { script: null } : null;
+}
+
+/**
+ * Outside npm, node-gyp sees no npm config (npm hands it `nodedir` and the like as
+ * npm_config_* variables) and downloads headers for this node, which fails offline. The
+ * running node's own headers, where its install has them (official tarballs and distro
+ * packages put them in <prefix>/include/node), are the same version: use them then.
+ */
+function nodeDirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const nodePrefix = resolve(dirname(process.execPath), '..');
+  return existsSync(join(nodePrefix, 'include', 'node', 'common.gypi')) ? [`--nodedir=${nodePrefix}`] : [];
 }
 
 function usage(message) {
@@ -54,10 +91,11 @@ if (!existsSync(header)) usage(`no libkqueue under ${resolve(prefix)}: ${header}
 // one includes the real one, with paths kept relative to it.
 mkdirSync(buildDir, { recursive: true });
 writeFileSync(join(buildDir, 'binding.gyp'), '{ "includes": [ "../binding.gyp" ] }\n');
-const nodeGyp = process.env.npm_config_node_gyp;
-const gypArgs = ['rebuild', `--kqueue_prefix=${resolve(prefix)}`, ...(pipeWaker ? ['--kqueue_waker=pipe'] : [])];
-const status = nodeGyp
-  ? run(process.execPath, [nodeGyp, ...gypArgs], { cwd: buildDir })
+const gypArgs = ['rebuild', `--kqueue_prefix=${resolve(prefix)}`, ...(pipeWaker ? ['--kqueue_waker=pipe'] : []), ...nodeDirArgs()];
+const nodeGyp = findNodeGyp();
+if (!nodeGyp) usage('node-gyp not found: run `npm install` here (it is a devDependency), or put node-gyp on PATH.');
+const status = nodeGyp.script
+  ? run(process.execPath, [nodeGyp.script, ...gypArgs], { cwd: buildDir })
   : run('node-gyp', gypArgs, { cwd: buildDir });
 if (status !== 0) process.exit(status);
 

@@ -191,6 +191,27 @@ test('every relative link in README.md, docs/*.md and the examples\' READMEs poi
   assert.equal(dead, []);
 });
 
+test('every Node.js floor the documents name ("Node.js ≥ x.y") is package.json\'s engines floor', () => {
+  const engines = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  const floor = /^>=\s*(\d+)\.(\d+)\.(\d+)$/.exec(engines);
+  assert.ok(floor, `engines.node is a plain floor: ${engines}`);
+  const docs = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const wrong: string[] = [];
+  let seen = 0;
+  for (const doc of docs) {
+    const lines = fs.readFileSync(path.join(root, doc), 'utf8').split('\n');
+    lines.forEach((line, i) => {
+      for (const m of line.matchAll(/Node(?:\.js)?\s*(?:≥|>=)\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?/g)) {
+        seen++;
+        const [, major, minor = '0', patch = '0'] = m;
+        if (major !== floor[1] || minor !== floor[2] || patch !== floor[3]) wrong.push(`${doc}:${i + 1}: "${m[0]}" (engines: ${engines})`);
+      }
+    });
+  }
+  assert.ok(seen > 0, 'README.md names the Node.js floor');
+  assert.equal(wrong, []);
+});
+
 test.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 test.run();

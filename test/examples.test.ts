@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -354,6 +355,92 @@ for (const [kind, lb] of [
     }
   });
 }
+
+// ---- sharded counter: each key owned by one worker thread, commands forwarded to it ----
+
+/** A client of the counter's inline protocol: one command, then its one-line reply. */
+async function counterClient(port: number): Promise<{ command(line: string): Promise<string>; close(): void }> {
+  const c = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', resolve);
+    c.once('error', reject);
+  });
+  c.setEncoding('latin1');
+  let buffered = '';
+  const waiting: Array<(line: string) => void> = [];
+  c.on('data', (d: string) => {
+    buffered += d;
+    for (let nl = buffered.indexOf('\r\n'); nl >= 0 && waiting.length > 0; nl = buffered.indexOf('\r\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 2);
+      waiting.shift()!(line);
+    }
+  });
+  return {
+    command(line) {
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        c.write(`${line}\r\n`);
+      });
+    },
+    close: () => c.destroy(),
+  };
+}
+
+test('sharded counter example: 4 clients on 4 worker threads INCR one key 50 times each, and the count is exact', async () => {
+  const CLIENTS = 4;
+  const ROUNDS = 50;
+  const output = await withExample('sharded-counter.js', [], { WORKERS: '4' }, async ({ port }) => {
+    // Round-robin: the four connections land on the four workers, so three of them
+    // forward every INCR to the key's owner.
+    const clients = await within(Promise.all(Array.from({ length: CLIENTS }, () => counterClient(port))), 10000, 'connect');
+    const seen = await within(
+      Promise.all(
+        clients.map(async (client) => {
+          const replies: number[] = [];
+          for (let i = 0; i < ROUNDS; i++) {
+            const reply = await client.command('INCR c');
+            assert.match(reply, /^:\d+$/);
+            replies.push(Number(reply.slice(1)));
+          }
+          return replies;
+        }),
+      ),
+      30000,
+      `${CLIENTS} clients x ${ROUNDS} INCR`,
+    );
+    for (const replies of seen) assert.ok(replies.every((n, i) => i === 0 || n > replies[i - 1]!), `each client's counts increase: ${replies.join(' ')}`);
+    // Every count from 1 to 200 was given out exactly once: no INCR lost, none counted twice.
+    assert.equal([...seen.flat()].sort((a, b) => a - b), Array.from({ length: CLIENTS * ROUNDS }, (_, i) => i + 1));
+    assert.is(await clients[0]!.command('GET c'), `:${CLIENTS * ROUNDS}`);
+    for (const c of clients) c.close();
+    // Pipelined commands for keys of every owner: the replies come back in command order,
+    // though the forwarded ones are answered later than the local ones.
+    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+    const pipelined = [...keys, ...keys].map((k) => `INCR ${k}\r\n`).join('') + 'QUIT\r\n';
+    const r = await within(rawExchange(port, [pipelined]), 10000, 'pipelined INCRs');
+    assert.is(r.text, [...keys.map(() => ':1\r\n'), ...keys.map(() => ':2\r\n'), '+OK\r\n'].join(''));
+    assert.ok(r.closedByServer, 'QUIT ends the connection');
+  });
+  const forwarded = [...output.matchAll(/(\d+) forwarded/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  assert.ok(forwarded >= (CLIENTS - 1) * ROUNDS, `INCRs went to the key's owner: ${forwarded} forwarded\n${output}`);
+  assert.match(output, /sharded counter stopped/);
+});
+
+test('sharded counter example: the guide\'s snippet is a fragment of it (its lines, in order)', () => {
+  const root = path.join(__dirname, '..', '..');
+  const guide = fs.readFileSync(path.join(root, 'docs', 'guide.md'), 'utf8');
+  const block = /<!-- doctest: typecheck \(a fragment of examples\/sharded-counter\.ts[^\n]*-->\n```ts\n([\s\S]*?)\n```/.exec(guide);
+  assert.ok(block, 'docs/guide.md shows the sharded design');
+  const example = fs.readFileSync(path.join(root, 'examples', 'sharded-counter.ts'), 'utf8').split('\n');
+  let at = 0;
+  for (const line of block[1]!.split('\n')) {
+    if (line.trim() === '' || line.startsWith('import ')) continue; // the example imports from ../src
+    while (at < example.length && example[at] !== line) at++;
+    assert.ok(at < example.length, `guide line not in examples/sharded-counter.ts (or out of order): ${line}`);
+    at++;
+  }
+});
 
 // ---- Electron utility-process module, under plain Node ----
 // Before the tests below open pollers in this process: libkqueue (the kqueue backend's
