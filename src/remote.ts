@@ -54,7 +54,7 @@ function serialize(value: unknown): Buffer {
 // An addon built from older sources has no remote calls: everything else still works with
 // it, and handle() and connectPoller() fail with a TypeError (their native calls are missing).
 const codes = binding.remoteCodes ?? ({} as typeof binding.remoteCodes);
-const { UNDEFINED, NULL, FALSE, TRUE, NUMBER, STRING, SERIALIZED, SENTINEL, ARRAYBUFFER, BUFFER, FAILURE, TYPED, ERROR, ENTRY } = codes;
+const { UNDEFINED, NULL, FALSE, TRUE, NUMBER, STRING, SERIALIZED, SENTINEL, ARRAYBUFFER, BUFFER, FAILURE, TYPED, ERROR, ENTRY, NO_REPLY } = codes;
 
 /** The sentinel errors by the index a value carries across threads. */
 const sentinels: readonly Error[] = [ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed];
@@ -96,12 +96,15 @@ class Batch {
   count = 0;
   staging = Buffer.allocUnsafe(4096);
   used = 0;
+  /** Where the payload bytes of the last entry added begin (dropLast). */
+  #lastUsed = 0;
 
   /** Appends an entry for `value`; throws (appending nothing) when it cannot be cloned. */
   add(id: number, meta: number, value: unknown, kindFlag = 0): void {
     // What runs the caller's code (the getters v8.serialize calls) runs first, before the
     // batch is touched: that code may trigger, send or close in turn, re-entering it.
     const cloned = takesFastPath(value) ? undefined : serialize(value);
+    this.#lastUsed = this.used;
     if ((this.count + 1) * ENTRY > this.hdr.length) {
       const grown = new Float64Array(this.hdr.length * 2);
       grown.set(this.hdr);
@@ -195,6 +198,12 @@ class Batch {
     return off;
   }
 
+  /** Takes back the entry add() appended last (its caller's code closed the sender meanwhile). */
+  dropLast(): void {
+    this.count--;
+    this.used = this.#lastUsed;
+  }
+
   /** Forgets what was sent; gives back buffers a large batch grew. */
   reset(): void {
     this.count = 0;
@@ -205,6 +214,18 @@ class Batch {
 }
 
 function noop(): void {}
+
+/**
+ * An array of `n` own slots (undefined) and no prototype, for the binding to store
+ * values into: storing into an own data property finds no setter, so no user code (an
+ * index setter on Array.prototype) runs while the binding delivers tasks or replies.
+ * Array.from defines its elements (CreateDataProperty), which runs no setter either.
+ */
+function ownSlots(n: number): unknown[] {
+  const slots = Array.from<unknown>({ length: n });
+  Object.setPrototypeOf(slots, null);
+  return slots;
+}
 
 /**
  * Whether `value` crosses without v8.serialize: numbers, strings, booleans, undefined,
@@ -449,7 +470,7 @@ export class RemoteOwner implements RemoteSink {
   readonly #native: NativePoller;
   readonly #tasks: readonly ((param: unknown) => unknown)[];
   readonly #hdr = new Float64Array(ENTRY * 1024);
-  readonly #values: unknown[] = [];
+  readonly #values = ownSlots(1024 + 1);
   readonly #replies = new Batch();
   #flushQueued = false;
   #closed = false;
@@ -494,7 +515,10 @@ export class RemoteOwner implements RemoteSink {
     for (let refill = true, taken = 0; ; refill = false) {
       if (taken >= MAX_TAKEN_PER_ROUND) return true;
       const n = this.#native.remoteTake(hdr, values, refill);
-      if (n === 0) return false;
+      // No user code can run inside remoteTake (values has no setter to find), but the
+      // check costs nothing and is what keeps a task from running after close: the
+      // binding has answered what it took then.
+      if (n === 0 || this.#closed) return false;
       taken += n;
       const chunk = values[cap] as Buffer | undefined;
       values[cap] = undefined;
@@ -522,36 +546,40 @@ export class RemoteOwner implements RemoteSink {
     }
   }
 
+  /**
+   * The task returned `result`: its answer goes back to the caller. Never throws, and
+   * nothing it starts can reject unhandled: whatever a task returns is its caller's
+   * business and must not stop this loop (issue 18 §3.1). Everything it does to
+   * `result` that can run the task's code (reading `then`, a Proxy's traps, getters the
+   * copy reads) is inside a try, and a thenable is adopted by a promise's own resolve
+   * function, which catches what `then` throws (Promise.resolve would read
+   * `constructor` first, outside any try, and call `then` itself).
+   */
   done(slot: number, result: unknown): void {
     if (this.#closed) return;
-    if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
-      // A thenable settles the caller's promise when it does, as a local trigger's.
-      let then: unknown;
-      try {
-        then = (result as { then?: unknown }).then;
-      } catch (e) {
-        this.fail(slot, e);
-        return;
-      }
-      if (typeof then === 'function') {
-        Promise.resolve(result).then(
-          (v) => this.done(slot, v),
-          (e: unknown) => this.fail(slot, e),
-        );
-        return;
-      }
-    }
     try {
+      if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
+        if (typeof (result as { then?: unknown }).then === 'function') {
+          // Settles the caller's promise when it does, as a local trigger's.
+          new Promise((resolve) => resolve(result)).then(
+            (v) => this.done(slot, v),
+            (e: unknown) => this.fail(slot, e),
+          );
+          return;
+        }
+      }
+      if (slot < 0) return; // post(): nobody waits for the answer
       this.#replies.add(slot, 0, result);
     } catch (e) {
-      this.fail(slot, e); // the result cannot be cloned
+      this.fail(slot, e); // reading `then` threw, or the result cannot be cloned
       return;
     }
     this.#scheduleFlush();
   }
 
+  /** The task threw `error`, or its promise rejected: the caller's promise rejects with a copy. Never throws. */
   fail(slot: number, error: unknown): void {
-    if (this.#closed) return;
+    if (this.#closed || slot < 0) return;
     addError(this.#replies, slot, error);
     this.#scheduleFlush();
   }
@@ -600,11 +628,29 @@ interface Pending {
  */
 class CallerThread {
   readonly #hdr = new Float64Array(ENTRY * REPLY_ENTRIES);
-  readonly #values: unknown[] = [];
-  readonly #pending: (Pending | undefined)[] = [];
-  readonly #freeIds: number[] = [];
+  readonly #values = ownSlots(REPLY_ENTRIES + 1);
+  // Without prototypes, and written by index only (no push/pop): storing a call finds no
+  // inherited setter, so no user code runs while a trigger is queued or settled.
+  readonly #pending = Object.setPrototypeOf([], null) as (Pending | undefined)[];
+  readonly #freeIds = Object.setPrototypeOf([], null) as number[];
+  #free = 0;
   #count = 0;
   #channel: RemoteChannel | undefined;
+  /** The open Outbox of each poller (by handle id) this thread sends to. */
+  readonly #outboxes = new Map<number, Outbox>();
+
+  outbox(id: number): Outbox | undefined {
+    return this.#outboxes.get(id);
+  }
+
+  open(outbox: Outbox): Outbox {
+    this.#outboxes.set(outbox.id, outbox);
+    return outbox;
+  }
+
+  forget(outbox: Outbox): void {
+    if (this.#outboxes.get(outbox.id) === outbox) this.#outboxes.delete(outbox.id);
+  }
 
   get channel(): RemoteChannel {
     this.#channel ??= new binding.RemoteChannel((n) => this.#onReplies(n), this.#hdr, this.#values);
@@ -613,7 +659,7 @@ class CallerThread {
 
   /** A call id for a promise; the channel holds the thread open while any is pending. */
   add(p: Pending): number {
-    const id = this.#freeIds.length > 0 ? this.#freeIds.pop()! : this.#pending.length;
+    const id = this.#free > 0 ? this.#freeIds[--this.#free]! : this.#pending.length;
     this.#pending[id] = p;
     if (this.#count++ === 0) this.channel.setRef(true);
     return id;
@@ -623,7 +669,7 @@ class CallerThread {
     const p = this.#pending[id];
     if (p === undefined) return;
     this.#pending[id] = undefined;
-    this.#freeIds.push(id);
+    this.#freeIds[this.#free++] = id;
     if (--this.#count === 0) this.#channel?.setRef(false);
     if (ok) {
       p.resolve(value);
@@ -661,16 +707,94 @@ class CallerThread {
   }
 }
 
+/**
+ * A promise rejected with ErrPollerClosed and marked handled: an owner closing is
+ * ordinary shutdown, and a fire-and-forget trigger (gnet style) must not crash its
+ * thread through an unhandled rejection, on this path or any other (issue 18 §3.3).
+ */
+function closedRejection(): Promise<never> {
+  const p = Promise.reject(ErrPollerClosed);
+  p.catch(noop);
+  return p;
+}
+
 let thisThread: CallerThread | undefined;
 const constructorKey = Symbol('RemotePoller');
 
-/** Where a RemotePoller stands; the transitions are in connectPoller, #flush and close. */
+/**
+ * What this thread sends to one poller: the staging every RemotePoller of that poller
+ * in this thread shares, so that their triggers and posts reach it in the order they
+ * were made (FIFO per thread, however many RemotePollers of one handle it holds), and
+ * the one native link they go through. Lives while any of those RemotePollers is open.
+ */
+class Outbox {
+  readonly batch = new Batch();
+  /** undefined once the poller was found gone (or every member closed). */
+  link: RemoteLink | undefined;
+  members = 0;
+  #flushQueued = false;
+  readonly #flush = (): void => this.send();
+
+  constructor(
+    readonly id: number,
+    link: RemoteLink,
+    readonly thread: CallerThread,
+  ) {
+    this.link = link;
+  }
+
+  /** Sends at the end of this tick (one native call for the tick's triggers and posts). */
+  schedule(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flush);
+  }
+
+  /** Sends what is staged in one native call. */
+  send(): void {
+    this.#flushQueued = false;
+    const batch = this.batch;
+    const n = batch.count;
+    if (n === 0) return;
+    try {
+      const queued = this.link === undefined ? 0 : this.link.flush(batch.hdr, n, batch.staging);
+      if (queued < 0) {
+        this.#rejectFrom(0, systemError(queued, 'malloc'));
+      } else if (queued < n) {
+        // The poller went away: what was queued is answered by it, the rest here.
+        this.release();
+        this.#rejectFrom(queued, ErrPollerClosed);
+      }
+    } catch (e) {
+      this.#rejectFrom(0, e);
+    } finally {
+      batch.reset();
+    }
+  }
+
+  #rejectFrom(from: number, reason: unknown): void {
+    const { hdr, count } = this.batch;
+    for (let i = from; i < count; i++) {
+      const id = hdr[i * ENTRY]!;
+      if (id !== NO_REPLY) this.thread.settle(id, false, reason); // a post has nobody to tell
+    }
+  }
+
+  /** Lets go of the poller: every member reads as disconnected from now on. */
+  release(): void {
+    this.link?.close();
+    this.link = undefined;
+    this.thread.forget(this);
+  }
+}
+
+/** Where a RemotePoller stands; the transitions are in its constructor and close(). */
 const enum LinkState {
-  /** Triggers are queued on the poller. */
+  /** Triggers are staged in its Outbox (which may find the poller gone: see `connected`). */
   Connected,
-  /** The poller is gone (closed, its thread ended) or never existed: triggers reject with ErrPollerClosed. */
+  /** The poller was gone (closed, its thread ended) or never existed at connectPoller. */
   Gone,
-  /** close() was called: triggers reject with ErrPollerClosed. */
+  /** close() was called: triggers reject with ErrPollerClosed, posts return false. */
   Closed,
 }
 
@@ -712,33 +836,30 @@ export type TaskResult<F> = F extends (...args: never[]) => infer R ? Awaited<R>
  */
 export class RemotePoller<T extends PollerTasks = AnyTasks> {
   #state: LinkState;
-  #link: RemoteLink | undefined;
+  readonly #outbox: Outbox | undefined;
   readonly #names: ReadonlyMap<string, number>;
-  readonly #batch = new Batch();
   readonly #thread: CallerThread;
-  #flushQueued = false;
-  readonly #flush = (): void => this.#send();
 
   /** @internal Use {@link connectPoller}. */
-  constructor(link: RemoteLink | undefined, key: symbol) {
+  constructor(outbox: Outbox | undefined, names: readonly string[], key: symbol) {
     if (key !== constructorKey || thisThread === undefined) {
       const err = new TypeError('RemotePoller cannot be constructed directly: use connectPoller()') as TypeError & { code: string };
       err.code = 'ERR_ILLEGAL_CONSTRUCTOR';
       throw err;
     }
     this.#thread = thisThread;
-    this.#link = link;
-    this.#state = link === undefined ? LinkState.Gone : LinkState.Connected;
-    const names = link === undefined ? [] : (JSON.parse(link.names) as string[]);
+    this.#outbox = outbox;
+    this.#state = outbox === undefined ? LinkState.Gone : LinkState.Connected;
+    if (outbox !== undefined) outbox.members++;
     this.#names = new Map(names.map((name, i) => [name, i]));
   }
 
   /**
    * Whether triggers can still reach the poller: false after {@link RemotePoller.close},
-   * or once a trigger found the poller closed (or its thread gone).
+   * or once a trigger or post found the poller closed (or its thread gone).
    */
   get connected(): boolean {
-    return this.#state === LinkState.Connected;
+    return this.#live() !== undefined;
   }
 
   /** The names of the tasks the poller offers (none once disconnected). */
@@ -746,19 +867,29 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
     return [...this.#names.keys()];
   }
 
+  /** The outbox while triggers can reach the poller. */
+  #live(): Outbox | undefined {
+    const outbox = this.#outbox;
+    return this.#state === LinkState.Connected && outbox!.link !== undefined ? outbox : undefined;
+  }
+
   /**
    * Queues the task named `task` on the poller with `param`, as the poller's own
-   * {@link Poller.trigger} would: the same urgent and normal queues and gnet's rules,
-   * and high-priority tasks from this thread run in the order they were triggered.
-   * `param` is copied (structured clone; numbers, strings, Buffers, typed arrays and
-   * ArrayBuffers directly), and so is the result. Triggers of one tick go to the
-   * poller together, at the end of the tick.
+   * {@link Poller.trigger} would: the same urgent and normal queues and gnet's rules.
+   * High-priority tasks from one thread run in the order that thread triggered (or
+   * posted) them, across every RemotePoller of the same poller in it. `param` is copied
+   * (structured clone; numbers, strings, Buffers, typed arrays and ArrayBuffers
+   * directly), and so is the result. Triggers of one tick go to the poller together, at
+   * the end of the tick. For a hand-off whose result nobody needs, {@link RemotePoller.post}
+   * costs less: no promise and no reply.
    *
    * @param priority - `Priority.High` or `Priority.Low`, as for {@link Poller.trigger}.
    * @param task - the name of one of the tasks the poller gave to {@link Poller.handle}.
    * @param param - the task's parameter, when it takes one (copied).
    * @returns a promise of the task's result; it rejects with what the task throws, and
    * with `ErrPollerClosed` when the poller closes (or its thread ends) first, or has.
+   * Rejections with `ErrPollerClosed` are marked handled, so a fire-and-forget trigger
+   * (`void remote.trigger(...)`) never crashes its thread when the poller closes.
    * @throws (rejects) TypeError/RangeError for a bad priority or task name (code
    * `ERR_UNKNOWN_TASK` for a name the poller does not offer), and the DataCloneError
    * `v8.serialize` gives for a param that cannot be copied (a function, a Proxy, a
@@ -771,25 +902,13 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
    */
   trigger<K extends keyof T & string>(priority: Priority, task: K, ...param: TaskParams<T[K]>): Promise<TaskResult<T[K]>>;
   trigger(priority: Priority, task: string, param?: unknown): Promise<unknown> {
-    if ((priority !== 0 && priority !== 1) || typeof task !== 'string') {
-      try {
-        validateInteger(priority, 'priority', 0, 1);
-        if (typeof task !== 'string') {
-          const err = new TypeError(`The "task" argument must be of type string. Received ${typeof task}`) as TypeError & { code: string };
-          err.code = 'ERR_INVALID_ARG_TYPE';
-          throw err;
-        }
-      } catch (e) {
-        return Promise.reject(e);
-      }
+    let index: number;
+    try {
+      index = this.#taskIndex(priority, task);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (this.#state !== LinkState.Connected) return Promise.reject(ErrPollerClosed);
-    const index = this.#names.get(task);
-    if (index === undefined) {
-      const err = new TypeError(`The poller offers no task named ${JSON.stringify(task)}; it offers ${[...this.#names.keys()].map((n) => JSON.stringify(n)).join(', ') || 'none'}`) as TypeError & { code: string };
-      err.code = 'ERR_UNKNOWN_TASK';
-      return Promise.reject(err);
-    }
+    if (this.#live() === undefined) return closedRejection();
     let resolve!: (value: unknown) => void;
     let reject!: (error: unknown) => void;
     const promise = new Promise<unknown>((res, rej) => {
@@ -799,57 +918,89 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
     const pending: Pending = { resolve, reject, promise };
     const thread = this.#thread;
     const id = thread.add(pending);
+    const outbox = this.#outbox!;
     try {
-      this.#batch.add(id, priority | (index << 1), param);
+      outbox.batch.add(id, priority | (index << 1), param);
     } catch (e) {
       thread.settle(id, false, e);
       return promise;
     }
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(this.#flush);
+    // Copying the param ran the caller's code (getters), which may have closed this
+    // RemotePoller (sending what was staged before this call): this call is not sent.
+    if (this.#live() === undefined) {
+      outbox.batch.dropLast();
+      thread.settle(id, false, ErrPollerClosed);
+      return promise;
     }
+    outbox.schedule();
     return promise;
   }
 
-  /** Sends this tick's triggers in one native call. */
-  #send(): void {
-    this.#flushQueued = false;
-    const batch = this.#batch;
-    const n = batch.count;
-    if (n === 0) return;
-    try {
-      const queued = this.#link === undefined ? 0 : this.#link.flush(batch.hdr, n, batch.staging);
-      if (queued < 0) {
-        this.#rejectBatch(0, systemError(queued, 'malloc'));
-      } else if (queued < n) {
-        // The poller went away: what was queued is answered by it, the rest here.
-        this.#disconnect(LinkState.Gone);
-        this.#rejectBatch(queued, ErrPollerClosed);
-      }
-    } catch (e) {
-      this.#rejectBatch(0, e);
-    } finally {
-      batch.reset();
+  /**
+   * Queues the task named `task` on the poller with `param`, and forgets it: gnet's
+   * `Trigger` as a hand-off (an accepted fd to the loop that will own it, a tick), with
+   * no promise and no reply. What the task returns is dropped; what it throws is
+   * reported on the `netpoll:poller` diagnostics channel (`source: 'task'`), as a local
+   * task's is. Posts and triggers of one thread reach the poller in the order they were
+   * made, and go to it together at the end of the tick.
+   *
+   * @param priority - `Priority.High` or `Priority.Low`, as for {@link Poller.trigger}.
+   * @param task - the name of one of the tasks the poller gave to {@link Poller.handle}.
+   * @param param - the task's parameter, when it takes one (copied, as for
+   * {@link RemotePoller.trigger}).
+   * @returns true when the task was queued (it is sent at the end of this tick); false
+   * when this RemotePoller is closed or knows the poller is (a trigger or post of an
+   * earlier tick found it closed, or its thread gone). A queued task still does not run
+   * if the poller closes before it does; nobody is told then.
+   * @throws TypeError/RangeError for a bad priority or task name (code `ERR_UNKNOWN_TASK`
+   * for a name the poller does not offer), and the DataCloneError `v8.serialize` gives
+   * for a param that cannot be copied (code `ERR_DATA_CLONE`). Never `ErrPollerClosed`.
+   * @example
+   * ```ts
+   * // The acceptor hands each connection to the loop that will own it.
+   * if (!remote.post(Priority.High, 'register', fd)) close(fd); // that loop is gone
+   * ```
+   */
+  post<K extends keyof T & string>(priority: Priority, task: K, ...param: TaskParams<T[K]>): boolean;
+  post(priority: Priority, task: string, param?: unknown): boolean {
+    const index = this.#taskIndex(priority, task);
+    const outbox = this.#live();
+    if (outbox === undefined) return false;
+    outbox.batch.add(NO_REPLY, priority | (index << 1), param);
+    if (this.#live() === undefined) {
+      outbox.batch.dropLast(); // the param's getters closed this RemotePoller
+      return false;
     }
+    outbox.schedule();
+    return true;
   }
 
-  #rejectBatch(from: number, reason: unknown): void {
-    const { hdr, count } = this.#batch;
-    for (let i = from; i < count; i++) this.#thread.settle(hdr[i * ENTRY]!, false, reason);
-  }
-
-  #disconnect(state: LinkState): void {
-    this.#state = state;
-    this.#link?.close();
-    this.#link = undefined;
+  /** The index of `task` on the poller; throws for a bad priority or an unknown name. */
+  #taskIndex(priority: Priority, task: string): number {
+    if ((priority !== 0 && priority !== 1) || typeof task !== 'string') {
+      validateInteger(priority, 'priority', 0, 1);
+      if (typeof task !== 'string') {
+        const err = new TypeError(`The "task" argument must be of type string. Received ${typeof task}`) as TypeError & { code: string };
+        err.code = 'ERR_INVALID_ARG_TYPE';
+        throw err;
+      }
+    }
+    const index = this.#names.get(task);
+    if (index === undefined) {
+      if (this.#state !== LinkState.Connected) return -1; // disconnected: the caller answers ErrPollerClosed or false
+      const err = new TypeError(`The poller offers no task named ${JSON.stringify(task)}; it offers ${[...this.#names.keys()].map((n) => JSON.stringify(n)).join(', ') || 'none'}`) as TypeError & { code: string };
+      err.code = 'ERR_UNKNOWN_TASK';
+      throw err;
+    }
+    return index;
   }
 
   /**
-   * Sends what this tick triggered, then lets go of the poller: later triggers reject
-   * with `ErrPollerClosed`. Calls already sent still settle. Idempotent. A RemotePoller
-   * never keeps its thread alive by itself, only while calls are pending, so close()
-   * is about releasing the poller early, not about exiting.
+   * Sends what this thread triggered and posted to the poller this tick, then lets go of
+   * it: later triggers reject with `ErrPollerClosed`, later posts return false. Calls
+   * already sent still settle. Idempotent. A RemotePoller never keeps its thread alive
+   * by itself, only while calls are pending, so close() is about releasing the poller
+   * early, not about exiting.
    *
    * @throws Never.
    * @example
@@ -861,8 +1012,12 @@ export class RemotePoller<T extends PollerTasks = AnyTasks> {
    */
   close(): void {
     if (this.#state === LinkState.Closed) return;
-    this.#send();
-    this.#disconnect(LinkState.Closed);
+    const wasConnected = this.#state === LinkState.Connected;
+    this.#state = LinkState.Closed;
+    const outbox = this.#outbox;
+    if (!wasConnected || outbox === undefined) return;
+    outbox.send();
+    if (--outbox.members === 0 && outbox.link !== undefined) outbox.release();
   }
 
   /**
@@ -920,5 +1075,12 @@ export function connectPoller<T extends PollerTasks = AnyTasks>(handle: PollerHa
   if (typeof token !== 'string' || token.length > 256) throw invalidHandle('its token is not a short string');
   thisThread ??= new CallerThread();
   const link = thisThread.channel.connect(id, token);
-  return new RemotePoller<T>(typeof link === 'number' ? undefined : link, constructorKey);
+  if (typeof link === 'number') return new RemotePoller<T>(undefined, [], constructorKey);
+  const names = JSON.parse(link.names) as string[];
+  // Every RemotePoller of one poller in this thread shares one Outbox (FIFO per thread):
+  // the new link only proved the token, and goes.
+  let outbox = thisThread.outbox(id);
+  if (outbox === undefined) outbox = thisThread.open(new Outbox(id, link, thisThread));
+  else link.close();
+  return new RemotePoller<T>(outbox, names, constructorKey);
 }

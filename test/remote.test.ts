@@ -675,6 +675,175 @@ test('connectPoller on the poller\'s own thread queues like a local trigger', as
   assert.equal(log, ['local 1', 'local 2', 'remote', 'next run']);
 });
 
+// ---- issue 18 §3: hostile results, closing owners, FIFO across RemotePollers, close mid-delivery ----
+
+/** Task results whose every inspection runs hostile code: what the owner touches of a result. */
+function hostileResults(): Record<string, () => unknown> {
+  const trap = (): never => {
+    throw new Error('trap');
+  };
+  const revocable = Proxy.revocable({}, {});
+  revocable.revoke();
+  return {
+    promiseThenThrows: () => {
+      const p = Promise.resolve(1);
+      Object.defineProperty(p, 'then', { value: trap });
+      return p;
+    },
+    promiseConstructorGetter: () => {
+      const p = Promise.resolve(2);
+      Object.defineProperty(p, 'constructor', { get: trap });
+      return p;
+    },
+    thenableThenThrows: () => ({ then: trap }),
+    thenGetterThrows: () => ({ get then(): unknown { return trap(); } }),
+    toPrimitive: () => ({ [Symbol.toPrimitive]: trap, valueOf: trap, toString: trap }),
+    proxyEveryTrap: () => new Proxy({}, { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap }),
+    proxyOfPromise: () => new Proxy(Promise.resolve(3), { get: trap, getPrototypeOf: trap }),
+    revokedProxy: () => revocable.proxy,
+    thenableOfHostile: () => ({ then: (ok: (v: unknown) => void) => ok({ get then(): unknown { return trap(); } }) }),
+    rejectsWithRevoked: () => Promise.reject(revocable.proxy),
+  };
+}
+
+test('no value a remote task returns, throws or rejects with stops the owner: the caller gets an answer, and later triggers run', async () => {
+  using poller = openPoller();
+  const hostile = hostileResults();
+  const handle = poller.handle({ ...hostile, ok: () => 'still polling' });
+  let stopped: unknown;
+  const polling = poller.polling().then((r) => (stopped = r), (e: unknown) => (stopped = e));
+  const remote = connectPoller(handle);
+  for (const name of Object.keys(hostile)) {
+    const outcome = await within(
+      (remote.trigger as (p: Priority, t: string) => Promise<unknown>)(Priority.High, name).then(() => 'resolved', () => 'rejected'),
+      5000,
+      `the caller of ${name}`,
+    );
+    assert.ok(outcome === 'resolved' || outcome === 'rejected', name);
+    assert.is(stopped, undefined, `${name}'s result stopped the owner's polling`);
+    assert.is(await within(remote.trigger(Priority.High, 'ok'), 5000, `a trigger after ${name}`), 'still polling');
+  }
+  assert.ok(poller.running);
+  poller.close();
+  await polling;
+});
+
+test('fire-and-forget triggers never crash the producer when the owner closes, on any path', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ tick: () => undefined });
+  void poller.polling();
+  const w = worker(
+    `process.on('unhandledRejection', (e) => { post({ unhandled: String(e) }); });
+     const remote = np.connectPoller(workerData.handle);
+     await remote.trigger(np.Priority.Low, 'tick');
+     post('connected');
+     await new Promise((r) => require('node:worker_threads').parentPort.once('message', r));
+     for (let i = 0; i < 5; i++) { void remote.trigger(np.Priority.Low, 'tick'); await new Promise((r) => setTimeout(r, 20)); }
+     const gone = np.connectPoller(workerData.handle);
+     void gone.trigger(np.Priority.Low, 'tick');
+     void gone.trigger(np.Priority.High, 'tick');
+     await new Promise((r) => setTimeout(r, 50));
+     post('done');`,
+    { handle },
+  );
+  assert.is(await message(w), 'connected');
+  poller.close();
+  w.postMessage('go');
+  const m = await message(w);
+  assert.is(m, 'done', `the producer saw ${JSON.stringify(m)}`);
+  await exited(w);
+});
+
+test('two RemotePollers of one handle in one thread keep FIFO for high-priority tasks: a:1, b:2, a:3, b:4 run 1, 2, 3, 4', async () => {
+  using poller = openPoller();
+  const ran: number[] = [];
+  const handle = poller.handle({ log: (x: number) => void ran.push(x) });
+  void poller.polling();
+  const a = connectPoller(handle);
+  const b = connectPoller(handle);
+  const sent = [a.trigger(Priority.High, 'log', 1), b.trigger(Priority.High, 'log', 2), a.trigger(Priority.High, 'log', 3), b.trigger(Priority.High, 'log', 4)];
+  await within(Promise.all(sent), 5000);
+  assert.equal(ran, [1, 2, 3, 4]);
+  // And from a worker, across ticks and after one of them closes.
+  ran.length = 0;
+  const w = worker(
+    `const a = np.connectPoller(workerData.handle), b = np.connectPoller(workerData.handle);
+     const all = [];
+     for (let i = 0; i < 200; i += 2) { all.push(a.trigger(np.Priority.High, 'log', i), b.trigger(np.Priority.High, 'log', i + 1)); if (i % 20 === 0) await null; }
+     a.close();
+     all.push(b.trigger(np.Priority.High, 'log', 200));
+     await Promise.all(all);
+     post('done');`,
+    { handle },
+  );
+  assert.is(await message(w), 'done');
+  assert.equal(ran, Array.from({ length: 201 }, (_, i) => i));
+  await exited(w);
+});
+
+test('an inherited index setter that closes the poller mid-delivery runs no task after close, remote or local', async () => {
+  const ran = new Set<string>(); // not an array: the hooks below fire on array stores
+  const saved = new Map<number, PropertyDescriptor | undefined>();
+  /** Array.prototype[0..7] setters that run `close` when `value` is stored: user code inside netpoll's own storage. */
+  const hook = (value: unknown, close: () => void): void => {
+    for (let i = 0; i < 8; i++) {
+      saved.set(i, Object.getOwnPropertyDescriptor(Array.prototype, i));
+      Object.defineProperty(Array.prototype, i, {
+        configurable: true,
+        set(v: unknown) {
+          if (v === value) close();
+          Object.defineProperty(this, i, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+      });
+    }
+  };
+  const unhook = (): void => {
+    for (const [i, d] of saved) {
+      if (d === undefined) delete (Array.prototype as unknown as Record<number, unknown>)[i];
+      else Object.defineProperty(Array.prototype, i, d);
+    }
+    saved.clear();
+  };
+  {
+    using poller = openPoller();
+    const handle = poller.handle({ run: (x: string) => void ran.add(x) });
+    const polling = poller.polling();
+    const remote = connectPoller(handle);
+    // A string param arrives as a value the binding stores into the owner's array.
+    const results = [remote.trigger(Priority.High, 'run', 'remote a'), remote.trigger(Priority.High, 'run', 'remote b')];
+    hook('remote a', () => poller.close());
+    try {
+      await within(Promise.allSettled(results), 5000);
+    } finally {
+      unhook();
+    }
+    // Before the fix the binding's store ran the hook, which closed the poller mid-delivery, and "remote a" still ran.
+    if (poller.closed) assert.equal([...ran], [], 'no remote task ran after close');
+    assert.ok(!poller.closed, 'delivering tasks ran no user code (the hook would have closed the poller)');
+    assert.equal([...ran], ['remote a', 'remote b']);
+    poller.close();
+    await within(polling, 5000);
+    ran.clear();
+  }
+  {
+    using poller = openPoller();
+    const task = (): void => void ran.add('local');
+    let p: Promise<unknown>;
+    hook(task, () => poller.close());
+    try {
+      p = poller.trigger(Priority.High, task);
+    } finally {
+      unhook();
+    }
+    assert.ok(!poller.closed, 'queuing a task ran no user code (the hook would have closed the poller)');
+    const stop = poller.trigger(Priority.Low, () => ErrEngineShutdown);
+    await within(poller.polling(), 2000);
+    await within(p, 2000, 'the local trigger');
+    await stop;
+    assert.equal([...ran], ['local']);
+  }
+});
+
 test('handle(): once per poller, functions only, not after close', () => {
   const poller = openPoller();
   assert.instance(thrown(() => poller.handle(null as never)), TypeError);
