@@ -844,6 +844,74 @@ test('an inherited index setter that closes the poller mid-delivery runs no task
   }
 });
 
+test('post() queues a task with no promise and no reply: true while the poller is there, in order with triggers, false once it is known closed', async () => {
+  using poller = openPoller();
+  const ran: unknown[] = [];
+  const handle = poller.handle({ log: (x: unknown) => void ran.push(x), boom: () => { throw new Error('posted task threw'); }, rejects: () => Promise.reject(new Error('posted task rejected')) });
+  const polling = poller.polling();
+  const remote = connectPoller(handle);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    assert.is(remote.post(Priority.High, 'log', 1), true);
+    const t = remote.trigger(Priority.High, 'log', 2);
+    assert.is(remote.post(Priority.High, 'log', 'three'), true);
+    assert.is(remote.post(Priority.High, 'boom'), true);
+    assert.is(remote.post(Priority.High, 'rejects'), true);
+    assert.is(remote.post(Priority.Low, 'log', Buffer.from('four')), true);
+    await within(t, 2000);
+    await within(remote.trigger(Priority.Low, 'log', 5), 2000);
+    assert.equal(ran, [1, 2, 'three', Buffer.from('four'), 5]);
+    // Bad arguments throw; a closed poller does not.
+    assert.is(thrown(() => (remote.post as (p: Priority, t: string) => boolean)(Priority.High, 'nope')).code, 'ERR_UNKNOWN_TASK');
+    assert.instance(thrown(() => remote.post(7 as Priority, 'log', 1)), RangeError);
+    assert.is(thrown(() => remote.post(Priority.High, 'log', () => 1)).code, 'ERR_DATA_CLONE');
+    await sleep(20);
+    assert.equal(unhandled, [], 'a posted task\'s rejection is nobody\'s unhandled rejection');
+    assert.ok(poller.running, 'polling went on');
+    poller.close();
+    await polling;
+    // The first post after the close is queued for a poller that is gone; its send finds out.
+    remote.post(Priority.High, 'log', 6);
+    await sleep(10);
+    assert.is(remote.post(Priority.High, 'log', 7), false);
+    assert.is(remote.connected, false);
+    const other = connectPoller(handle);
+    assert.is(other.post(Priority.High, 'log', 8), false, 'a handle of a closed poller');
+    remote.close();
+    assert.is(remote.post(Priority.High, 'log', 9), false);
+    assert.equal(ran, [1, 2, 'three', Buffer.from('four'), 5]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
+test('a worker that only posts is not kept alive by it, and keeps posting safely while the owner closes', async () => {
+  using poller = openPoller();
+  let runs = 0;
+  const handle = poller.handle({ tick: () => void runs++ });
+  void poller.polling();
+  const w = worker(
+    `process.on('unhandledRejection', (e) => { post({ unhandled: String(e) }); });
+     const remote = np.connectPoller(workerData.handle);
+     let queued = 0, refused = 0;
+     for (let round = 0; round < 400 && refused === 0; round++) {
+       for (let i = 0; i < 50; i++) remote.post(np.Priority.Low, 'tick') ? queued++ : refused++;
+       if (round === 20) post('started');
+       await new Promise((r) => setTimeout(r, 2));
+     }
+     post({ queued, refused });`,
+    { handle },
+  );
+  assert.is(await message(w), 'started');
+  poller.close();
+  const { queued, refused } = await message<{ queued: number; refused: number }>(w);
+  assert.ok(refused > 0, 'posts after the close came back false');
+  assert.ok(runs <= queued && runs > 0, `${runs} of ${queued} queued tasks ran`);
+  assert.is(await exited(w), 0, 'the worker exited by itself');
+});
+
 test('handle(): once per poller, functions only, not after close', () => {
   const poller = openPoller();
   assert.instance(thrown(() => poller.handle(null as never)), TypeError);
