@@ -164,11 +164,12 @@ export class RemoteOwner implements RemoteSink {
    * `constructor` first, outside any try, and call `then` itself).
    */
   done(slot: number, result: unknown): void {
-    if (this.#closed) return;
     try {
       if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
         if (typeof (result as { then?: unknown }).then === 'function') {
-          // Settles the caller's promise when it does, as a local trigger's.
+          // Settles the caller's promise when it does, as a local trigger's. Adopted even
+          // when nobody will hear the answer (a post, or the task closed the poller): a
+          // promise it returned must not reject unhandled on this thread.
           new Promise((resolve) => resolve(result)).then(
             (v) => this.done(slot, v),
             (e: unknown) => this.fail(slot, e),
@@ -176,7 +177,7 @@ export class RemoteOwner implements RemoteSink {
           return;
         }
       }
-      if (slot < 0) return; // post(): nobody waits for the answer
+      if (this.#closed || slot < 0) return; // closed: the binding answered; post(): nobody waits
       this.#replies.add(slot, 0, result);
     } catch (e) {
       this.fail(slot, e); // reading `then` threw, or the result cannot be cloned

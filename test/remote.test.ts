@@ -912,6 +912,32 @@ test('a worker that only posts is not kept alive by it, and keeps posting safely
   assert.is(await exited(w), 0, 'the worker exited by itself');
 });
 
+test('a remote task that closes its poller and returns a rejected promise leaves no unhandled rejection on the owner', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    for (const how of ['trigger', 'post'] as const) {
+      const poller = openPoller();
+      const handle = poller.handle({
+        closeAndReject: () => {
+          poller.close();
+          return Promise.reject(new Error('rejected after close'));
+        },
+      });
+      const polling = poller.polling();
+      const remote = connectPoller(handle);
+      if (how === 'trigger') assert.is(await within(rejection(remote.trigger(Priority.High, 'closeAndReject')), 2000), ErrPollerClosed);
+      else remote.post(Priority.High, 'closeAndReject');
+      await within(polling, 2000);
+      await sleep(20);
+    }
+    assert.equal(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('handle(): once per poller, functions only, not after close', () => {
   const poller = openPoller();
   assert.instance(thrown(() => poller.handle(null as never)), TypeError);
