@@ -3,18 +3,29 @@
 // of one trigger awaited at a time; against MessagePort postMessage to the same
 // thread (a request and its reply, the reply settling a promise).
 //
+// Two more modes compare with one-way MessagePort postMessage (no reply message; every
+// message counted once the owner has run it, which one round trip after each window
+// tells the producer): `handoff`, tasks sent with no reply (remote post()) in windows of
+// HANDOFF_WINDOW; and `inflight`, INFLIGHT triggers sent before the producer awaits the
+// last one (remote trigger(), every reply settling a promise).
+//
 //   node dist/bench/remote.js <impl> <mode> <producers> <param> <measure_ms> <warmup_ms>
-// impl: remote | messageport; mode: throughput | latency; param: fd | buffer (1 KiB)
-// prints one JSON line: throughput {"tasks","seconds","rate"}; latency {"samples","p50_us","p99_us"}
+// impl: remote | messageport; mode: throughput | latency | handoff | inflight;
+// param: fd | buffer (1 KiB)
+// prints one JSON line: {"tasks","seconds","rate"}; latency {"samples","p50_us","p99_us"}
 import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrEngineShutdown, Priority, connectPoller, openPoller, type PollerHandle } from '../src/index.js';
 import { intArg, printResult } from './util.js';
 
 /** Triggers a producer keeps in flight: it sends this many, then waits for the last. */
 const BATCH = 512;
+/** handoff: tasks posted between two round trips that say they all ran (bounds what is queued). */
+const HANDOFF_WINDOW = 32 * 1024;
+/** inflight: triggers sent before the producer awaits the last (issue 18: 200,000). */
+const INFLIGHT = 200_000;
 
 type Impl = 'remote' | 'messageport';
-type Mode = 'throughput' | 'latency';
+type Mode = 'throughput' | 'latency' | 'handoff' | 'inflight';
 
 interface ProducerInput {
   impl: Impl;
@@ -34,7 +45,18 @@ function work(param: number | Buffer): number {
   return typeof param === 'number' ? param + 1 : param.length;
 }
 
-const tasks = { work };
+/** What the owner has run of the one-way kinds (handoff, and messageport's inflight). */
+let ran = 0;
+/** A one-way task: counted, nothing sent back. */
+function count(param: number | Buffer): void {
+  ran += typeof param === 'number' ? 1 : param.length > 0 ? 1 : 0;
+}
+/** Answers once everything sent before it has run (FIFO per producer). */
+function sync(): number {
+  return ran;
+}
+
+const tasks = { work, count, sync };
 type Tasks = typeof tasks;
 
 type Send = (param: number | Buffer) => Promise<number>;
@@ -60,7 +82,75 @@ function sender(input: ProducerInput): Send {
     });
 }
 
+/** One-way sending (no reply per task), and a round trip that answers once all sent before it ran. */
+interface OneWay {
+  post(param: number | Buffer): void;
+  sync(): Promise<unknown>;
+}
+
+function oneWay(input: ProducerInput): OneWay {
+  if (input.impl === 'remote') {
+    const remote = connectPoller(input.handle!);
+    return {
+      post: (param) => void remote.post(Priority.High, 'count', param),
+      sync: () => remote.trigger(Priority.High, 'sync'),
+    };
+  }
+  const port = input.port!;
+  let waiting: ((v: unknown) => void) | undefined;
+  port.on('message', () => waiting?.(undefined));
+  return {
+    post: (param) => port.postMessage(param),
+    sync: () =>
+      new Promise((resolve) => {
+        waiting = resolve;
+        port.postMessage({ sync: true });
+      }),
+  };
+}
+
+/** handoff and inflight: how many tasks ran per second, counted in windows the producer waits out. */
+async function produceWindows(input: ProducerInput): Promise<ProducerResult> {
+  const payload = Buffer.alloc(1024, 7);
+  const param = (i: number): number | Buffer => (input.param === 'fd' ? i & 0xffff : payload);
+  let window: () => Promise<unknown>;
+  let size: number;
+  if (input.mode === 'inflight' && input.impl === 'remote') {
+    const send = sender(input);
+    size = INFLIGHT;
+    window = () => {
+      let last!: Promise<number>;
+      for (let i = 0; i < INFLIGHT; i++) last = send(param(i));
+      return last; // FIFO per producer: every earlier one has settled
+    };
+  } else {
+    const way = oneWay(input);
+    size = input.mode === 'inflight' ? INFLIGHT : HANDOFF_WINDOW;
+    window = () => {
+      for (let i = 0; i < size; i++) way.post(param(i));
+      return way.sync();
+    };
+  }
+  const warmEnd = Date.now() + input.warmupMs;
+  let tasks = 0;
+  let from = 0n;
+  let fromTasks = 0;
+  let end = Infinity;
+  for (;;) {
+    await window();
+    tasks += size;
+    const now = Date.now();
+    if (from === 0n && now >= warmEnd) {
+      from = process.hrtime.bigint();
+      fromTasks = tasks;
+      end = now + input.measureMs;
+    } else if (now >= end) break;
+  }
+  return { tasks: tasks - fromTasks, seconds: Number(process.hrtime.bigint() - from) / 1e9 };
+}
+
 async function produce(input: ProducerInput): Promise<ProducerResult> {
+  if (input.mode === 'handoff' || input.mode === 'inflight') return produceWindows(input);
   const send = sender(input);
   const param = (i: number): number | Buffer => (input.param === 'fd' ? i & 0xffff : payload);
   const payload = Buffer.alloc(1024, 7);
@@ -105,7 +195,8 @@ async function main(): Promise<void> {
   const measureMs = intArg(6, 1000);
   const warmupMs = intArg(7, 200);
   if (impl !== 'remote' && impl !== 'messageport') throw new Error(`unknown implementation ${impl}`);
-  if (mode !== 'throughput' && mode !== 'latency') throw new Error(`unknown mode ${mode}`);
+  if (mode !== 'throughput' && mode !== 'latency' && mode !== 'handoff' && mode !== 'inflight') throw new Error(`unknown mode ${mode}`);
+  const oneWayPort = mode === 'handoff' || mode === 'inflight';
 
   const poller = openPoller();
   const handle = poller.handle(tasks);
@@ -120,7 +211,15 @@ async function main(): Promise<void> {
     } else {
       // The owner thread answers on its end, as a task would: one message per request.
       const { port1, port2 } = new MessageChannel();
-      port1.on('message', (m: { id: number; param: number | Buffer }) => port1.postMessage({ id: m.id, result: work(m.param) }));
+      if (oneWayPort) {
+        // One-way: each message counted as the count task counts it; a sync answered.
+        port1.on('message', (m: number | Buffer | { sync: true }) => {
+          if (typeof m === 'object' && !Buffer.isBuffer(m) && !(m instanceof Uint8Array)) port1.postMessage(sync());
+          else count(m as number | Buffer);
+        });
+      } else {
+        port1.on('message', (m: { id: number; param: number | Buffer }) => port1.postMessage({ id: m.id, result: work(m.param) }));
+      }
       input.port = port2;
       transfer.push(port2);
     }
@@ -135,7 +234,7 @@ async function main(): Promise<void> {
   }
   const all = await Promise.all(results);
   await Promise.all(workers.map((w) => w.terminate()));
-  if (mode === 'throughput') {
+  if (mode !== 'latency') {
     const counted = all as { tasks: number; seconds: number }[];
     const tasksDone = counted.reduce((s, r) => s + r.tasks, 0);
     const seconds = Math.max(...counted.map((r) => r.seconds));

@@ -455,6 +455,27 @@ function remoteFigures() {
       });
     }
   }
+  // Against one-way postMessage (no reply message): issue 18's targets.
+  figures.push({
+    group: 'remote',
+    title: 'Cross-thread hand-off, no reply, 1 producer thread, an fd number',
+    unit: 'tasks/s',
+    implementations: [
+      impl('remote post()', 'remote', 'handoff', 1, 'fd', rate),
+      impl('one-way MessagePort', 'messageport', 'handoff', 1, 'fd', rate),
+    ],
+    comparisons: [{ subject: 'remote post()', baseline: 'one-way MessagePort', target: { op: '>=', ratio: 3 } }],
+  });
+  figures.push({
+    group: 'remote',
+    title: 'Cross-thread trigger, 200,000 in flight, 1 producer thread, an fd number',
+    unit: 'tasks/s',
+    implementations: [
+      impl('remote trigger()', 'remote', 'inflight', 1, 'fd', rate),
+      impl('one-way MessagePort', 'messageport', 'inflight', 1, 'fd', rate),
+    ],
+    comparisons: [{ subject: 'remote trigger()', baseline: 'one-way MessagePort', target: { op: '>=', ratio: 2 } }],
+  });
   for (const [stat, key, other] of [['p50', 'p50_us', 'p99_us'], ['p99', 'p99_us', 'p50_us']]) {
     const pick = (r) => ({ value: r[key], note: `${stat === 'p50' ? 'p99' : 'p50'} ${fmtUs(r[other])}` });
     figures.push({
@@ -863,6 +884,9 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push('  per producer; each counts when its promise settles in the producer. Baseline: MessagePort');
   lines.push('  `postMessage` of the same request to the same thread, which answers with a message that');
   lines.push('  settles a promise. Round trip: one trigger awaited at a time, p50 and p99.');
+  lines.push('  Hand-off and 200,000 in flight (issue 18): against one-way `postMessage` (no reply message),');
+  lines.push('  each message counted once the owner ran it (a round trip after each window says so). Hand-off:');
+  lines.push('  `post()` in windows of 32 Ki tasks; in flight: 200,000 `trigger()` calls, then the last awaited.');
   lines.push(`- **Reactor**: ${multicoreWorkers} workers each (one per CPU) for examples/reactor.ts (an acceptor thread hands`);
   lines.push('  each connection to a worker poller with a remote trigger), node:cluster (round-robin, node:http');
   lines.push('  or node:net per process) and examples/multicore.ts (a SO_REUSEPORT listener per worker, Linux');

@@ -62,6 +62,9 @@ constexpr double kFailureNoMemory = 2;
 // kind, num (the number, or the payload's offset in the staging buffer), len (payload bytes).
 constexpr size_t kEntry = 5;
 constexpr uint32_t kMaxTasks = 0xffff;
+// The call id of a request nobody waits for (RemotePoller#post); in a delivery to the
+// owner, the slot of such a task.
+constexpr double kNoReplyId = -1;
 
 bool ValidKind(uint8_t kind) {
   uint8_t k = kind & ~kErrorFlag;
@@ -336,7 +339,7 @@ void SendReplies(const std::vector<ReplyItem>& items) {
     t.priority = 0;
     t.kind = item.kind;
     t.len = 0;
-    t.reserved = 0;
+    t.flags = 0;
     t.num = item.num;
     if (HasPayload(item.kind)) {
       g.pos = np_task_payload_start(g.pos);
@@ -355,21 +358,26 @@ void SendReplies(const std::vector<ReplyItem>& items) {
 
 // ---- the owner's side ----
 
+// A task handed to JavaScript and not answered yet: where its answer goes. Only this,
+// not the block it came in: a block is freed (back to its sender's pool) as soon as
+// JavaScript has its tasks, so a pending call holds 16 bytes here, not a 64 KiB block.
 struct TakenTask {
-  np_task_block* block;  // null: a free slot
-  uint32_t index;
+  np_taskq* to;  // the caller's reply queue, one reference; null: a free slot
+  uint32_t id;   // the caller's call id
 };
 
 struct RemoteOwner {
   np_taskq* q;  // the poller's request queue (the poller holds the reference)
   uint64_t id;
   uint32_t task_count;
-  // Tasks handed to JavaScript and not answered yet, by slot.
+  // Tasks handed to JavaScript and not answered yet, by slot (posted tasks, which
+  // nobody waits for, get none).
   std::vector<TakenTask> slots;
   std::vector<uint32_t> free_slots;
   // Blocks taken from the queue with tasks not handed over yet (a take stops when
   // JavaScript's array is full): the first one from next_index, whose payload search
-  // starts at next_data.
+  // starts at next_data. A block leaves the chain, and is freed, once every task in it
+  // has been handed over (or failed).
   np_task_block* chain = nullptr;
   uint32_t next_index = 0;
   size_t next_data = 0;
@@ -377,16 +385,14 @@ struct RemoteOwner {
 
 namespace {
 
-void Settle(np_task_block* block) {
-  if (--block->unsettled == 0) np_task_block_free(block);
+bool WantsReply(const np_task& t) { return (t.flags & NP_TASK_NO_REPLY) == 0; }
+
+ReplyItem ClosedReply(np_taskq* to, uint32_t id) {
+  return ReplyItem{to, id, static_cast<uint8_t>(kSentinel | kErrorFlag), kSentinelPollerClosed, nullptr, 0};
 }
 
-ReplyItem ClosedReply(np_task_block* block, uint32_t index) {
-  return ReplyItem{block->sender, block->tasks[index].id, static_cast<uint8_t>(kSentinel | kErrorFlag), kSentinelPollerClosed, nullptr, 0};
-}
-
-ReplyItem FailureReply(np_task_block* block, uint32_t index, double failure) {
-  return ReplyItem{block->sender, block->tasks[index].id, static_cast<uint8_t>(kFailure | kErrorFlag), failure, nullptr, 0};
+ReplyItem FailureReply(np_taskq* to, uint32_t id, double failure) {
+  return ReplyItem{to, id, static_cast<uint8_t>(kFailure | kErrorFlag), failure, nullptr, 0};
 }
 
 }  // namespace
@@ -434,7 +440,9 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   bool may_take = BoolArg(info, 2);
   uint32_t n = 0;
   std::vector<ReplyItem> failures;
-  std::vector<np_task_block*> failed;
+  // Blocks every task of which has been handed over or failed: freed once the failures
+  // are sent (a failure's reply queue is held by its block's reference until then).
+  std::vector<np_task_block*> finished;
   // Until something is delivered or nothing is left: a delivery whose every task failed
   // must not read as "the queue is empty" to the caller's loop.
   Delivery* delivery = nullptr;
@@ -462,25 +470,28 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
         owner->next_data = at + t.len;
       }
       double meta = t.priority | (static_cast<uint32_t>(t.task) << 1);
+      bool reply = WantsReply(t);
       napi_status status = napi_ok;
       if (t.task >= owner->task_count) {
-        failures.push_back(FailureReply(b, i, kFailureUnknownTask));
-        failed.push_back(b);
+        if (reply) failures.push_back(FailureReply(b->sender, t.id, kFailureUnknownTask));
       } else if ((status = delivery->Put(n, 0, meta, t, payload)) != napi_ok) {
         // The environment is being torn down (worker.terminate()): this task will never
         // run, as if the poller had closed first. Otherwise out of memory.
         bool ending = status == napi_pending_exception || status == napi_cannot_run_js;
-        failures.push_back(ending ? ClosedReply(b, i) : FailureReply(b, i, kFailureNoMemory));
-        failed.push_back(b);
+        if (reply) failures.push_back(ending ? ClosedReply(b->sender, t.id) : FailureReply(b->sender, t.id, kFailureNoMemory));
+      } else if (!reply) {
+        hdr[n * kEntry] = -1;  // posted: JavaScript sends no answer
+        n++;
       } else {
         uint32_t slot;
+        np_taskq_retain(b->sender);
         if (!owner->free_slots.empty()) {
           slot = owner->free_slots.back();
           owner->free_slots.pop_back();
-          owner->slots[slot] = TakenTask{b, i};
+          owner->slots[slot] = TakenTask{b->sender, t.id};
         } else {
           slot = static_cast<uint32_t>(owner->slots.size());
-          owner->slots.push_back(TakenTask{b, i});
+          owner->slots.push_back(TakenTask{b->sender, t.id});
         }
         hdr[n * kEntry] = slot;
         n++;
@@ -490,13 +501,12 @@ Napi::Value RemoteTake(const Napi::CallbackInfo& info, RemoteOwner* owner) {
         b->next = nullptr;
         owner->next_index = 0;
         owner->next_data = 0;
+        finished.push_back(b);
       }
     }
   }
-  if (!failures.empty()) {
-    SendReplies(failures);
-    for (np_task_block* b : failed) Settle(b);
-  }
+  if (!failures.empty()) SendReplies(failures);
+  for (np_task_block* b : finished) np_task_block_free(b);
   napi_value result;
   napi_create_uint32(env, n, &result);
   // Native state is settled: JavaScript may run from here on.
@@ -521,7 +531,7 @@ Napi::Value RemoteReply(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   for (uint32_t k = 0; k < count; k++) {
     const double* e = hdr + k * kEntry;
     uint32_t slot, kind32, off = 0, len = 0;
-    bool ok = ToU32(e[0], &slot) && slot < owner->slots.size() && owner->slots[slot].block != nullptr;
+    bool ok = ToU32(e[0], &slot) && slot < owner->slots.size() && owner->slots[slot].to != nullptr;
     ok = ok && ToU32(e[2], &kind32) && kind32 <= 0xff && ValidKind(static_cast<uint8_t>(kind32));
     if (ok && HasPayload(static_cast<uint8_t>(kind32))) {
       ok = ToU32(e[3], &off) && ToU32(e[4], &len) && static_cast<size_t>(off) + len <= staging_len &&
@@ -534,25 +544,21 @@ Napi::Value RemoteReply(const Napi::CallbackInfo& info, RemoteOwner* owner) {
   }
   std::vector<ReplyItem> items;
   items.reserve(count);
-  std::vector<np_task_block*> answered;
-  answered.reserve(count);
   for (uint32_t k = 0; k < count; k++) {
     const double* e = hdr + k * kEntry;
     auto slot = static_cast<uint32_t>(e[0]);
     auto kind = static_cast<uint8_t>(e[2]);
     TakenTask& taken = owner->slots[slot];
-    if (taken.block == nullptr) continue;  // given twice in this call: answered already
-    np_task_block* b = taken.block;
+    if (taken.to == nullptr) continue;  // given twice in this call: answered already
     bool payload = HasPayload(kind);
-    items.push_back(ReplyItem{b->sender, b->tasks[taken.index].id, kind, payload ? 0 : e[3],
+    items.push_back(ReplyItem{taken.to, taken.id, kind, payload ? 0 : e[3],
                               payload ? bytes + static_cast<uint32_t>(e[3]) : nullptr, payload ? static_cast<uint32_t>(e[4]) : 0});
-    answered.push_back(b);
-    taken.block = nullptr;
+    taken.to = nullptr;
     owner->free_slots.push_back(slot);
   }
-  // The blocks hold the callers' queues (their sender references): settle after sending.
   SendReplies(items);
-  for (np_task_block* b : answered) Settle(b);
+  // The slots' references to the callers' queues: released once their replies are sent.
+  for (const ReplyItem& item : items) np_taskq_release(item.to);
   return env.Undefined();
 }
 
@@ -564,31 +570,28 @@ void RemoteClose(np_taskq* q, RemoteOwner* owner) {
   }
   Unregister(owner->id);
   std::vector<ReplyItem> items;
-  std::vector<np_task_block*> settle;
+  std::vector<np_taskq*> slot_refs;
   for (TakenTask& t : owner->slots) {
-    if (t.block == nullptr) continue;
-    items.push_back(ClosedReply(t.block, t.index));
-    settle.push_back(t.block);
-    t.block = nullptr;
+    if (t.to == nullptr) continue;
+    items.push_back(ClosedReply(t.to, t.id));
+    slot_refs.push_back(t.to);
+    t.to = nullptr;
   }
   for (np_task_block* b = owner->chain; b != nullptr; b = b->next) {
     for (uint32_t i = b == owner->chain ? owner->next_index : 0; i < b->count; i++) {
-      items.push_back(ClosedReply(b, i));
-      settle.push_back(b);
+      if (WantsReply(b->tasks[i])) items.push_back(ClosedReply(b->sender, b->tasks[i].id));
     }
   }
   for (np_task_block* b = queued; b != nullptr; b = b->next) {
-    for (uint32_t i = 0; i < b->count; i++) items.push_back(ClosedReply(b, i));
+    for (uint32_t i = 0; i < b->count; i++) {
+      if (WantsReply(b->tasks[i])) items.push_back(ClosedReply(b->sender, b->tasks[i].id));
+    }
   }
+  // The blocks and slots hold the callers' queues: freed and released after sending.
   SendReplies(items);
-  // Unlink the chain first: Settle frees each block once its last task is answered.
-  np_task_block* chain = owner->chain;
-  while (chain != nullptr) {
-    np_task_block* next = chain->next;
-    chain->next = nullptr;
-    chain = next;
-  }
-  for (np_task_block* b : settle) Settle(b);
+  for (np_taskq* to : slot_refs) np_taskq_release(to);
+  np_task_chain_free(owner->chain);
+  owner->chain = nullptr;
   np_task_chain_free(queued);
   delete owner;
 }
@@ -726,7 +729,7 @@ class RemoteLink : public Napi::ObjectWrap<RemoteLink> {
     for (uint32_t k = 0; k < count; k++) {
       const double* e = hdr + k * kEntry;
       uint32_t id, meta, kind, off, len;
-      bool ok = ToU32(e[0], &id) && ToU32(e[1], &meta) && (meta >> 1) < task_count_ && ToU32(e[2], &kind) &&
+      bool ok = (e[0] == kNoReplyId || ToU32(e[0], &id)) && ToU32(e[1], &meta) && (meta >> 1) < task_count_ && ToU32(e[2], &kind) &&
                 kind < kErrorFlag && ValidKind(static_cast<uint8_t>(kind)) && kind != kFailure;
       if (ok && HasPayload(static_cast<uint8_t>(kind))) {
         ok = ToU32(e[3], &off) && ToU32(e[4], &len) && static_cast<size_t>(off) + len <= staging_len &&
@@ -770,11 +773,12 @@ class RemoteLink : public Napi::ObjectWrap<RemoteLink> {
         const double* e = hdr + k * kEntry;
         np_task& t = block->tasks[k - start];
         auto meta = static_cast<uint32_t>(e[1]);
-        t.id = static_cast<uint32_t>(e[0]);
+        bool no_reply = e[0] == kNoReplyId;
+        t.id = no_reply ? 0 : static_cast<uint32_t>(e[0]);
         t.task = static_cast<uint16_t>(meta >> 1);
         t.priority = static_cast<uint8_t>(meta & 1);
         t.kind = static_cast<uint8_t>(e[2]);
-        t.reserved = 0;
+        t.flags = no_reply ? NP_TASK_NO_REPLY : 0;
         if (HasPayload(t.kind)) {
           t.num = 0;
           t.len = static_cast<uint32_t>(e[4]);
@@ -1069,6 +1073,7 @@ Napi::Object Codes(Napi::Env env) {
   o.Set("FAILURE_UNKNOWN_TASK", kFailureUnknownTask);
   o.Set("FAILURE_NO_MEMORY", kFailureNoMemory);
   o.Set("MAX_TASKS", static_cast<int>(kMaxTasks));
+  o.Set("NO_REPLY", kNoReplyId);
   return o;
 }
 

@@ -37,15 +37,13 @@ struct np_taskq {
   void *wake_arg;
 };
 
-/* The header of a block about to carry `count` tasks (every one unsettled) and
+/* The header of a block about to carry `count` tasks and
  * data_len payload bytes, whether fresh from malloc or back from a pool. */
 static np_task_block *block_init(np_task_block *b, np_taskq *sender, uint32_t count, size_t data_len, uint32_t pooled) {
   b->next = NULL;
   b->sender = sender;
   b->count = count;
-  b->unsettled = count;
   b->pooled = pooled;
-  b->reserved = 0;
   b->data_len = data_len;
   return b;
 }

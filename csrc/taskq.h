@@ -41,9 +41,13 @@ typedef struct np_task {
   uint8_t priority;  /* requests: 0 high, 1 low */
   uint8_t kind;      /* what the value is (the binding's VALUE_* codes) */
   uint32_t len;      /* payload bytes (0 for numbers and constants) */
-  uint32_t reserved;
+  uint32_t flags;    /* requests: NP_TASK_NO_REPLY */
   double num;        /* the number, or the constant's code */
 } np_task;
+
+/* A request nobody waits for (RemotePoller#post): the consumer sends no reply, not even
+ * when it closes before running the task. */
+#define NP_TASK_NO_REPLY 1u
 
 #define NP_TASK_ALIGN 8
 
@@ -53,15 +57,13 @@ typedef struct np_task_block {
    * by np_task_block_free). Replies: NULL. */
   struct np_taskq *sender;
   uint32_t count;      /* tasks in the block */
-  uint32_t unsettled;  /* the consumer's count of tasks not answered yet */
   uint32_t pooled;     /* 1: NP_TASK_BLOCK_POOLED bytes from the sender's pool */
-  uint32_t reserved;
   size_t data_len;
   np_task tasks[];     /* then the payload bytes */
 } np_task_block;
 
 /* A block for `count` tasks and `data_len` payload bytes (NULL when out of memory).
- * next and sender are NULL, unsettled is count. */
+ * next and sender are NULL. */
 np_task_block *np_task_block_new(uint32_t count, size_t data_len);
 /* The first payload byte. */
 unsigned char *np_task_block_data(np_task_block *block);

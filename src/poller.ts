@@ -27,7 +27,7 @@ import {
 } from './errors.js';
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
 import { TaskQueue, type TaskFunc } from './queue.js';
-import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote.js';
+import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote-owner.js';
 import { Iteration, PollEvent, type EventsOptions, type IterationHost } from './iterate.js';
 
 export { PollEvent, type EventsOptions };

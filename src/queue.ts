@@ -29,7 +29,9 @@ export interface RemoteSink {
 }
 
 export class TaskQueue {
-  private slots: unknown[] = new Array(64 * SLOTS);
+  // Own slots from the start (Array.from defines them): storing a task into a hole would
+  // look up Array.prototype, where an index setter could run user code mid-queue.
+  private slots: unknown[] = Array.from({ length: 64 * SLOTS });
   private head = 0; // index of the first task's first slot
   private count = 0;
   // What `ran` is made of: tasks taken in the ring's earlier laps, and those rejected.
@@ -141,7 +143,7 @@ export class TaskQueue {
 
   private grow(): void {
     const old = this.slots;
-    const next = new Array(old.length * 2);
+    const next = Array.from<unknown>({ length: old.length * 2 });
     const firstPart = old.length - this.head;
     for (let k = 0; k < old.length; k++) next[k] = old[k < firstPart ? this.head + k : k - firstPart];
     this.slots = next;

@@ -675,6 +675,269 @@ test('connectPoller on the poller\'s own thread queues like a local trigger', as
   assert.equal(log, ['local 1', 'local 2', 'remote', 'next run']);
 });
 
+// ---- issue 18 §3: hostile results, closing owners, FIFO across RemotePollers, close mid-delivery ----
+
+/** Task results whose every inspection runs hostile code: what the owner touches of a result. */
+function hostileResults(): Record<string, () => unknown> {
+  const trap = (): never => {
+    throw new Error('trap');
+  };
+  const revocable = Proxy.revocable({}, {});
+  revocable.revoke();
+  return {
+    promiseThenThrows: () => {
+      const p = Promise.resolve(1);
+      Object.defineProperty(p, 'then', { value: trap });
+      return p;
+    },
+    promiseConstructorGetter: () => {
+      const p = Promise.resolve(2);
+      Object.defineProperty(p, 'constructor', { get: trap });
+      return p;
+    },
+    thenableThenThrows: () => ({ then: trap }),
+    thenGetterThrows: () => ({ get then(): unknown { return trap(); } }),
+    toPrimitive: () => ({ [Symbol.toPrimitive]: trap, valueOf: trap, toString: trap }),
+    proxyEveryTrap: () => new Proxy({}, { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap }),
+    proxyOfPromise: () => new Proxy(Promise.resolve(3), { get: trap, getPrototypeOf: trap }),
+    revokedProxy: () => revocable.proxy,
+    thenableOfHostile: () => ({ then: (ok: (v: unknown) => void) => ok({ get then(): unknown { return trap(); } }) }),
+    rejectsWithRevoked: () => Promise.reject(revocable.proxy),
+  };
+}
+
+test('no value a remote task returns, throws or rejects with stops the owner: the caller gets an answer, and later triggers run', async () => {
+  using poller = openPoller();
+  const hostile = hostileResults();
+  const handle = poller.handle({ ...hostile, ok: () => 'still polling' });
+  let stopped: unknown;
+  const polling = poller.polling().then((r) => (stopped = r), (e: unknown) => (stopped = e));
+  const remote = connectPoller(handle);
+  for (const name of Object.keys(hostile)) {
+    const outcome = await within(
+      (remote.trigger as (p: Priority, t: string) => Promise<unknown>)(Priority.High, name).then(() => 'resolved', () => 'rejected'),
+      5000,
+      `the caller of ${name}`,
+    );
+    assert.ok(outcome === 'resolved' || outcome === 'rejected', name);
+    assert.is(stopped, undefined, `${name}'s result stopped the owner's polling`);
+    assert.is(await within(remote.trigger(Priority.High, 'ok'), 5000, `a trigger after ${name}`), 'still polling');
+  }
+  assert.ok(poller.running);
+  poller.close();
+  await polling;
+});
+
+test('fire-and-forget triggers never crash the producer when the owner closes, on any path', async () => {
+  using poller = openPoller();
+  const handle = poller.handle({ tick: () => undefined });
+  void poller.polling();
+  const w = worker(
+    `process.on('unhandledRejection', (e) => { post({ unhandled: String(e) }); });
+     const remote = np.connectPoller(workerData.handle);
+     await remote.trigger(np.Priority.Low, 'tick');
+     post('connected');
+     await new Promise((r) => require('node:worker_threads').parentPort.once('message', r));
+     for (let i = 0; i < 5; i++) { void remote.trigger(np.Priority.Low, 'tick'); await new Promise((r) => setTimeout(r, 20)); }
+     const gone = np.connectPoller(workerData.handle);
+     void gone.trigger(np.Priority.Low, 'tick');
+     void gone.trigger(np.Priority.High, 'tick');
+     await new Promise((r) => setTimeout(r, 50));
+     post('done');`,
+    { handle },
+  );
+  assert.is(await message(w), 'connected');
+  poller.close();
+  w.postMessage('go');
+  const m = await message(w);
+  assert.is(m, 'done', `the producer saw ${JSON.stringify(m)}`);
+  await exited(w);
+});
+
+test('two RemotePollers of one handle in one thread keep FIFO for high-priority tasks: a:1, b:2, a:3, b:4 run 1, 2, 3, 4', async () => {
+  using poller = openPoller();
+  const ran: number[] = [];
+  const handle = poller.handle({ log: (x: number) => void ran.push(x) });
+  void poller.polling();
+  const a = connectPoller(handle);
+  const b = connectPoller(handle);
+  const sent = [a.trigger(Priority.High, 'log', 1), b.trigger(Priority.High, 'log', 2), a.trigger(Priority.High, 'log', 3), b.trigger(Priority.High, 'log', 4)];
+  await within(Promise.all(sent), 5000);
+  assert.equal(ran, [1, 2, 3, 4]);
+  // And from a worker, across ticks and after one of them closes.
+  ran.length = 0;
+  const w = worker(
+    `const a = np.connectPoller(workerData.handle), b = np.connectPoller(workerData.handle);
+     const all = [];
+     for (let i = 0; i < 200; i += 2) { all.push(a.trigger(np.Priority.High, 'log', i), b.trigger(np.Priority.High, 'log', i + 1)); if (i % 20 === 0) await null; }
+     a.close();
+     all.push(b.trigger(np.Priority.High, 'log', 200));
+     await Promise.all(all);
+     post('done');`,
+    { handle },
+  );
+  assert.is(await message(w), 'done');
+  assert.equal(ran, Array.from({ length: 201 }, (_, i) => i));
+  await exited(w);
+});
+
+test('an inherited index setter that closes the poller mid-delivery runs no task after close, remote or local', async () => {
+  const ran = new Set<string>(); // not an array: the hooks below fire on array stores
+  const saved = new Map<number, PropertyDescriptor | undefined>();
+  /** Array.prototype[0..7] setters that run `close` when `value` is stored: user code inside netpoll's own storage. */
+  const hook = (value: unknown, close: () => void): void => {
+    for (let i = 0; i < 8; i++) {
+      saved.set(i, Object.getOwnPropertyDescriptor(Array.prototype, i));
+      Object.defineProperty(Array.prototype, i, {
+        configurable: true,
+        set(v: unknown) {
+          if (v === value) close();
+          Object.defineProperty(this, i, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+      });
+    }
+  };
+  const unhook = (): void => {
+    for (const [i, d] of saved) {
+      if (d === undefined) delete (Array.prototype as unknown as Record<number, unknown>)[i];
+      else Object.defineProperty(Array.prototype, i, d);
+    }
+    saved.clear();
+  };
+  {
+    using poller = openPoller();
+    const handle = poller.handle({ run: (x: string) => void ran.add(x) });
+    const polling = poller.polling();
+    const remote = connectPoller(handle);
+    // A string param arrives as a value the binding stores into the owner's array.
+    const results = [remote.trigger(Priority.High, 'run', 'remote a'), remote.trigger(Priority.High, 'run', 'remote b')];
+    hook('remote a', () => poller.close());
+    try {
+      await within(Promise.allSettled(results), 5000);
+    } finally {
+      unhook();
+    }
+    // Before the fix the binding's store ran the hook, which closed the poller mid-delivery, and "remote a" still ran.
+    if (poller.closed) assert.equal([...ran], [], 'no remote task ran after close');
+    assert.ok(!poller.closed, 'delivering tasks ran no user code (the hook would have closed the poller)');
+    assert.equal([...ran], ['remote a', 'remote b']);
+    poller.close();
+    await within(polling, 5000);
+    ran.clear();
+  }
+  {
+    using poller = openPoller();
+    const task = (): void => void ran.add('local');
+    let p: Promise<unknown>;
+    hook(task, () => poller.close());
+    try {
+      p = poller.trigger(Priority.High, task);
+    } finally {
+      unhook();
+    }
+    assert.ok(!poller.closed, 'queuing a task ran no user code (the hook would have closed the poller)');
+    const stop = poller.trigger(Priority.Low, () => ErrEngineShutdown);
+    await within(poller.polling(), 2000);
+    await within(p, 2000, 'the local trigger');
+    await stop;
+    assert.equal([...ran], ['local']);
+  }
+});
+
+test('post() queues a task with no promise and no reply: true while the poller is there, in order with triggers, false once it is known closed', async () => {
+  using poller = openPoller();
+  const ran: unknown[] = [];
+  const handle = poller.handle({ log: (x: unknown) => void ran.push(x), boom: () => { throw new Error('posted task threw'); }, rejects: () => Promise.reject(new Error('posted task rejected')) });
+  const polling = poller.polling();
+  const remote = connectPoller(handle);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    assert.is(remote.post(Priority.High, 'log', 1), true);
+    const t = remote.trigger(Priority.High, 'log', 2);
+    assert.is(remote.post(Priority.High, 'log', 'three'), true);
+    assert.is(remote.post(Priority.High, 'boom'), true);
+    assert.is(remote.post(Priority.High, 'rejects'), true);
+    assert.is(remote.post(Priority.Low, 'log', Buffer.from('four')), true);
+    await within(t, 2000);
+    await within(remote.trigger(Priority.Low, 'log', 5), 2000);
+    assert.equal(ran, [1, 2, 'three', Buffer.from('four'), 5]);
+    // Bad arguments throw; a closed poller does not.
+    assert.is(thrown(() => (remote.post as (p: Priority, t: string) => boolean)(Priority.High, 'nope')).code, 'ERR_UNKNOWN_TASK');
+    assert.instance(thrown(() => remote.post(7 as Priority, 'log', 1)), RangeError);
+    assert.is(thrown(() => remote.post(Priority.High, 'log', () => 1)).code, 'ERR_DATA_CLONE');
+    await sleep(20);
+    assert.equal(unhandled, [], 'a posted task\'s rejection is nobody\'s unhandled rejection');
+    assert.ok(poller.running, 'polling went on');
+    poller.close();
+    await polling;
+    // The first post after the close is queued for a poller that is gone; its send finds out.
+    remote.post(Priority.High, 'log', 6);
+    await sleep(10);
+    assert.is(remote.post(Priority.High, 'log', 7), false);
+    assert.is(remote.connected, false);
+    const other = connectPoller(handle);
+    assert.is(other.post(Priority.High, 'log', 8), false, 'a handle of a closed poller');
+    remote.close();
+    assert.is(remote.post(Priority.High, 'log', 9), false);
+    assert.equal(ran, [1, 2, 'three', Buffer.from('four'), 5]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
+test('a worker that only posts is not kept alive by it, and keeps posting safely while the owner closes', async () => {
+  using poller = openPoller();
+  let runs = 0;
+  const handle = poller.handle({ tick: () => void runs++ });
+  void poller.polling();
+  const w = worker(
+    `process.on('unhandledRejection', (e) => { post({ unhandled: String(e) }); });
+     const remote = np.connectPoller(workerData.handle);
+     let queued = 0, refused = 0;
+     for (let round = 0; round < 400 && refused === 0; round++) {
+       for (let i = 0; i < 50; i++) remote.post(np.Priority.Low, 'tick') ? queued++ : refused++;
+       if (round === 20) post('started');
+       await new Promise((r) => setTimeout(r, 2));
+     }
+     post({ queued, refused });`,
+    { handle },
+  );
+  assert.is(await message(w), 'started');
+  poller.close();
+  const { queued, refused } = await message<{ queued: number; refused: number }>(w);
+  assert.ok(refused > 0, 'posts after the close came back false');
+  assert.ok(runs <= queued && runs > 0, `${runs} of ${queued} queued tasks ran`);
+  assert.is(await exited(w), 0, 'the worker exited by itself');
+});
+
+test('a remote task that closes its poller and returns a rejected promise leaves no unhandled rejection on the owner', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    for (const how of ['trigger', 'post'] as const) {
+      const poller = openPoller();
+      const handle = poller.handle({
+        closeAndReject: () => {
+          poller.close();
+          return Promise.reject(new Error('rejected after close'));
+        },
+      });
+      const polling = poller.polling();
+      const remote = connectPoller(handle);
+      if (how === 'trigger') assert.is(await within(rejection(remote.trigger(Priority.High, 'closeAndReject')), 2000), ErrPollerClosed);
+      else remote.post(Priority.High, 'closeAndReject');
+      await within(polling, 2000);
+      await sleep(20);
+    }
+    assert.equal(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('handle(): once per poller, functions only, not after close', () => {
   const poller = openPoller();
   assert.instance(thrown(() => poller.handle(null as never)), TypeError);

@@ -92,9 +92,10 @@ export declare class NativePoller {
    */
   remoteOpen(taskCount: number, names: string, token: string): number;
   /**
-   * Moves queued remote tasks into `hdr` (RemoteCodes.ENTRY doubles each: slot,
-   * priority | task << 1, kind, num, len) and `values` (the param of payload kinds, same
-   * index): how many, at most hdr.length / ENTRY. 0 without a handle or once closed.
+   * Moves queued remote tasks into `hdr` (RemoteCodes.ENTRY doubles each: slot, or
+   * NO_REPLY for a posted task, priority | task << 1, kind, num, len) and `values` (the
+   * param of payload kinds, same index): how many, at most hdr.length / ENTRY. The
+   * blocks they came in are freed then: a pending task keeps only its slot. 0 without a handle or once closed.
    * Takes from the queue only when `refill` is true (the first call of a chores round);
    * later calls go on with what that one took, so a round ends however fast other
    * threads queue.
@@ -204,6 +205,11 @@ export interface RemoteCodes {
   readonly FAILURE_UNKNOWN_TASK: number;
   readonly FAILURE_NO_MEMORY: number;
   readonly MAX_TASKS: number;
+  /**
+   * The call id of a task nobody waits for (RemotePoller#post): no reply is sent for it,
+   * not even ErrPollerClosed; remoteTake gives it as the task's slot.
+   */
+  readonly NO_REPLY: number;
 }
 
 /** A connection from this thread to a poller's request queue (RemoteChannel.connect). */
@@ -213,9 +219,10 @@ export interface RemoteLink {
   /** The task names, as remoteOpen got them. */
   readonly names: string;
   /**
-   * Queues `count` tasks (entries: call id, priority | task << 1, kind, num, len; payloads
-   * in `staging`) as one block, waking the poller if no wake is pending. 0, -EPIPE when
-   * the poller is gone (nothing queued), -ENOMEM.
+   * Queues `count` tasks (entries: call id or NO_REPLY, priority | task << 1, kind, num,
+   * len; payloads in `staging`), in order, waking the poller if no wake is pending.
+   * Returns how many were queued: all, the first ones when the poller went away
+   * meanwhile, none once it is gone; or -ENOMEM (none queued).
    */
   flush(hdr: Float64Array, count: number, staging: Uint8Array): number;
   /** Lets go of the poller. Idempotent. */

@@ -865,7 +865,7 @@ test('NativePoller getters on any receiver return or throw a TypeError', async (
 
 // ---- trigger from other threads: RemotePoller, and the binding's channels and links ----
 
-const remoteMethods = ['trigger', 'close', Symbol.dispose] as const;
+const remoteMethods = ['trigger', 'post', 'close', Symbol.dispose] as const;
 /** A RemotePoller connected to a polling poller, one whose poller closed, a closed one, or anything. */
 const remoteReceiverArb = fc.oneof(
   { weight: 5, arbitrary: fc.constant<'connected'>('connected') },
@@ -897,7 +897,7 @@ for (const method of remoteMethods) {
         try {
           const self = remoteReceiver(ctx, recv);
           const fn = (RemotePoller.prototype as unknown as Record<string | symbol, (...x: unknown[]) => unknown>)[method];
-          const args = method === 'trigger' ? [priority, task, ...rest] : rest;
+          const args = method === 'trigger' || method === 'post' ? [priority, task, ...rest] : rest;
           invoke(ctx, `RemotePoller#${label}`, () => fn.apply(self, args.map((a) => ctx.resolve(a))));
         } finally {
           await ctx.dispose();
@@ -913,6 +913,11 @@ const hostileArb: fc.Arbitrary<unknown> = fc.oneof(
   valueArb,
   fc.tuple(valueArb, fc.constantFrom('name', 'message', 'stack', 'code', 'cause', 'then', 'x')).map(([inner, key]) => ({ inner, key, error: true })),
   fc.tuple(valueArb, fc.constantFrom('get', 'getPrototypeOf', 'ownKeys', 'has', 'getOwnPropertyDescriptor')).map(([inner, trap]) => ({ inner, trap })),
+  // What the owner touches of a result beyond reading it (issue 18 §3.1): a promise whose
+  // `then` or `constructor` throws, thenables, coercion, revoked Proxies.
+  fc
+    .tuple(valueArb, fc.constantFrom('promiseThen', 'promiseConstructor', 'thenableThrows', 'thenableGetter', 'thenableOfHostile', 'toPrimitive', 'revoked', 'proxiedPromise', 'rejectsRevoked'))
+    .map(([inner, shape]) => ({ inner, shape })),
 );
 
 function makeHostile(ctx: Context, v: unknown): unknown {
@@ -923,6 +928,33 @@ function makeHostile(ctx: Context, v: unknown): unknown {
     Object.defineProperty(e, 'message', { get: () => { throw inner; } });
     throw e;
   };
+  if ('shape' in v) {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    switch ((v as { shape: string }).shape) {
+      case 'promiseThen':
+        return Object.defineProperty(Promise.resolve(inner), 'then', { value: boom });
+      case 'promiseConstructor':
+        return Object.defineProperty(Promise.resolve(inner), 'constructor', { get: boom });
+      case 'thenableThrows':
+        return { then: boom };
+      case 'thenableGetter':
+        return { get then(): unknown { return boom(); } };
+      case 'thenableOfHostile':
+        return { then: (ok: (x: unknown) => void) => ok({ get then(): unknown { return boom(); } }) };
+      case 'toPrimitive':
+        return { [Symbol.toPrimitive]: boom, valueOf: boom, toString: boom, inner };
+      case 'revoked':
+        return revocable.proxy;
+      case 'proxiedPromise':
+        return new Proxy(Promise.resolve(inner), { get: boom, getPrototypeOf: boom });
+      default: {
+        const p = Promise.reject(revocable.proxy);
+        p.catch(() => undefined); // the task rejects with it when it returns it
+        return p;
+      }
+    }
+  }
   if ('key' in v) {
     const e = new Error('outer');
     Object.defineProperty(e, (v as { key: string }).key, { enumerable: true, configurable: true, get: boom });
@@ -941,6 +973,12 @@ test('a remote task that returns, throws or rejects with any owner-side value (g
         const settled = await Promise.race([remote.trigger(0, task).then(() => true, () => true), sleep(5 * SETTLE_MS).then(() => false)]); // a hang, not a slow machine
         assert.ok(settled, `the caller of ${task} was never answered`);
         assert.ok(ctx.ownerPolling, `${task}'s answer stopped the owner's polling`);
+        // Posted (nobody waits for the answer): the owner drops it, and still polls; the
+        // trigger after it runs (FIFO), so the post ran before it.
+        assert.is(remote.post(0, task), true);
+        const after = await Promise.race([remote.trigger(0, 'echo', 1).then(() => true, () => false), sleep(5 * SETTLE_MS).then(() => false)]);
+        assert.ok(after, `a trigger after posting ${task} was not answered`);
+        assert.ok(ctx.ownerPolling, `posting ${task} stopped the owner's polling`);
         // What the stashed value's getters threw was thrown on the owner's side: its caller
         // gets a copy (checked above to settle), never the object itself.
         unobserved.clear();

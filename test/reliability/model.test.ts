@@ -76,6 +76,8 @@ interface TaskModel {
   throws: boolean;
   /** Triggered from the second thread: FIFO among remote tasks, in no fixed order with local ones. */
   remote: boolean;
+  /** Posted (RemotePoller#post): runs as a remote trigger does, and nobody hears its outcome. */
+  posted?: boolean;
 }
 
 interface Model {
@@ -121,9 +123,16 @@ class SecondThread {
     `const np = require(${JSON.stringify(indexPath)});
      const { parentPort } = require('node:worker_threads');
      const remotes = new Map();
-     parentPort.on('message', ({ call, id, priority, throws, handle }) => {
-       let remote = remotes.get(handle.id);
-       if (remote === undefined) remotes.set(handle.id, (remote = np.connectPoller(handle)));
+     parentPort.on('message', ({ call, id, priority, throws, handle, post }) => {
+       // Two RemotePollers of one handle, taking turns: FIFO holds per thread, not per RemotePoller.
+       let pair = remotes.get(handle.id);
+       if (pair === undefined) remotes.set(handle.id, (pair = [np.connectPoller(handle), np.connectPoller(handle)]));
+       const remote = pair[call & 1];
+       if (post) {
+         const queued = remote.post(priority, 'task', { id, throws });
+         queueMicrotask(() => parentPort.postMessage({ call, sent: true, queued }));
+         return;
+       }
        remote.trigger(priority, 'task', { id, throws }).then(
          (value) => parentPort.postMessage({ call, ok: true, value }),
          (e) => parentPort.postMessage({ call, ok: false, closed: e === np.ErrPollerClosed, message: e && e.message }),
@@ -133,14 +142,14 @@ class SecondThread {
     { eval: true },
   );
   /** By call: task ids start again with each sequence, and a late answer must not be taken for a new one's. */
-  readonly #waiting = new Map<number, { sent: () => void; outcome: (o: Outcome) => void }>();
+  readonly #waiting = new Map<number, { sent: (queued?: boolean) => void; outcome: (o: Outcome) => void }>();
   #calls = 0;
 
   constructor() {
-    this.#worker.on('message', (m: { call: number; sent?: true; ok?: boolean; value?: unknown; closed?: boolean; message?: string }) => {
+    this.#worker.on('message', (m: { call: number; sent?: true; queued?: boolean; ok?: boolean; value?: unknown; closed?: boolean; message?: string }) => {
       const w = this.#waiting.get(m.call);
       if (w === undefined) return;
-      if (m.sent) return w.sent();
+      if (m.sent) return w.sent(m.queued);
       // A trigger refused at once (no poller) is answered before it would have been sent.
       w.sent();
       this.#waiting.delete(m.call);
@@ -156,6 +165,21 @@ class SecondThread {
         this.#waiting.set(call, { sent: () => sentResolve({ outcome }), outcome: outcomeResolve });
       });
       this.#worker.postMessage({ call, id, priority, throws, handle });
+    });
+  }
+
+  /** Posts task `id` remotely; resolves once it left the worker, with what post() returned. */
+  post(handle: PollerHandle<RemoteTasks>, id: number, priority: 0 | 1, throws: boolean): Promise<boolean> {
+    const call = ++this.#calls;
+    return new Promise((sentResolve) => {
+      this.#waiting.set(call, {
+        sent: (queued) => {
+          this.#waiting.delete(call);
+          sentResolve(queued === true);
+        },
+        outcome: () => undefined,
+      });
+      this.#worker.postMessage({ call, id, priority, throws, handle, post: true });
     });
   }
 
@@ -332,6 +356,7 @@ async function checkTasksRan(m: Model, r: Real, all: boolean, step: string): Pro
   const done = [...local.slice(0, ranLocal.length), ...remotes.slice(0, ranRemote.length)];
   m.tasks = [...local.slice(ranLocal.length), ...remotes.slice(ranRemote.length)].sort((a, b) => a.id - b.id);
   for (const t of done) {
+    if (t.posted) continue; // nobody hears a posted task's outcome
     const out = await settle(r.outcomes.get(t.id)!, `${step}: task ${t.id}`);
     r.outcomes.delete(t.id);
     if (t.throws) assert.ok(!out.ok && (out.error as Error).message === `task ${t.id} threw`, `${step}: task ${t.id} should reject with its error`);
@@ -342,6 +367,7 @@ async function checkTasksRan(m: Model, r: Real, all: boolean, step: string): Pro
 /** Every task still queued rejects with ErrPollerClosed. */
 async function checkTasksRejected(m: Model, r: Real, step: string): Promise<void> {
   for (const t of m.tasks.splice(0)) {
+    if (t.posted) continue; // dropped at close, and nobody told
     const out = await settle(r.outcomes.get(t.id)!, `${step}: task ${t.id}`);
     r.outcomes.delete(t.id);
     assert.ok(!out.ok && out.error === ErrPollerClosed, `${step}: queued task ${t.id} should reject with ErrPollerClosed`);
@@ -592,6 +618,22 @@ class RemoteTrigger implements Cmd {
   toString = (): string => `remoteTrigger(${this.priority === 0 ? 'High' : 'Low'}${this.throws ? ', throws' : ''})`;
 }
 
+/** A post from the second thread (no reply), through the poller's handle. */
+class RemotePost implements Cmd {
+  constructor(readonly priority: 0 | 1, readonly throws: boolean) {}
+  check = (): boolean => true;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = r.nextTaskId++;
+    if (m.open && r.handle === undefined) return; // RemoteTrigger makes the handle; a post needs one
+    const handle = r.handle ?? ({ id: Number.MAX_SAFE_INTEGER, token: 'none', tasks: ['task'] } as PollerHandle<RemoteTasks>);
+    const queued = await settle(second!.post(handle, id, this.priority, this.throws), `${this}: sent`);
+    if (!m.open) return; // true (not known closed yet) or false: either is right; it never runs
+    assert.ok(queued, `${this}: a post to an open poller must be queued`);
+    m.tasks.push({ id, throws: this.throws, remote: true, posted: true });
+  }
+  toString = (): string => `remotePost(${this.priority === 0 ? 'High' : 'Low'}${this.throws ? ', throws' : ''})`;
+}
+
 class Close implements Cmd {
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
@@ -800,6 +842,7 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   fc.tuple(endArb, fc.constantFrom<'fin' | 'rst'>('fin', 'rst')).map(([i, how]) => new ClosePeer(i, how)),
   fc.tuple(fc.constantFrom<0 | 1>(0, 1), fc.boolean()).map(([p, t]) => new Trigger(p, t)),
   fc.tuple(fc.constantFrom<0 | 1>(0, 1), fc.boolean()).map(([p, t]) => new RemoteTrigger(p, t)),
+  fc.tuple(fc.constantFrom<0 | 1>(0, 1), fc.boolean()).map(([p, t]) => new RemotePost(p, t)),
   pollArb,
   pollArb,
   pollArb,

@@ -8,6 +8,7 @@
 // NETPOLL_REMOTE_TRIGGERS the triggers per producer of the volume test (default 100,000).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ErrPollerClosed, Priority, connectPoller, openPoller, type PollerHandle } from '../../src/index.js';
@@ -257,6 +258,60 @@ test(`a producer worker terminated with tasks in flight, ${ROUNDS} rounds: the p
   assert.ok(after.fds <= before.fds, `fds flat: ${before.fds} -> ${after.fds}`);
   assert.ok(after.rss - before.rss < RSS_SLACK_MIB, `RSS flat: ${before.rss} -> ${after.rss} MiB`);
   assert.equal(trap.failures, []);
+});
+
+/** The process's virtual size, KiB (/proc; undefined where there is none). */
+function vmSizeKiB(): number | undefined {
+  try {
+    const m = /VmSize:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+test('20,000 pending long-poll calls, each sent in a tick of its own, cost about their payload, not a 64 KiB block each', async () => {
+  const before0 = vmSizeKiB();
+  if (before0 === undefined || /asan/i.test(process.env.LD_PRELOAD ?? '')) return; // no /proc, or ASan's own allocator
+  const N = 20_000;
+  using poller = openPoller();
+  const waiting: Array<(v: number) => void> = [];
+  let got = 0;
+  let allTaken!: () => void;
+  const taken = new Promise<void>((r) => (allTaken = r));
+  const handle = poller.handle({
+    wait: () =>
+      new Promise<number>((r) => {
+        waiting.push(r);
+        if (++got === N) allTaken();
+      }),
+  });
+  const polling = poller.polling();
+  const w = worker(
+    `const remote = np.connectPoller(workerData.handle);
+     post('ready');
+     await next();
+     const calls = [];
+     for (let i = 0; i < workerData.N; i++) { calls.push(remote.trigger(np.Priority.High, 'wait', i)); await null; }
+     await Promise.all(calls);
+     post('answered');`,
+    { handle, N },
+  );
+  assert.is(await message(w), 'ready');
+  await sleep(100);
+  const before = vmSizeKiB()!;
+  w.postMessage('go');
+  await within(taken, 60_000, 'every call to be taken');
+  await sleep(100);
+  const perCall = ((vmSizeKiB()! - before) * 1024) / N;
+  for (const r of waiting) r(1);
+  assert.is(await message(w, 60_000), 'answered');
+  await within(exits.get(w)!, 20_000, 'the worker to exit');
+  poller.close();
+  await polling;
+  // Before the fix each pending call pinned the 64 KiB block it arrived in: +66 KiB each.
+  // Now the JavaScript heaps of both threads are most of it (6–10 KiB measured).
+  assert.ok(perCall < 32 * 1024, `virtual size grew ${Math.round(perCall)} bytes per pending call`);
 });
 
 test.run();
