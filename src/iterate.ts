@@ -1,6 +1,8 @@
 // Pull-based iteration: `for await (const ev of poller)`. The kernel is read only when
 // the consumer asks and nothing is buffered; while undelivered events wait, the poller
-// is paused, so memory stays bounded by one batch however slow the consumer is.
+// is paused, so memory stays bounded by one batch however slow the consumer is. Paused
+// stops fd events only: rounds of triggered tasks (local and remote) still come, as
+// batches of no events (the binding's OnCheck), so a loop body may await a task.
 //
 // An Iteration is one run of it. The poller (src/poller.ts) starts it, hands it each
 // batch, and gives it what it needs of its private state as an IterationHost.

@@ -811,7 +811,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Iterates events: `for await (const ev of poller.events())`. The kernel is read only
    * when the consumer asks and nothing is buffered, so memory stays bounded by one batch
    * however slow the consumer is; level-triggered readiness is reported again later.
-   * Triggered tasks run as while polling. `break` stops polling (the poller stays open);
+   * Triggered tasks run as while polling, also while the loop body awaits (only fd events wait for the next `next()`). `break` stops polling (the poller stays open);
    * `close()` ends the iteration normally; an aborted `signal` ends it with an AbortError.
    * A task returning `ErrEngineShutdown` ends it (`done`, with that error as the value).
    *
