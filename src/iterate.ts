@@ -55,8 +55,12 @@ export interface EventsOptions {
 export interface IterationHost {
   /** The shared event list a batch's events are read from (three int32 each). */
   readonly events: Int32Array;
-  /** Starts delivering batches to `onBatch` (the poller's iterating mode); throws when it cannot. */
-  begin(onBatch: (n: number, woke: boolean) => void): void;
+  /**
+   * Starts delivering batches to `iteration.onBatch` (the poller's iterating mode); throws
+   * when it cannot. The iteration may be finished when this returns (a diagnostics
+   * subscriber closed the poller in the start message).
+   */
+  begin(iteration: Iteration): void;
   /** Stops delivering, for `reason` (the diagnostics channel's stop message); the poller is idle again (or stays closed). */
   end(reason: PollerStopReason, error: unknown): void;
   /** One chores round: the error of a task that asked to stop, if one did. */
@@ -107,7 +111,7 @@ export class Iteration {
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     try {
-      host.begin(this.onBatch);
+      host.begin(this);
     } catch (e) {
       this.#state = State.Finished; // not started: nothing to end
       if (signal !== undefined && this.#onAbort !== undefined) signal.removeEventListener('abort', this.#onAbort);

@@ -187,11 +187,20 @@ export class Poller implements AsyncIterable<PollEvent> {
     const poller = this;
     this.#iterationHost = {
       events: this.#events,
-      begin: (onBatch) =>
-        this.#begin(Mode.Iterating, (n, woke, capacity) => {
-          this.#countBatch(n, woke, capacity);
-          onBatch(n, woke);
-        }),
+      begin: (iter) => {
+        // Known before the start message goes out: a subscriber that closes the poller
+        // there ends this iteration, as it resolves a polling() run.
+        this.#iter = iter;
+        try {
+          this.#begin(Mode.Iterating, (n, woke, capacity) => {
+            this.#countBatch(n, woke, capacity);
+            iter.onBatch(n, woke);
+          });
+        } catch (e) {
+          if (this.#iter === iter) this.#iter = undefined;
+          throw e;
+        }
+      },
       end: (reason, error) => this.#end(reason, error, 'iteration'),
       chores: () => this.#doChores(),
       resume: () => this.#native.resume(),
@@ -891,9 +900,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   }
 
   #startIteration(batch: boolean, signal: AbortSignal | undefined): Iteration {
-    const iter = new Iteration(this.#iterationHost, batch, signal); // starts it, or throws
-    this.#iter = iter;
-    return iter;
+    return new Iteration(this.#iterationHost, batch, signal); // starts it (begin sets #iter), or throws
   }
 
   // ---- lifetime ----

@@ -416,6 +416,34 @@ test('iteration publishes start and stop with the reason it ended: break, a stop
   assert.is(stopOf(messages).error, undefined);
 });
 
+for (const waiterThread of [false, true]) {
+  test(`close() inside the start message ends an iteration and polling() cleanly, stop reason close (waiterThread: ${waiterThread})`, async () => {
+    const closeOnStart = (m: unknown): void => {
+      const msg = m as PollerDiagnostic;
+      if (msg.type === 'start') msg.poller.close();
+    };
+    using messages = record();
+    diagnosticsChannel.subscribe(DiagnosticsChannel, closeOnStart);
+    try {
+      const poller = openPoller({ waiterThread });
+      const got: unknown[] = [];
+      for await (const ev of poller) got.push(ev); // ends, done: no EBADF, no uv_thread_create
+      assert.equal(got, []);
+      assert.equal(steps(messages, poller), ['open', 'start:iteration', 'stop:iteration:close', 'close']);
+      assert.is(stopOf(messages).error, undefined);
+      assert.is(poller.running, false);
+      assert.is(poller.closed, true);
+      messages.length = 0;
+
+      const polled = openPoller({ waiterThread });
+      assert.is(await within(polled.polling(() => {}), 2000), ErrEngineShutdown);
+      assert.equal(steps(messages, polled), ['open', 'start:polling', 'stop:polling:close', 'close']);
+    } finally {
+      diagnosticsChannel.unsubscribe(DiagnosticsChannel, closeOnStart);
+    }
+  });
+}
+
 test('nothing is published per event or per task: a long run is one start, one stop and the list\'s resizes', async () => {
   using messages = record();
   using poller = openPoller();
