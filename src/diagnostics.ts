@@ -68,7 +68,10 @@ export type PollerStopReason = 'stop' | 'close' | 'break' | 'abort' | 'throw' | 
  * - `stop`: it ended (`mode`), for `reason` (see {@link PollerStopReason}), with `error`.
  * - `error`: user code threw inside the loop: a `polling()` callback (`source: 'callback'`; a
  *   `stop` with reason `'throw'` follows, unless the callback had closed the poller), or a task
- *   (`source: 'task'`; its `trigger()` promise rejects with `error` and the loop goes on).
+ *   (`source: 'task'`; its `trigger()` promise rejects with `error` and the loop goes on); or a
+ *   callback returned a value that is neither nothing (`undefined`, `null`) nor a stop error
+ *   (`source: 'return'`, `error` is that value: it does not stop the loop, as in gnet, and
+ *   polling goes on).
  * - `resize`: the event list grew (a wait filled it) or shrank (under half was used), `from`
  *   one size `to` another, in gnet's steps between `MinPollEventsCap` and `MaxPollEventsCap`;
  *   the next wait uses the new size.
@@ -123,13 +126,17 @@ export type PollerDiagnostic =
       readonly error: unknown;
     }
   | {
-      /** A callback or a task threw. */
+      /** A callback or a task threw, or a callback returned something other than nothing or a stop error. */
       readonly type: 'error';
-      /** The poller whose callback or task threw. */
+      /** The poller whose callback or task it was. */
       readonly poller: Poller;
-      /** `'callback'`: a `polling()` callback; `'task'`: a task run by `trigger()`. */
-      readonly source: 'callback' | 'task';
-      /** What it threw. */
+      /**
+       * `'callback'`: a `polling()` callback threw; `'task'`: a task run by `trigger()` threw;
+       * `'return'`: a `polling()` callback returned a value that is neither `undefined`/`null`
+       * nor a stop error (ignored by the loop, which goes on).
+       */
+      readonly source: 'callback' | 'task' | 'return';
+      /** What it threw, or what it returned. */
       readonly error: unknown;
     }
   | {

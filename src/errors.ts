@@ -20,6 +20,28 @@ export interface CodedError extends Error {
   readonly code: string;
 }
 
+/** The type-only mark of a {@link StopError}: nothing at run time carries it. */
+declare const stopErrorMark: unique symbol;
+
+/**
+ * The type of the errors that stop a loop when a callback returns them: {@link ErrEngineShutdown}
+ * and {@link ErrAcceptSocket}. A {@link PollEventHandler} may return only these (or nothing), so
+ * `return new Error('bad client')`, which gnet's loop (and this one) would ignore, does not
+ * type-check. An Error wrapping one (`{ cause: ErrAcceptSocket }`) stops the loop too; say so
+ * to the compiler with a cast: `new Error('accept failed', { cause: ErrAcceptSocket }) as StopError`.
+ *
+ * @example
+ * ```ts
+ * const stop: StopError = ErrEngineShutdown;
+ * const handler: PollEventHandler = (fd, event) => (isReadEvent(event) ? stop : undefined);
+ * ```
+ * @category Errors
+ */
+export interface StopError extends CodedError {
+  /** @internal A mark for the type checker only: no Error has it at run time. */
+  readonly [stopErrorMark]: true;
+}
+
 function sentinel(message: string, code: string): CodedError {
   const err = new Error(message) as Error & { code: string };
   err.code = code;
@@ -42,7 +64,7 @@ function sentinel(message: string, code: string): CodedError {
  * ```
  * @category Errors
  */
-export const ErrEngineShutdown: CodedError = sentinel('server is going to be shutdown', 'ERR_ENGINE_SHUTDOWN');
+export const ErrEngineShutdown: StopError = sentinel('server is going to be shutdown', 'ERR_ENGINE_SHUTDOWN') as StopError;
 
 /**
  * Returned by a callback to stop the loop after a failed accept (gnet's
@@ -51,12 +73,12 @@ export const ErrEngineShutdown: CodedError = sentinel('server is going to be shu
  *
  * @example
  * ```ts
- * const err = await poller.polling(() => new Error('accept failed', { cause: ErrAcceptSocket }));
+ * const err = await poller.polling(() => new Error('accept failed', { cause: ErrAcceptSocket }) as StopError);
  * errorIs(err, ErrAcceptSocket); // true
  * ```
  * @category Errors
  */
-export const ErrAcceptSocket: CodedError = sentinel('accept a new connection error', 'ERR_ACCEPT_SOCKET');
+export const ErrAcceptSocket: StopError = sentinel('accept a new connection error', 'ERR_ACCEPT_SOCKET') as StopError;
 
 /**
  * Thrown (or rejected with) by every call on a closed poller, and by pending `trigger()`

@@ -56,7 +56,7 @@ export {
 } from './events.js';
 export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs, isSystemError } from './errors.js';
-export type { SystemError, CodedError } from './errors.js';
+export type { SystemError, CodedError, StopError } from './errors.js';
 export type { TaskFunc } from './queue.js';
 export { connectPoller, RemotePoller } from './remote.js';
 export type { PollerHandle, PollerTasks, AnyTasks, TaskParams, TaskResult } from './remote.js';

@@ -19,6 +19,7 @@ import {
   isStopError,
   stateError,
   systemError,
+  type StopError,
   validateBoolean,
   validateFd,
   validateFunction,
@@ -34,9 +35,13 @@ export { PollEvent, type EventsOptions };
 
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
- * `ErrAcceptSocket` (or an Error whose `cause` chain holds one) to stop polling;
- * any other return value is ignored. A handler that throws stops polling too: the
- * `polling()` promise rejects with what it threw.
+ * `ErrAcceptSocket` (a {@link StopError}, or an Error whose `cause` chain holds one) to
+ * stop polling, or nothing (`undefined`, `null`) to go on. The type allows only these:
+ * any other value (`new Error('bad client')`, a number, the Promise of an `async`
+ * handler) would not stop the loop, as in gnet; at run time it is reported on the
+ * `netpoll:poller` diagnostics channel (an `error` message, `source: 'return'`) and
+ * polling goes on. A handler that throws stops polling: the `polling()` promise
+ * rejects with what it threw.
  *
  * @example
  * ```ts
@@ -48,7 +53,7 @@ export { PollEvent, type EventsOptions };
  * ```
  * @category Poller
  */
-export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
+export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => StopError | void | null | undefined;
 
 /**
  * An fd and the callback for its events (gnet's `PollAttachment`). The poller
@@ -609,7 +614,10 @@ export class Poller implements AsyncIterable<PollEvent> {
           const fd = ev[j];
           if (fd < 0) continue; // deleted earlier in this batch
           const result = callback(fd, ev[j + 1], ev[j + 2]);
-          if (result != null && isStopError(result)) return this.#stopPolling(run, result);
+          if (result != null) {
+            if (isStopError(result)) return this.#stopPolling(run, result);
+            if (channel.hasSubscribers) this.#reportReturned(result);
+          }
           if (this.#run !== run) return; // closed (or stopped) by the callback
         }
       } else {
@@ -623,7 +631,10 @@ export class Poller implements AsyncIterable<PollEvent> {
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
           }
           const result = cb(fd, ev[j + 1], ev[j + 2]);
-          if (result != null && isStopError(result)) return this.#stopPolling(run, result);
+          if (result != null) {
+            if (isStopError(result)) return this.#stopPolling(run, result);
+            if (channel.hasSubscribers) this.#reportReturned(result);
+          }
           if (this.#run !== run) return;
         }
       }
@@ -643,6 +654,15 @@ export class Poller implements AsyncIterable<PollEvent> {
       this.#end(inCallback ? 'throw' : 'error', e);
       run.reject(e);
     }
+  }
+
+  /**
+   * A callback returned something that is neither nothing nor a stop error: gnet's loop
+   * ignores it, and so does this one, but a returned `new Error('bad client')` (or an
+   * async handler's Promise) is almost always a mistake, so it is told to the channel.
+   */
+  #reportReturned(result: unknown): void {
+    publish({ type: 'error', poller: this, source: 'return', error: result });
   }
 
   #stopPolling(run: PollRun, result: Error): void {

@@ -18,6 +18,7 @@ import {
   openPoller,
   pipe,
   write,
+  type PollEventHandler,
   type Poller,
   type PollerDiagnostic,
 } from '../src/index.js';
@@ -324,6 +325,45 @@ test('a callback that throws is an error message (source callback) and a throw s
   const error = messages.find((m) => m.type === 'error');
   assert.equal(error, { type: 'error', poller, source: 'callback', error: boom });
   assert.is(stopOf(messages).error, boom);
+});
+
+test('a callback returning a value that is neither nothing nor a stop error is an error message (source return), and polling goes on', async () => {
+  using messages = record();
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    const bad = new Error('bad client');
+    const returned: unknown[] = [bad, 7, null, undefined, Promise.resolve()];
+    let n = 0;
+    poller.addRead({
+      fd: r,
+      // What the type refuses (test/types/handler-types.ts), as untyped code would return it.
+      callback: (() => (n < returned.length ? returned[n++] : ErrEngineShutdown)) as unknown as PollEventHandler,
+    });
+    write(w, Buffer.from('x'));
+    assert.is(await within(poller.polling(), 2000), ErrEngineShutdown);
+    assert.is(n, returned.length, 'every event went on to the next');
+    const errors = messages.filter((m) => m.poller === poller && m.type === 'error');
+    assert.equal(
+      errors.map((m) => (m as { source: string }).source),
+      ['return', 'return', 'return'],
+      'null and undefined are nothing',
+    );
+    assert.equal(errors.map((m) => (m as { error: unknown }).error), [bad, 7, returned[4]]);
+    assert.equal(steps(messages, poller), ['open', 'start:polling', 'error:return', 'error:return', 'error:return', 'stop:polling:stop']);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('with no subscriber, returned values are ignored as before and polling goes on', async () => {
+  using poller = openPoller();
+  using _fds = readyPipes(poller, 1);
+  let n = 0;
+  const err = await within(poller.polling((() => (++n < 3 ? new Error('ignored') : ErrEngineShutdown)) as unknown as PollEventHandler), 2000);
+  assert.is(err, ErrEngineShutdown);
+  assert.is(n, 3);
 });
 
 test('a callback that closes the poller and then throws is still an error message, though no run is left to stop', async () => {

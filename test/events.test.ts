@@ -17,6 +17,7 @@ import {
   socket,
   type PollEventHandler,
   type Poller,
+  type StopError,
 } from '../src/index.js';
 import { within } from './helpers.js';
 
@@ -82,7 +83,7 @@ interface Outcome {
  */
 function documentedHandler(poller: Poller, out: Outcome): PollEventHandler {
   const buf = Buffer.alloc(2); // small on purpose: several reads per event
-  const drop = (fd: number, why: string): Error => {
+  const drop = (fd: number, why: string): StopError => {
     out.closedBy = why;
     poller.delete(fd);
     close(fd);
