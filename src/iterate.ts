@@ -158,11 +158,11 @@ export class Iteration {
     if (this.#batch) {
       if (n > 0) {
         const list = new Array<PollEvent>(n);
-        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j]!, ev[j + 1]!, ev[j + 2]!);
+        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j]!, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags);
         buffer.push(list);
       }
     } else {
-      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j]!, ev[j + 1]!, ev[j + 2]!));
+      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j]!, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags));
     }
     while (this.#waiters.length > 0 && this.#head < buffer.length) this.#waiters.shift()!.resolve({ done: false, value: this.#take() });
     if (woke) {

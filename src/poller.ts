@@ -613,7 +613,7 @@ export class Poller implements AsyncIterable<PollEvent> {
         for (let j = 0, end = n * 3; j < end; j += 3) {
           const fd = ev[j];
           if (fd < 0) continue; // deleted earlier in this batch
-          const result = callback(fd, ev[j + 1], ev[j + 2]);
+          const result = callback(fd, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags);
           if (result != null) {
             if (isStopError(result)) return this.#stopPolling(run, result);
             if (channel.hasSubscribers) this.#reportReturned(result);
@@ -630,7 +630,7 @@ export class Poller implements AsyncIterable<PollEvent> {
             inCallback = false;
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
           }
-          const result = cb(fd, ev[j + 1], ev[j + 2]);
+          const result = cb(fd, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags);
           if (result != null) {
             if (isStopError(result)) return this.#stopPolling(run, result);
             if (channel.hasSubscribers) this.#reportReturned(result);

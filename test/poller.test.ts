@@ -29,6 +29,7 @@ import {
   socketpair,
   write,
   type IOEvent,
+  type IOFlags,
   type PollEventHandler,
   type StopError,
 } from '../src/index.js';
@@ -92,7 +93,7 @@ test('addWrite reports a writable socket; addReadWrite reports both kinds', asyn
   const [a, b] = socketpair();
   try {
     poller.addWrite({ fd: a });
-    let event = 0;
+    let event = 0 as IOEvent;
     await within(poller.polling((_fd, ev) => { event = ev; return ErrEngineShutdown; }), 2000);
     assert.ok(isWriteEvent(event));
     assert.not.ok(isReadEvent(event));
@@ -159,7 +160,7 @@ test('edge-triggered registration adds RDHUP: a peer shutdown is reported', asyn
   try {
     poller.addRead({ fd: a }, true);
     close(b);
-    let event = 0, flags = 0;
+    let event = 0 as IOEvent, flags = 0 as IOFlags;
     await within(poller.polling((_fd, ev, fl) => { event = ev; flags = fl; return ErrEngineShutdown; }), 2000);
     assert.ok(isReadEvent(event));
     if (epoll) assert.ok(event & EPOLLRDHUP, `expected EPOLLRDHUP in ${event}`);
@@ -175,7 +176,7 @@ test('a closed pipe writer is a hang-up: isErrorEvent is true', async () => {
   try {
     poller.addRead({ fd: r });
     close(w);
-    let event = 0, flags = 0;
+    let event = 0 as IOEvent, flags = 0 as IOFlags;
     await within(poller.polling((_fd, ev, fl) => { event = ev; flags = fl; return ErrEngineShutdown; }), 2000);
     assert.ok(isErrorEvent(event, flags));
     if (epoll) assert.ok(event & EPOLLHUP);
@@ -199,7 +200,7 @@ test('a connection refused by the peer shows as an error event on a nonblocking 
   }
   try {
     poller.addWrite({ fd });
-    let event = 0, flags = 0;
+    let event = 0 as IOEvent, flags = 0 as IOFlags;
     await within(poller.polling((_fd, ev, fl) => { event = ev; flags = fl; return ErrEngineShutdown; }), 2000);
     assert.ok(isErrorEvent(event, flags));
     if (epoll) assert.ok(event & EPOLLERR);
