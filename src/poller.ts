@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { binding } from './binding.js';
 import type { BatchCallback, NativePoller } from '../typings/binding.js';
-import { channel, type PollerDiagnostic, type PollerStats, type PollerStopReason } from './diagnostics.js';
+import { channel, type PollerStats, type PollerStopReason } from './diagnostics.js';
 import {
   ErrEngineShutdown,
   ErrPollerClosed,
@@ -27,11 +27,14 @@ import {
   validateObject,
 } from './errors.js';
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
-import { TaskQueue, type TaskFunc } from './queue.js';
+import { Priority, TaskQueue, type TaskFunc } from './queue.js';
 import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote.js';
 import { Iteration, PollEvent, type EventsOptions, type IterationHost } from './iterate.js';
 
 export { PollEvent, type EventsOptions };
+// Priority lives with the queues (as gnet's queue.EventPriority does); re-exported here for
+// code that took it from this module.
+export { Priority };
 
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
@@ -56,6 +59,102 @@ export { PollEvent, type EventsOptions };
 export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => StopError | void | null | undefined;
 
 /**
+ * A message on the `netpoll:poller` diagnostics channel ({@link DiagnosticsChannel}): one
+ * lifecycle step of one poller, told apart by `type`. Every message carries the `poller`
+ * (call its `stats()` for the counters at that moment). Messages are published
+ * synchronously, at the step itself: a `stop` arrives before the `polling()` promise settles
+ * or the iteration's pending `next()` does, a `close` after everything `close()` ended.
+ *
+ * - `open`: `openPoller()` opened the poller.
+ * - `close`: `close()` closed it (once; a poller garbage-collected without `close()` publishes
+ *   nothing).
+ * - `start`: `polling()` or an iteration started (`mode`).
+ * - `stop`: it ended (`mode`), for `reason` (see {@link PollerStopReason}), with `error`.
+ * - `error`: user code threw inside the loop: a `polling()` callback (`source: 'callback'`; a
+ *   `stop` with reason `'throw'` follows, unless the callback had closed the poller), or a task
+ *   (`source: 'task'`; its `trigger()` promise rejects with `error` and the loop goes on); or a
+ *   callback returned a value that is neither nothing (`undefined`, `null`) nor a stop error
+ *   (`source: 'return'`, `error` is that value: it does not stop the loop, as in gnet, and
+ *   polling goes on).
+ * - `resize`: the event list grew (a wait filled it) or shrank (under half was used), `from`
+ *   one size `to` another, in gnet's steps between `MinPollEventsCap` and `MaxPollEventsCap`;
+ *   the next wait uses the new size.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * import { DiagnosticsChannel, type PollerDiagnostic } from 'netpoll';
+ *
+ * subscribe(DiagnosticsChannel, (message) => {
+ *   const m = message as PollerDiagnostic;
+ *   switch (m.type) {
+ *     case 'stop': console.log(`${m.mode} stopped: ${m.reason}`, m.error ?? ''); break;
+ *     case 'error': console.log(`a ${m.source} threw`, m.error); break;
+ *     case 'resize': console.log(`event list ${m.from} -> ${m.to}`); break;
+ *   }
+ * });
+ * ```
+ * @category Diagnostics
+ */
+export type PollerDiagnostic =
+  | {
+      /** `openPoller()` opened `poller`. */
+      readonly type: 'open';
+      /** The poller that was opened. */
+      readonly poller: Poller;
+    }
+  | {
+      /** `close()` closed `poller`. */
+      readonly type: 'close';
+      /** The poller that was closed. */
+      readonly poller: Poller;
+    }
+  | {
+      /** `polling()` or an iteration started. */
+      readonly type: 'start';
+      /** The poller that started. */
+      readonly poller: Poller;
+      /** `'polling'` for `polling()`, `'iteration'` for `for await` / `events()`. */
+      readonly mode: 'polling' | 'iteration';
+    }
+  | {
+      /** `polling()` or an iteration ended. */
+      readonly type: 'stop';
+      /** The poller that stopped. */
+      readonly poller: Poller;
+      /** What stopped: `'polling'` or `'iteration'`. */
+      readonly mode: 'polling' | 'iteration';
+      /** Why (see {@link PollerStopReason}). */
+      readonly reason: PollerStopReason;
+      /** The stop error, the thrown value, or the failure; undefined for a `break` and for an iteration ended by `close()`. */
+      readonly error: unknown;
+    }
+  | {
+      /** A callback or a task threw, or a callback returned something other than nothing or a stop error. */
+      readonly type: 'error';
+      /** The poller whose callback or task it was. */
+      readonly poller: Poller;
+      /**
+       * `'callback'`: a `polling()` callback threw; `'task'`: a task run by `trigger()` threw;
+       * `'return'`: a `polling()` callback returned a value that is neither `undefined`/`null`
+       * nor a stop error (ignored by the loop, which goes on).
+       */
+      readonly source: 'callback' | 'task' | 'return';
+      /** What it threw, or what it returned. */
+      readonly error: unknown;
+    }
+  | {
+      /** The event list changed size. */
+      readonly type: 'resize';
+      /** The poller whose event list changed size. */
+      readonly poller: Poller;
+      /** The size before. */
+      readonly from: number;
+      /** The size the next kernel wait uses. */
+      readonly to: number;
+    };
+
+/**
  * An fd and the callback for its events (gnet's `PollAttachment`). The poller
  * remembers the attachment per fd until `delete(fd)`; `polling()` without a
  * callback dispatches each event to its fd's attachment.
@@ -75,34 +174,6 @@ export interface PollAttachment {
   callback?: PollEventHandler | undefined;
 }
 
-/**
- * Task priorities for `trigger()` (gnet's `queue.EventPriority`): `Priority.High` (0,
- * gnet's `HighPriority`) always goes to the urgent queue; `Priority.Low` (1, gnet's
- * `LowPriority`) too, until the urgent queue holds `MaxPollEventsCap` tasks.
- *
- * @example
- * ```ts
- * poller.trigger(Priority.High, () => flushAll());
- * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
- * ```
- * @category Tasks
- */
-export const Priority = Object.freeze({
-  /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
-  High: 0,
-  /** 1, gnet's `LowPriority`: the normal queue once the urgent one is full; at most `MaxAsyncTasksAtOneTime` run per round. */
-  Low: 1,
-} as const);
-/**
- * `Priority.High` (0) or `Priority.Low` (1).
- *
- * @example
- * ```ts
- * const p: Priority = urgent ? Priority.High : Priority.Low;
- * ```
- * @category Tasks
- */
-export type Priority = (typeof Priority)[keyof typeof Priority];
 
 const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
 const syscalls = binding.backend.syscalls;

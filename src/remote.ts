@@ -13,7 +13,7 @@ import { binding } from './binding.js';
 import type { NativePoller, RemoteChannel, RemoteLink } from '../typings/binding.js';
 import { ErrAcceptSocket, ErrEngineShutdown, ErrPollerClosed, stateError, systemError, validateInteger, validateObject } from './errors.js';
 import { MaxPollEventsCap } from './events.js';
-import type { Priority } from './poller.js';
+import type { Priority } from './queue.js';
 import type { RemoteSink, TaskQueue } from './queue.js';
 
 // node:v8 takes a few milliseconds to load, and only values without a fast path need it.
