@@ -20,12 +20,8 @@ import {
   stateError,
   systemError,
   type StopError,
-  validateBoolean,
-  validateFd,
-  validateFunction,
-  validateInteger,
-  validateObject,
 } from './errors.js';
+import { validateBoolean, validateFd, validateFunction, validateInteger, validateObject } from './validate.js';
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
 import { Priority, TaskQueue, type TaskFunc } from './queue.js';
 import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote.js';
