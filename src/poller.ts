@@ -451,13 +451,24 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Changes a registered fd to readable and writable events, and replaces its attachment.
+   * Reading on while waiting for room suits input that makes no output of its own (a
+   * client streaming an upload, which still reads the server's early answer). Where what
+   * you read is answered (an echo, request/response), reading on would pile the answers
+   * up in memory: use {@link Poller.modWrite} until the pending bytes are out (the guide's
+   * backpressure section).
    *
    * @param pa - a registered fd and its new attachment, which replaces the old one.
    * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.modRead}.
    * @example
    * ```ts
-   * if (write(fd, data) < data.length) poller.modReadWrite(pa); // wait for room
+   * // An upload: wait for room to send the rest, and meanwhile still read what the server
+   * // says (an early error reply), which adds nothing to what this side has to send.
+   * const n = write(fd, upload);
+   * if (n < upload.length) {
+   *   rest = upload.subarray(Math.max(n, 0));
+   *   poller.modReadWrite(pa);
+   * }
    * ```
    */
   modReadWrite(pa: PollAttachment, edgeTriggered = false): void {
