@@ -269,6 +269,7 @@ void StartLocalWake(PollerCore* c) {
 void StopLocalWake(PollerCore* c) {
   uv_idle_stop(&c->idle);
   uv_check_stop(&c->check);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&c->idle));
 }
 
 // Two int32 after the event list's MaxPollEventsCap entries, shared with src/poller.ts:
@@ -296,10 +297,13 @@ int32_t* Signals(PollerCore* c) {
   return static_cast<int32_t*>(data) + at;
 }
 
-// A round due while Paused: it runs in a later check phase, with no events.
+// A round due while Paused: it runs in a later check phase, with no events. Paused, the
+// backend's handle no longer holds the loop open; the round does (unless unref()), or a
+// loop body awaiting the task would see the process exit under it.
 void ArmPausedRound(PollerCore* c) {
   c->local_wake = LocalWake::Pending;
   StartLocalWake(c);
+  if (c->refd) uv_ref(reinterpret_cast<uv_handle_t*>(&c->idle));
 }
 
 // This thread set the wake flag: make the chores round happen. 0 or a negative errno.
@@ -368,6 +372,9 @@ void ApplyRef(PollerCore* c) {
   uv_handle_t* h = CoreHandle(c);
   if (c->refd && c->run == RunState::Watching) uv_ref(h);
   else uv_unref(h);
+  uv_handle_t* round = reinterpret_cast<uv_handle_t*>(&c->idle);
+  if (c->refd && c->run == RunState::Paused && uv_is_active(round)) uv_ref(round);
+  else uv_unref(round);
 }
 
 // Starts asking for batches: 0, or a negative errno with nothing started.
@@ -517,6 +524,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
         GetterDescriptor<&NativePoller::GetEvents>("events"),
         GetterDescriptor<&NativePoller::GetFailedSyscall>("failedSyscall"),
         GetterDescriptor<&NativePoller::GetWaiterThread>("waiterThread"),
+        GetterDescriptor<&NativePoller::GetRunState>("runState"),
     };
     napi_value proto;
     if (napi_get_named_property(env, cls, "prototype", &proto) != napi_ok ||
@@ -802,6 +810,11 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   }
   Napi::Value GetWaiterThread(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), threaded_);
+  }
+  // RunState as its number (Idle 0, Watching 1, Paused 2, Closed 3), for src/poller.ts to
+  // check its Mode against at the rare transitions (start, stop, close).
+  Napi::Value GetRunState(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<int>(core_ ? core_->run : RunState::Closed));
   }
 
   static bool Int(const Napi::CallbackInfo& info, size_t i, int* out) {

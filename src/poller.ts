@@ -174,11 +174,26 @@ export interface PollAttachment {
 const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
 const syscalls = binding.backend.syscalls;
 
+/**
+ * What this side knows of a run. The binding's RunState (csrc/binding.cc) is the truth for
+ * what it watches; Mode adds what only this side knows (polling or iterating) and must
+ * agree with it: Idle with Idle, Polling with Watching, Iterating with Watching or Paused
+ * (backpressure), Closed with Closed. #checkMode asserts that at each transition (start,
+ * stop, close: per run, never per batch), as libuv asserts its handle flags.
+ */
 const enum Mode {
   Idle,
   Polling,
   Iterating,
   Closed,
+}
+
+/** RunState's numbers, as the binding's runState getter gives them. */
+const enum NativeRun {
+  Idle = 0,
+  Watching = 1,
+  Paused = 2,
+  Closed = 3,
 }
 
 /** What one `polling()` call needs until it settles. */
@@ -220,7 +235,14 @@ export class Poller implements AsyncIterable<PollEvent> {
   };
   #urgent = new TaskQueue(this.#onTaskError);
   #normal = new TaskQueue(this.#onTaskError);
-  /** A mirror of the native wake flag (gnet's wakeupCall): true only while it is set. */
+  /**
+   * Whether a wake this side armed has not had its round yet (gnet's wakeupCall), kept
+   * here so that a trigger() while one is pending costs no call into the binding. Without
+   * a handle this is the flag itself; with one the binding's flag is shared with other
+   * threads and this copy is taken from endRound() after every round. Not asserted
+   * against the binding (#checkMode is): during a round it is rightly still set though
+   * the binding's wake was consumed, and a wake armed while paused or idle waits there.
+   */
   #wakePending = false;
   #remote: RemoteOwner | undefined;
   #run: PollRun | undefined;
@@ -628,7 +650,30 @@ export class Poller implements AsyncIterable<PollEvent> {
         throw e;
       }
     }
+    this.#checkMode();
     if (channel.hasSubscribers) publish({ type: 'start', poller: this, mode: mode === Mode.Polling ? 'polling' : 'iteration' });
+  }
+
+  /**
+   * Asserts that Mode agrees with the binding's RunState. A disagreement is a bug in
+   * netpoll (a transition made on one side only), never a user error: it throws
+   * ERR_INTERNAL_ASSERTION, as Node's own internal asserts do, rather than let a
+   * poller that thinks it is idle keep a watched fd, or the reverse.
+   */
+  #checkMode(): void {
+    const run = this.#native.runState;
+    let agrees: boolean;
+    switch (this.#mode) {
+      case Mode.Idle: agrees = run === NativeRun.Idle; break;
+      case Mode.Polling: agrees = run === NativeRun.Watching; break;
+      case Mode.Iterating: agrees = run === NativeRun.Watching || run === NativeRun.Paused; break;
+      case Mode.Closed: agrees = run === NativeRun.Closed; break;
+    }
+    if (!agrees) {
+      const err = new Error(`netpoll internal assertion failed: poller mode ${this.#mode} with native run state ${run}. This is a bug in netpoll; please report it`) as Error & { code: string };
+      err.code = 'ERR_INTERNAL_ASSERTION';
+      throw err;
+    }
   }
 
   /** What failed when the native side could not start delivering batches. */
@@ -643,6 +688,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
     this.#iter = undefined;
+    this.#checkMode();
     if (reason !== undefined && channel.hasSubscribers) publish({ type: 'stop', poller: this, mode, reason, error });
   }
 
@@ -1074,6 +1120,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     // Answers already given go out first; the binding answers the rest with ErrPollerClosed.
     this.#remote?.close();
     this.#native.close();
+    this.#checkMode();
     this.#attachments = [];
     this.#registered = 0;
     if (run !== undefined) {

@@ -846,6 +846,44 @@ test('process.nextTick and promise reactions run after each batch, before the ne
   }
 });
 
+test('the binding\'s run state, which the poller\'s mode is asserted against, moves idle, watching, paused, watching, idle, closed', () => {
+  const native = new binding.NativePoller();
+  assert.is(native.runState, 3, 'not opened: closed');
+  assert.is(native.open(false, new Int32Array(new SharedArrayBuffer((3 * MaxPollEventsCap + 2) * 4))), 0);
+  assert.is(native.runState, 0);
+  assert.is(native.start(() => {}, {}), 0);
+  assert.is(native.runState, 1);
+  native.pause();
+  assert.is(native.runState, 2);
+  assert.is(native.resume(), 0);
+  assert.is(native.runState, 1);
+  native.stop();
+  assert.is(native.runState, 0);
+  native.close();
+  assert.is(native.runState, 3);
+});
+
+test('through polling(), iteration and close() the poller\'s mode and the binding\'s run state agree (no internal assertion)', async () => {
+  const poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    assert.is(await within(poller.polling(() => ErrEngineShutdown), 2000), ErrEngineShutdown);
+    for await (const _ev of poller) break;
+    const it = poller.events();
+    await it.next();
+    await poller.trigger(Priority.High, () => 1); // a round while paused
+    await it.return!();
+    const closing = poller.events().next();
+    poller.close();
+    assert.equal(await closing, { done: true, value: undefined });
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
 test('AsyncLocalStorage context of the polling() caller holds in callbacks and tasks', async () => {
   const als = new AsyncLocalStorage<string>();
   using poller = openPoller();
