@@ -140,7 +140,13 @@ export function errorIs(err: unknown, target: unknown): boolean {
 export function isStopError(result: unknown): boolean {
   if (result === ErrEngineShutdown || result === ErrAcceptSocket) return true;
   if (result === null || typeof result !== 'object') return false;
-  return errorIs(result, ErrEngineShutdown) || errorIs(result, ErrAcceptSocket);
+  // As for a task (isShutdown): a result whose `cause` getter or Proxy trap throws asked
+  // for nothing; it is reported as any other returned value, and polling goes on.
+  try {
+    return errorIs(result, ErrEngineShutdown) || errorIs(result, ErrAcceptSocket);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a task's result stops polling: gnet checks only ErrEngineShutdown for tasks. */

@@ -333,7 +333,8 @@ test('a callback returning a value that is neither nothing nor a stop error is a
   const [r, w] = pipe();
   try {
     const bad = new Error('bad client');
-    const returned: unknown[] = [bad, 7, null, undefined, Promise.resolve()];
+    const hostile = new Proxy({}, { get() { throw new Error('trap'); }, getPrototypeOf() { throw new Error('trap'); } });
+    const returned: unknown[] = [bad, 7, null, undefined, Promise.resolve(), hostile];
     let n = 0;
     poller.addRead({
       fd: r,
@@ -346,11 +347,12 @@ test('a callback returning a value that is neither nothing nor a stop error is a
     const errors = messages.filter((m) => m.poller === poller && m.type === 'error');
     assert.equal(
       errors.map((m) => (m as { source: string }).source),
-      ['return', 'return', 'return'],
-      'null and undefined are nothing',
+      ['return', 'return', 'return', 'return'],
+      'null and undefined are nothing; a value whose traps throw is reported too',
     );
-    assert.equal(errors.map((m) => (m as { error: unknown }).error), [bad, 7, returned[4]]);
-    assert.equal(steps(messages, poller), ['open', 'start:polling', 'error:return', 'error:return', 'error:return', 'stop:polling:stop']);
+    const reported = errors.map((m) => (m as { error: unknown }).error);
+    assert.ok(reported[0] === bad && reported[1] === 7 && reported[2] === returned[4] && reported[3] === hostile);
+    assert.equal(steps(messages, poller), ['open', 'start:polling', 'error:return', 'error:return', 'error:return', 'error:return', 'stop:polling:stop']);
   } finally {
     close(r);
     close(w);
