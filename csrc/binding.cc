@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -53,7 +54,14 @@ struct CallbackState {
 //   Ready    the idle phase ran, so a poll phase including this poller's fd came
 //            after the trigger: the round runs with this poller's batch if that poll
 //            reported its fd, else in the check phase, with no events.
-enum class LocalWake { None, Pending, Ready };
+//   Written  waiter-thread path: the waker was written, and the round comes with the
+//            thread's next batch (OnWaiterReady), unless the run pauses first.
+// While Paused (an iteration's consumer is busy) the backend fd is not watched, so
+// neither its events nor the waker reach the loop; tasks must run all the same (a
+// loop body may await one). An armed wake then runs its round in the check phase,
+// with no events (Pending -> Ready -> OnCheck), on both paths; other threads reach a
+// paused poller through `paused_wake` (WakeFromOtherThread).
+enum class LocalWake { None, Pending, Ready, Written };
 
 // Where a poller's run stands. The transitions, all made by MoveTo (which also does
 // what each one means for libuv, the waiter thread and the callback state):
@@ -122,6 +130,10 @@ struct PollerCore {
   uv_idle_t idle;
   uv_check_t check;
   LocalWake local_wake = LocalWake::None;
+  // Other threads' wake while Paused: the waker is written all the same, but nobody
+  // reads the backend fd then. `paused` mirrors run == Paused for those threads.
+  uv_async_t paused_wake;
+  std::atomic<bool> paused{false};
   int handles_open = 0;  // uv handles whose close callback is still to come
 };
 
@@ -263,6 +275,7 @@ void StartLocalWake(PollerCore* c) {
 void StopLocalWake(PollerCore* c) {
   uv_idle_stop(&c->idle);
   uv_check_stop(&c->check);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&c->idle));
 }
 
 // Two int32 after the event list's MaxPollEventsCap entries, shared with src/poller.ts:
@@ -290,13 +303,30 @@ int32_t* Signals(PollerCore* c) {
   return static_cast<int32_t*>(data) + at;
 }
 
+// A round due while Paused: it runs in a later check phase, with no events. Paused, the
+// backend's handle no longer holds the loop open; the round does (unless unref()), or a
+// loop body awaiting the task would see the process exit under it.
+void ArmPausedRound(PollerCore* c) {
+  c->local_wake = LocalWake::Pending;
+  StartLocalWake(c);
+  if (c->refd) uv_ref(reinterpret_cast<uv_handle_t*>(&c->idle));
+}
+
 // This thread set the wake flag: make the chores round happen. 0 or a negative errno.
 int ArmWake(PollerCore* c) {
+  if (c->run == RunState::Paused) {
+    ArmPausedRound(c);
+    return 0;
+  }
   if (c->threaded) {
     // The waiter thread is in the kernel: only the waker reaches it.
     int err = np_selector_wake(&c->sel);
-    if (err < 0) np_taskq_cancel_wake(c->tasks);
-    return err;
+    if (err < 0) {
+      np_taskq_cancel_wake(c->tasks);
+      return err;
+    }
+    c->local_wake = LocalWake::Written;
+    return 0;
   }
   c->local_wake = LocalWake::Pending;
   if (c->run == RunState::Watching) StartLocalWake(c);
@@ -313,9 +343,21 @@ int RequestWake(PollerCore* c) {
 
 // Other threads' wake: called by np_taskq_push with the queue's mutex held, and never
 // after RemoteClose closed the queue, so the selector is open.
+// The waker is written either way: the run may resume before the loop sees the
+// async. Against a pause racing this call: MoveTo(Paused) sets `paused` and then
+// looks for queued tasks, while this runs after a push, under the queue's mutex; so
+// either this sees `paused`, or the owner sees the task (sequentially consistent).
 int WakeFromOtherThread(void* arg) {
   PollerCore* c = static_cast<PollerCore*>(arg);
-  return np_selector_wake(&c->sel);
+  int err = np_selector_wake(&c->sel);
+  if (c->paused.load()) uv_async_send(&c->paused_wake);
+  return err;
+}
+
+// Loop thread: another thread queued tasks while the run was paused.
+void OnPausedWake(uv_async_t* handle) {
+  PollerCore* c = static_cast<PollerCore*>(handle->data);
+  if (c->run == RunState::Paused && c->local_wake == LocalWake::None) ArmPausedRound(c);
 }
 
 // The one place c->batch changes: makes the transition if BatchState's table allows
@@ -336,6 +378,9 @@ void ApplyRef(PollerCore* c) {
   uv_handle_t* h = CoreHandle(c);
   if (c->refd && c->run == RunState::Watching) uv_ref(h);
   else uv_unref(h);
+  uv_handle_t* round = reinterpret_cast<uv_handle_t*>(&c->idle);
+  if (c->refd && c->run == RunState::Paused && uv_is_active(round)) uv_ref(round);
+  else uv_unref(round);
 }
 
 // Starts asking for batches: 0, or a negative errno with nothing started.
@@ -399,6 +444,7 @@ int MoveTo(PollerCore* c, RunState next) {
         return err;
       }
       c->run = RunState::Watching;
+      c->paused.store(false);
       ApplyRef(c);
       if (c->local_wake != LocalWake::None) {
         c->local_wake = LocalWake::Pending;  // whatever ran meanwhile, wait for the next poll
@@ -409,11 +455,19 @@ int MoveTo(PollerCore* c, RunState next) {
     case RunState::Paused:
       StopWatching(c);
       c->run = RunState::Paused;
+      c->paused.store(true);
+      // A round armed before the pause (its wake waits in the unwatched selector, or
+      // in the idle and check handles StopWatching stopped), or tasks other threads
+      // queued: it runs while paused.
+      if (c->local_wake != LocalWake::None || np_taskq_has_tasks(c->tasks) || RemoteHasTaken(c->remote)) {
+        ArmPausedRound(c);
+      }
       return 0;
     case RunState::Idle:
     case RunState::Closed:
       StopWatching(c);
       EndRun(c);
+      c->paused.store(false);
       c->run = next;
       return 0;
   }
@@ -476,6 +530,7 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
         GetterDescriptor<&NativePoller::GetEvents>("events"),
         GetterDescriptor<&NativePoller::GetFailedSyscall>("failedSyscall"),
         GetterDescriptor<&NativePoller::GetWaiterThread>("waiterThread"),
+        GetterDescriptor<&NativePoller::GetRunState>("runState"),
     };
     napi_value proto;
     if (napi_get_named_property(env, cls, "prototype", &proto) != napi_ok ||
@@ -588,10 +643,12 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
     // Unref'd: they run only while a wake is armed, and never keep the process alive.
     uv_idle_init(loop, &c->idle);
     uv_check_init(loop, &c->check);
-    c->idle.data = c->check.data = c;
+    uv_async_init(loop, &c->paused_wake, OnPausedWake);
+    c->idle.data = c->check.data = c->paused_wake.data = c;
     uv_unref(reinterpret_cast<uv_handle_t*>(&c->idle));
     uv_unref(reinterpret_cast<uv_handle_t*>(&c->check));
-    c->handles_open = 3;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&c->paused_wake));
+    c->handles_open = 4;
     threaded_ = c->threaded;
     c->env = env;
     c->addon = addon;
@@ -760,6 +817,11 @@ class NativePoller : public Napi::ObjectWrap<NativePoller> {
   Napi::Value GetWaiterThread(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), threaded_);
   }
+  // RunState as its number (Idle 0, Watching 1, Paused 2, Closed 3), for src/poller.ts to
+  // check its Mode against at the rare transitions (start, stop, close).
+  Napi::Value GetRunState(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<int>(core_ ? core_->run : RunState::Closed));
+  }
 
   static bool Int(const Napi::CallbackInfo& info, size_t i, int* out) {
     if (info.Length() <= i || !info[i].IsNumber()) {
@@ -798,6 +860,8 @@ void CloseCore(PollerCore* c) {
   c->addon->closing++;
   uv_close(reinterpret_cast<uv_handle_t*>(&c->idle), OnCoreClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->check), OnCoreClosed);
+  // After RemoteClose: no other thread sends it any more.
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->paused_wake), OnCoreClosed);
   uv_close(CoreHandle(c), OnCoreClosed);
   FdRegistry::Get().Close(&c->sel);
   if (c->events_ref) {
@@ -948,7 +1012,8 @@ void OnPollReady(uv_poll_t* handle, int status, int) {
 // active, so that turn's poll does not block).
 void OnCheck(uv_check_t* handle) {
   PollerCore* c = static_cast<PollerCore*>(handle->data);
-  if (c->run != RunState::Watching || c->local_wake == LocalWake::None) {
+  bool running = c->run == RunState::Watching || c->run == RunState::Paused;
+  if (!running || c->local_wake == LocalWake::None || c->local_wake == LocalWake::Written) {
     StopLocalWake(c);
     return;
   }
@@ -984,6 +1049,7 @@ void OnWaiterReady(uv_async_t* handle) {
   }
   // A batch with nothing current in it (its fds deleted before the loop took it)
   // does not go to JavaScript, but the thread must wait again all the same.
+  if (woke && c->local_wake == LocalWake::Written) c->local_wake = LocalWake::None;
   if (n != 0 || woke) {
     if (raw >= 0 && n >= 0) ResizeEventList(c, raw, woke);
     DeliverBatch(c, n, woke);

@@ -24,6 +24,7 @@ import {
   type IOFlags,
   type PollAttachment,
   type Poller,
+  type StopError,
 } from '../src/index.js';
 
 const { accept, close, listenTCP, localAddress, read, setNoDelay, shutdown, write } = socket;
@@ -57,7 +58,7 @@ export class Connection implements PollAttachment {
 
   constructor(
     readonly fd: number,
-    readonly callback: (fd: number, event: IOEvent, flags: IOFlags) => Error | void,
+    readonly callback: (fd: number, event: IOEvent, flags: IOFlags) => StopError | void,
   ) {}
 }
 
@@ -207,7 +208,7 @@ export abstract class TcpServer {
     return conn;
   }
 
-  #acceptAll(): Error | void {
+  #acceptAll(): void {
     for (let i = 0; i < MAX_ACCEPTS_PER_EVENT; i++) {
       let c: socket.Accepted | null;
       try {

@@ -4,10 +4,10 @@
 // Both are built to be always on. The counters move once per batch (or per
 // registration, or per task, where a task's own cost dwarfs an increment), never
 // once per event; a message is built only when the channel has subscribers, and
-// the channel publishes lifecycle steps, never events.
+// the channel publishes lifecycle steps, never events. The messages' type,
+// PollerDiagnostic, lives in src/poller.ts beside the Poller they carry, so that this
+// module imports nothing of the project's (imports run one way: poller -> diagnostics).
 import * as diagnosticsChannel from 'node:diagnostics_channel';
-import type { Poller } from './poller.js';
-import type { RemotePoller } from './remote.js';
 
 /**
  * The name of the `node:diagnostics_channel` channel on which every poller publishes its
@@ -53,95 +53,6 @@ export const channel = diagnosticsChannel.channel(DiagnosticsChannel);
  * @category Diagnostics
  */
 export type PollerStopReason = 'stop' | 'close' | 'break' | 'abort' | 'throw' | 'error';
-
-/**
- * A message on the `netpoll:poller` diagnostics channel ({@link DiagnosticsChannel}): one
- * lifecycle step of one poller, told apart by `type`. Every message carries the `poller`
- * (call its `stats()` for the counters at that moment). Messages are published
- * synchronously, at the step itself: a `stop` arrives before the `polling()` promise settles
- * or the iteration's pending `next()` does, a `close` after everything `close()` ended.
- *
- * - `open`: `openPoller()` opened the poller.
- * - `close`: `close()` closed it (once; a poller garbage-collected without `close()` publishes
- *   nothing).
- * - `start`: `polling()` or an iteration started (`mode`).
- * - `stop`: it ended (`mode`), for `reason` (see {@link PollerStopReason}), with `error`.
- * - `error`: user code threw inside the loop: a `polling()` callback (`source: 'callback'`; a
- *   `stop` with reason `'throw'` follows, unless the callback had closed the poller), or a task
- *   (`source: 'task'`; its `trigger()` promise rejects with `error` and the loop goes on).
- * - `resize`: the event list grew (a wait filled it) or shrank (under half was used), `from`
- *   one size `to` another, in gnet's steps between `MinPollEventsCap` and `MaxPollEventsCap`;
- *   the next wait uses the new size.
- *
- * @example
- * ```ts
- * import { subscribe } from 'node:diagnostics_channel';
- * import { DiagnosticsChannel, type PollerDiagnostic } from 'netpoll';
- *
- * subscribe(DiagnosticsChannel, (message) => {
- *   const m = message as PollerDiagnostic;
- *   switch (m.type) {
- *     case 'stop': console.log(`${m.mode} stopped: ${m.reason}`, m.error ?? ''); break;
- *     case 'error': console.log(`a ${m.source} threw`, m.error); break;
- *     case 'resize': console.log(`event list ${m.from} -> ${m.to}`); break;
- *   }
- * });
- * ```
- * @category Diagnostics
- */
-export type PollerDiagnostic =
-  | {
-      /** `openPoller()` opened `poller`. */
-      readonly type: 'open';
-      /** The poller that was opened. */
-      readonly poller: Poller;
-    }
-  | {
-      /** `close()` closed `poller`. */
-      readonly type: 'close';
-      /** The poller that was closed. */
-      readonly poller: Poller;
-    }
-  | {
-      /** `polling()` or an iteration started. */
-      readonly type: 'start';
-      /** The poller that started. */
-      readonly poller: Poller;
-      /** `'polling'` for `polling()`, `'iteration'` for `for await` / `events()`. */
-      readonly mode: 'polling' | 'iteration';
-    }
-  | {
-      /** `polling()` or an iteration ended. */
-      readonly type: 'stop';
-      /** The poller that stopped. */
-      readonly poller: Poller;
-      /** What stopped: `'polling'` or `'iteration'`. */
-      readonly mode: 'polling' | 'iteration';
-      /** Why (see {@link PollerStopReason}). */
-      readonly reason: PollerStopReason;
-      /** The stop error, the thrown value, or the failure; undefined for a `break` and for an iteration ended by `close()`. */
-      readonly error: unknown;
-    }
-  | {
-      /** A callback or a task threw. */
-      readonly type: 'error';
-      /** The poller whose callback or task threw. */
-      readonly poller: Poller;
-      /** `'callback'`: a `polling()` callback; `'task'`: a task run by `trigger()`. */
-      readonly source: 'callback' | 'task';
-      /** What it threw. */
-      readonly error: unknown;
-    }
-  | {
-      /** The event list changed size. */
-      readonly type: 'resize';
-      /** The poller whose event list changed size. */
-      readonly poller: Poller;
-      /** The size before. */
-      readonly from: number;
-      /** The size the next kernel wait uses. */
-      readonly to: number;
-    };
 
 /**
  * What {@link Poller.stats} returns: counters since `openPoller()`, plus a few gauges of the

@@ -5,11 +5,21 @@ import { binding } from './binding.js';
 
 const backend = binding.backend;
 
+/** The type-only marks that keep IOEvent and IOFlags apart: nothing carries them at run time. */
+declare const ioEventMark: unique symbol;
+declare const ioFlagsMark: unique symbol;
+
 /**
  * What happened: the epoll events mask on Linux (a bit set: `EPOLLIN`, `EPOLLOUT`,
  * `EPOLLERR`, …), the kevent filter on kqueue (one value: `EVFILT_READ` or `EVFILT_WRITE`).
  * Test it with {@link isReadEvent}, {@link isWriteEvent} and {@link isErrorOnlyEvent} rather
  * than with bit operations, so the same code runs on both backends.
+ *
+ * At run time a plain number; for the type checker a distinct one (branded), as gnet's
+ * `IOEvent` is a type of its own in Go: an {@link IOFlags} or a plain number where an
+ * `IOEvent` belongs (arguments swapped, a callback's parameters in the wrong order) does
+ * not type-check. An `IOEvent` is still a number: compare it, print it, mask it. A number
+ * from elsewhere (a test, a log) becomes one with `n as IOEvent`.
  *
  * @example
  * ```ts
@@ -19,11 +29,15 @@ const backend = binding.backend;
  * ```
  * @category Events
  */
-export type IOEvent = number;
+export type IOEvent = number & {
+  /** @internal A mark for the type checker only. */
+  readonly [ioEventMark]: 'IOEvent';
+};
 /**
  * More about it: always 0 on epoll; the kevent flags (`EV_EOF`, `EV_ERROR`, …) on kqueue,
  * where end of stream is a flag rather than an event bit. Pass it with the event to
- * {@link isErrorOnlyEvent} and {@link isErrorEvent}.
+ * {@link isErrorOnlyEvent} and {@link isErrorEvent}. A plain number at run time, a type of
+ * its own for the type checker, distinct from {@link IOEvent} (see there).
  *
  * @example
  * ```ts
@@ -33,7 +47,10 @@ export type IOEvent = number;
  * ```
  * @category Events
  */
-export type IOFlags = number;
+export type IOFlags = number & {
+  /** @internal A mark for the type checker only. */
+  readonly [ioFlagsMark]: 'IOFlags';
+};
 
 /**
  * The backend this build polls with: `'epoll'` on Linux, `'kqueue'` on BSD and macOS.
@@ -102,7 +119,7 @@ export const MaxAsyncTasksAtOneTime: number = backend.MaxAsyncTasksAtOneTime;
  * ```
  * @category Events
  */
-export const ReadEvents: IOEvent = backend.ReadEvents;
+export const ReadEvents: IOEvent = backend.ReadEvents as IOEvent;
 /**
  * Writable events: `EPOLLOUT` on epoll, `EVFILT_WRITE` on kqueue.
  *
@@ -112,7 +129,7 @@ export const ReadEvents: IOEvent = backend.ReadEvents;
  * ```
  * @category Events
  */
-export const WriteEvents: IOEvent = backend.WriteEvents;
+export const WriteEvents: IOEvent = backend.WriteEvents as IOEvent;
 /**
  * `ReadEvents | WriteEvents`, as gnet defines it. On kqueue, where events are filters and
  * not bits, it is not itself an event the poller reports.
@@ -123,7 +140,7 @@ export const WriteEvents: IOEvent = backend.WriteEvents;
  * ```
  * @category Events
  */
-export const ReadWriteEvents: IOEvent = backend.ReadWriteEvents;
+export const ReadWriteEvents: IOEvent = backend.ReadWriteEvents as IOEvent;
 /**
  * Exceptional conditions: the event bits `EPOLLERR | EPOLLHUP` on epoll; the flags
  * `EV_EOF | EV_ERROR` on kqueue. {@link isErrorEvent} tests the right one for the backend;

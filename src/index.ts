@@ -33,12 +33,12 @@
  *
  * @packageDocumentation
  */
-export { openPoller, Poller, Priority } from './poller.js';
-export type { PollAttachment, PollEventHandler, OpenPollerOptions } from './poller.js';
+export { openPoller, Poller } from './poller.js';
+export type { PollAttachment, PollEventHandler, OpenPollerOptions, PollerDiagnostic } from './poller.js';
 export { PollEvent } from './iterate.js';
 export type { EventsOptions } from './iterate.js';
 export { DiagnosticsChannel } from './diagnostics.js';
-export type { PollerStats, PollerDiagnostic, PollerStopReason } from './diagnostics.js';
+export type { PollerStats, PollerStopReason } from './diagnostics.js';
 export {
   Backend,
   InitPollEventsCap,
@@ -56,7 +56,8 @@ export {
 } from './events.js';
 export type { IOEvent, IOFlags } from './events.js';
 export { errors, ErrEngineShutdown, ErrAcceptSocket, ErrPollerClosed, errorIs, isSystemError } from './errors.js';
-export type { SystemError, CodedError } from './errors.js';
+export type { SystemError, CodedError, StopError } from './errors.js';
+export { Priority } from './queue.js';
 export type { TaskFunc } from './queue.js';
 export { connectPoller, RemotePoller } from './remote.js';
 export type { PollerHandle, PollerTasks, AnyTasks, TaskParams, TaskResult } from './remote.js';

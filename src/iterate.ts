@@ -1,6 +1,8 @@
 // Pull-based iteration: `for await (const ev of poller)`. The kernel is read only when
 // the consumer asks and nothing is buffered; while undelivered events wait, the poller
-// is paused, so memory stays bounded by one batch however slow the consumer is.
+// is paused, so memory stays bounded by one batch however slow the consumer is. Paused
+// stops fd events only: rounds of triggered tasks (local and remote) still come, as
+// batches of no events (the binding's OnCheck), so a loop body may await a task.
 //
 // An Iteration is one run of it. The poller (src/poller.ts) starts it, hands it each
 // batch, and gives it what it needs of its private state as an IterationHost.
@@ -53,8 +55,12 @@ export interface EventsOptions {
 export interface IterationHost {
   /** The shared event list a batch's events are read from (three int32 each). */
   readonly events: Int32Array;
-  /** Starts delivering batches to `onBatch` (the poller's iterating mode); throws when it cannot. */
-  begin(onBatch: (n: number, woke: boolean) => void): void;
+  /**
+   * Starts delivering batches to `iteration.onBatch` (the poller's iterating mode); throws
+   * when it cannot. The iteration may be finished when this returns (a diagnostics
+   * subscriber closed the poller in the start message).
+   */
+  begin(iteration: Iteration): void;
   /** Stops delivering, for `reason` (the diagnostics channel's stop message); the poller is idle again (or stays closed). */
   end(reason: PollerStopReason, error: unknown): void;
   /** One chores round: the error of a task that asked to stop, if one did. */
@@ -105,7 +111,7 @@ export class Iteration {
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     try {
-      host.begin(this.onBatch);
+      host.begin(this);
     } catch (e) {
       this.#state = State.Finished; // not started: nothing to end
       if (signal !== undefined && this.#onAbort !== undefined) signal.removeEventListener('abort', this.#onAbort);
@@ -152,11 +158,11 @@ export class Iteration {
     if (this.#batch) {
       if (n > 0) {
         const list = new Array<PollEvent>(n);
-        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j]!, ev[j + 1]!, ev[j + 2]!);
+        for (let i = 0, j = 0; i < n; i++, j += 3) list[i] = new PollEvent(ev[j]!, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags);
         buffer.push(list);
       }
     } else {
-      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j]!, ev[j + 1]!, ev[j + 2]!));
+      for (let j = 0, end = n * 3; j < end; j += 3) buffer.push(new PollEvent(ev[j]!, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags));
     }
     while (this.#waiters.length > 0 && this.#head < buffer.length) this.#waiters.shift()!.resolve({ done: false, value: this.#take() });
     if (woke) {

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { binding } from './binding.js';
 import type { BatchCallback, NativePoller } from '../typings/binding.js';
-import { channel, type PollerDiagnostic, type PollerStats, type PollerStopReason } from './diagnostics.js';
+import { channel, type PollerStats, type PollerStopReason } from './diagnostics.js';
 import {
   ErrEngineShutdown,
   ErrPollerClosed,
@@ -19,24 +19,28 @@ import {
   isStopError,
   stateError,
   systemError,
-  validateBoolean,
-  validateFd,
-  validateFunction,
-  validateInteger,
-  validateObject,
+  type StopError,
 } from './errors.js';
+import { validateBoolean, validateFd, validateFunction, validateInteger, validateObject } from './validate.js';
 import { MaxAsyncTasksAtOneTime, MaxPollEventsCap, type IOEvent, type IOFlags } from './events.js';
-import { TaskQueue, type TaskFunc } from './queue.js';
+import { Priority, TaskQueue, type TaskFunc } from './queue.js';
 import { RemoteOwner, type PollerHandle, type PollerTasks } from './remote-owner.js';
 import { Iteration, PollEvent, type EventsOptions, type IterationHost } from './iterate.js';
 
 export { PollEvent, type EventsOptions };
+// Priority lives with the queues (as gnet's queue.EventPriority does); re-exported here for
+// code that took it from this module.
+export { Priority };
 
 /**
  * Handles one event (gnet's `PollEventHandler`). Return `ErrEngineShutdown` or
- * `ErrAcceptSocket` (or an Error whose `cause` chain holds one) to stop polling;
- * any other return value is ignored. A handler that throws stops polling too: the
- * `polling()` promise rejects with what it threw.
+ * `ErrAcceptSocket` (a {@link StopError}, or an Error whose `cause` chain holds one) to
+ * stop polling, or nothing (`undefined`, `null`) to go on. The type allows only these:
+ * any other value (`new Error('bad client')`, a number, the Promise of an `async`
+ * handler) would not stop the loop, as in gnet; at run time it is reported on the
+ * `netpoll:poller` diagnostics channel (an `error` message, `source: 'return'`) and
+ * polling goes on. A handler that throws stops polling: the `polling()` promise
+ * rejects with what it threw.
  *
  * @example
  * ```ts
@@ -48,7 +52,103 @@ export { PollEvent, type EventsOptions };
  * ```
  * @category Poller
  */
-export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => Error | void | null | undefined;
+export type PollEventHandler = (fd: number, event: IOEvent, flags: IOFlags) => StopError | void | null | undefined;
+
+/**
+ * A message on the `netpoll:poller` diagnostics channel ({@link DiagnosticsChannel}): one
+ * lifecycle step of one poller, told apart by `type`. Every message carries the `poller`
+ * (call its `stats()` for the counters at that moment). Messages are published
+ * synchronously, at the step itself: a `stop` arrives before the `polling()` promise settles
+ * or the iteration's pending `next()` does, a `close` after everything `close()` ended.
+ *
+ * - `open`: `openPoller()` opened the poller.
+ * - `close`: `close()` closed it (once; a poller garbage-collected without `close()` publishes
+ *   nothing).
+ * - `start`: `polling()` or an iteration started (`mode`).
+ * - `stop`: it ended (`mode`), for `reason` (see {@link PollerStopReason}), with `error`.
+ * - `error`: user code threw inside the loop: a `polling()` callback (`source: 'callback'`; a
+ *   `stop` with reason `'throw'` follows, unless the callback had closed the poller), or a task
+ *   (`source: 'task'`; its `trigger()` promise rejects with `error` and the loop goes on); or a
+ *   callback returned a value that is neither nothing (`undefined`, `null`) nor a stop error
+ *   (`source: 'return'`, `error` is that value: it does not stop the loop, as in gnet, and
+ *   polling goes on).
+ * - `resize`: the event list grew (a wait filled it) or shrank (under half was used), `from`
+ *   one size `to` another, in gnet's steps between `MinPollEventsCap` and `MaxPollEventsCap`;
+ *   the next wait uses the new size.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * import { DiagnosticsChannel, type PollerDiagnostic } from 'netpoll';
+ *
+ * subscribe(DiagnosticsChannel, (message) => {
+ *   const m = message as PollerDiagnostic;
+ *   switch (m.type) {
+ *     case 'stop': console.log(`${m.mode} stopped: ${m.reason}`, m.error ?? ''); break;
+ *     case 'error': console.log(`a ${m.source} threw`, m.error); break;
+ *     case 'resize': console.log(`event list ${m.from} -> ${m.to}`); break;
+ *   }
+ * });
+ * ```
+ * @category Diagnostics
+ */
+export type PollerDiagnostic =
+  | {
+      /** `openPoller()` opened `poller`. */
+      readonly type: 'open';
+      /** The poller that was opened. */
+      readonly poller: Poller;
+    }
+  | {
+      /** `close()` closed `poller`. */
+      readonly type: 'close';
+      /** The poller that was closed. */
+      readonly poller: Poller;
+    }
+  | {
+      /** `polling()` or an iteration started. */
+      readonly type: 'start';
+      /** The poller that started. */
+      readonly poller: Poller;
+      /** `'polling'` for `polling()`, `'iteration'` for `for await` / `events()`. */
+      readonly mode: 'polling' | 'iteration';
+    }
+  | {
+      /** `polling()` or an iteration ended. */
+      readonly type: 'stop';
+      /** The poller that stopped. */
+      readonly poller: Poller;
+      /** What stopped: `'polling'` or `'iteration'`. */
+      readonly mode: 'polling' | 'iteration';
+      /** Why (see {@link PollerStopReason}). */
+      readonly reason: PollerStopReason;
+      /** The stop error, the thrown value, or the failure; undefined for a `break` and for an iteration ended by `close()`. */
+      readonly error: unknown;
+    }
+  | {
+      /** A callback or a task threw, or a callback returned something other than nothing or a stop error. */
+      readonly type: 'error';
+      /** The poller whose callback or task it was. */
+      readonly poller: Poller;
+      /**
+       * `'callback'`: a `polling()` callback threw; `'task'`: a task run by `trigger()` threw;
+       * `'return'`: a `polling()` callback returned a value that is neither `undefined`/`null`
+       * nor a stop error (ignored by the loop, which goes on).
+       */
+      readonly source: 'callback' | 'task' | 'return';
+      /** What it threw, or what it returned. */
+      readonly error: unknown;
+    }
+  | {
+      /** The event list changed size. */
+      readonly type: 'resize';
+      /** The poller whose event list changed size. */
+      readonly poller: Poller;
+      /** The size before. */
+      readonly from: number;
+      /** The size the next kernel wait uses. */
+      readonly to: number;
+    };
 
 /**
  * An fd and the callback for its events (gnet's `PollAttachment`). The poller
@@ -70,43 +170,30 @@ export interface PollAttachment {
   callback?: PollEventHandler | undefined;
 }
 
-/**
- * Task priorities for `trigger()` (gnet's `queue.EventPriority`): `Priority.High` (0,
- * gnet's `HighPriority`) always goes to the urgent queue; `Priority.Low` (1, gnet's
- * `LowPriority`) too, until the urgent queue holds `MaxPollEventsCap` tasks.
- *
- * @example
- * ```ts
- * poller.trigger(Priority.High, () => flushAll());
- * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
- * ```
- * @category Tasks
- */
-export const Priority = Object.freeze({
-  /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
-  High: 0,
-  /** 1, gnet's `LowPriority`: the normal queue once the urgent one is full; at most `MaxAsyncTasksAtOneTime` run per round. */
-  Low: 1,
-} as const);
-/**
- * `Priority.High` (0) or `Priority.Low` (1).
- *
- * @example
- * ```ts
- * const p: Priority = urgent ? Priority.High : Priority.Low;
- * ```
- * @category Tasks
- */
-export type Priority = (typeof Priority)[keyof typeof Priority];
 
 const { CTL_ADD, CTL_MOD, CTL_DEL, INTEREST_READ, INTEREST_WRITE, INTEREST_EDGE } = binding;
 const syscalls = binding.backend.syscalls;
 
+/**
+ * What this side knows of a run. The binding's RunState (csrc/binding.cc) is the truth for
+ * what it watches; Mode adds what only this side knows (polling or iterating) and must
+ * agree with it: Idle with Idle, Polling with Watching, Iterating with Watching or Paused
+ * (backpressure), Closed with Closed. #checkMode asserts that at each transition (start,
+ * stop, close: per run, never per batch), as libuv asserts its handle flags.
+ */
 const enum Mode {
   Idle,
   Polling,
   Iterating,
   Closed,
+}
+
+/** RunState's numbers, as the binding's runState getter gives them. */
+const enum NativeRun {
+  Idle = 0,
+  Watching = 1,
+  Paused = 2,
+  Closed = 3,
 }
 
 /** What one `polling()` call needs until it settles. */
@@ -148,7 +235,14 @@ export class Poller implements AsyncIterable<PollEvent> {
   };
   #urgent = new TaskQueue(this.#onTaskError);
   #normal = new TaskQueue(this.#onTaskError);
-  /** A mirror of the native wake flag (gnet's wakeupCall): true only while it is set. */
+  /**
+   * Whether a wake this side armed has not had its round yet (gnet's wakeupCall), kept
+   * here so that a trigger() while one is pending costs no call into the binding. Without
+   * a handle this is the flag itself; with one the binding's flag is shared with other
+   * threads and this copy is taken from endRound() after every round. Not asserted
+   * against the binding (#checkMode is): during a round it is rightly still set though
+   * the binding's wake was consumed, and a wake armed while paused or idle waits there.
+   */
   #wakePending = false;
   #remote: RemoteOwner | undefined;
   #run: PollRun | undefined;
@@ -187,11 +281,20 @@ export class Poller implements AsyncIterable<PollEvent> {
     const poller = this;
     this.#iterationHost = {
       events: this.#events,
-      begin: (onBatch) =>
-        this.#begin(Mode.Iterating, (n, woke, capacity) => {
-          this.#countBatch(n, woke, capacity);
-          onBatch(n, woke);
-        }),
+      begin: (iter) => {
+        // Known before the start message goes out: a subscriber that closes the poller
+        // there ends this iteration, as it resolves a polling() run.
+        this.#iter = iter;
+        try {
+          this.#begin(Mode.Iterating, (n, woke, capacity) => {
+            this.#countBatch(n, woke, capacity);
+            iter.onBatch(n, woke);
+          });
+        } catch (e) {
+          if (this.#iter === iter) this.#iter = undefined;
+          throw e;
+        }
+      },
       end: (reason, error) => this.#end(reason, error, 'iteration'),
       chores: () => this.#doChores(),
       resume: () => this.#native.resume(),
@@ -370,13 +473,24 @@ export class Poller implements AsyncIterable<PollEvent> {
 
   /**
    * Changes a registered fd to readable and writable events, and replaces its attachment.
+   * Reading on while waiting for room suits input that makes no output of its own (a
+   * client streaming an upload, which still reads the server's early answer). Where what
+   * you read is answered (an echo, request/response), reading on would pile the answers
+   * up in memory: use {@link Poller.modWrite} until the pending bytes are out (the guide's
+   * backpressure section).
    *
    * @param pa - a registered fd and its new attachment, which replaces the old one.
    * @param edgeTriggered - as for {@link Poller.addRead}; the new registration replaces the old one, edge or level.
    * @throws as {@link Poller.modRead}.
    * @example
    * ```ts
-   * if (write(fd, data) < data.length) poller.modReadWrite(pa); // wait for room
+   * // An upload: wait for room to send the rest, and meanwhile still read what the server
+   * // says (an early error reply), which adds nothing to what this side has to send.
+   * const n = write(fd, upload);
+   * if (n < upload.length) {
+   *   rest = upload.subarray(Math.max(n, 0));
+   *   poller.modReadWrite(pa);
+   * }
    * ```
    */
   modReadWrite(pa: PollAttachment, edgeTriggered = false): void {
@@ -536,7 +650,30 @@ export class Poller implements AsyncIterable<PollEvent> {
         throw e;
       }
     }
+    this.#checkMode();
     if (channel.hasSubscribers) publish({ type: 'start', poller: this, mode: mode === Mode.Polling ? 'polling' : 'iteration' });
+  }
+
+  /**
+   * Asserts that Mode agrees with the binding's RunState. A disagreement is a bug in
+   * netpoll (a transition made on one side only), never a user error: it throws
+   * ERR_INTERNAL_ASSERTION, as Node's own internal asserts do, rather than let a
+   * poller that thinks it is idle keep a watched fd, or the reverse.
+   */
+  #checkMode(): void {
+    const run = this.#native.runState;
+    let agrees: boolean;
+    switch (this.#mode) {
+      case Mode.Idle: agrees = run === NativeRun.Idle; break;
+      case Mode.Polling: agrees = run === NativeRun.Watching; break;
+      case Mode.Iterating: agrees = run === NativeRun.Watching || run === NativeRun.Paused; break;
+      case Mode.Closed: agrees = run === NativeRun.Closed; break;
+    }
+    if (!agrees) {
+      const err = new Error(`netpoll internal assertion failed: poller mode ${this.#mode} with native run state ${run}. This is a bug in netpoll; please report it`) as Error & { code: string };
+      err.code = 'ERR_INTERNAL_ASSERTION';
+      throw err;
+    }
   }
 
   /** What failed when the native side could not start delivering batches. */
@@ -551,6 +688,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     if (this.#mode !== Mode.Closed) this.#mode = Mode.Idle;
     this.#run = undefined;
     this.#iter = undefined;
+    this.#checkMode();
     if (reason !== undefined && channel.hasSubscribers) publish({ type: 'stop', poller: this, mode, reason, error });
   }
 
@@ -599,8 +737,11 @@ export class Poller implements AsyncIterable<PollEvent> {
         for (let j = 0, end = n * 3; j < end; j += 3) {
           const fd = ev[j];
           if (fd < 0) continue; // deleted earlier in this batch
-          const result = callback(fd, ev[j + 1], ev[j + 2]);
-          if (result != null && isStopError(result)) return this.#stopPolling(run, result);
+          const result = callback(fd, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags);
+          if (result != null) {
+            if (isStopError(result)) return this.#stopPolling(run, result);
+            if (channel.hasSubscribers) this.#reportReturned(result);
+          }
           if (this.#run !== run) return; // closed (or stopped) by the callback
         }
       } else {
@@ -613,8 +754,11 @@ export class Poller implements AsyncIterable<PollEvent> {
             inCallback = false;
             throw stateError(`an event arrived for fd ${fd}, which has no callback: give its attachment a callback or pass one to polling()`, 'ERR_NO_CALLBACK');
           }
-          const result = cb(fd, ev[j + 1], ev[j + 2]);
-          if (result != null && isStopError(result)) return this.#stopPolling(run, result);
+          const result = cb(fd, ev[j + 1] as IOEvent, ev[j + 2] as IOFlags);
+          if (result != null) {
+            if (isStopError(result)) return this.#stopPolling(run, result);
+            if (channel.hasSubscribers) this.#reportReturned(result);
+          }
           if (this.#run !== run) return;
         }
       }
@@ -634,6 +778,15 @@ export class Poller implements AsyncIterable<PollEvent> {
       this.#end(inCallback ? 'throw' : 'error', e);
       run.reject(e);
     }
+  }
+
+  /**
+   * A callback returned something that is neither nothing nor a stop error: gnet's loop
+   * ignores it, and so does this one, but a returned `new Error('bad client')` (or an
+   * async handler's Promise) is almost always a mistake, so it is told to the channel.
+   */
+  #reportReturned(result: unknown): void {
+    publish({ type: 'error', poller: this, source: 'return', error: result });
   }
 
   #stopPolling(run: PollRun, result: Error): void {
@@ -811,7 +964,7 @@ export class Poller implements AsyncIterable<PollEvent> {
    * Iterates events: `for await (const ev of poller.events())`. The kernel is read only
    * when the consumer asks and nothing is buffered, so memory stays bounded by one batch
    * however slow the consumer is; level-triggered readiness is reported again later.
-   * Triggered tasks run as while polling. `break` stops polling (the poller stays open);
+   * Triggered tasks run as while polling, also while the loop body awaits (only fd events wait for the next `next()`). `break` stops polling (the poller stays open);
    * `close()` ends the iteration normally; an aborted `signal` ends it with an AbortError.
    * A task returning `ErrEngineShutdown` ends it (`done`, with that error as the value).
    *
@@ -891,9 +1044,7 @@ export class Poller implements AsyncIterable<PollEvent> {
   }
 
   #startIteration(batch: boolean, signal: AbortSignal | undefined): Iteration {
-    const iter = new Iteration(this.#iterationHost, batch, signal); // starts it, or throws
-    this.#iter = iter;
-    return iter;
+    return new Iteration(this.#iterationHost, batch, signal); // starts it (begin sets #iter), or throws
   }
 
   // ---- lifetime ----
@@ -969,6 +1120,7 @@ export class Poller implements AsyncIterable<PollEvent> {
     // Answers already given go out first; the binding answers the rest with ErrPollerClosed.
     this.#remote?.close();
     this.#native.close();
+    this.#checkMode();
     this.#attachments = [];
     this.#registered = 0;
     if (run !== undefined) {

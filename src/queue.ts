@@ -18,6 +18,35 @@
  */
 export type TaskFunc<P = unknown, R = unknown> = (param: P) => R;
 
+/**
+ * Task priorities for `trigger()` (gnet's `queue.EventPriority`): `Priority.High` (0,
+ * gnet's `HighPriority`) always goes to the urgent queue; `Priority.Low` (1, gnet's
+ * `LowPriority`) too, until the urgent queue holds `MaxPollEventsCap` tasks.
+ *
+ * @example
+ * ```ts
+ * poller.trigger(Priority.High, () => flushAll());
+ * poller.trigger(Priority.Low, (fd) => closeIdle(fd), fd);
+ * ```
+ * @category Tasks
+ */
+export const Priority = Object.freeze({
+  /** 0, gnet's `HighPriority`: the urgent queue, which each round runs in full. */
+  High: 0,
+  /** 1, gnet's `LowPriority`: the normal queue once the urgent one is full; at most `MaxAsyncTasksAtOneTime` run per round. */
+  Low: 1,
+} as const);
+/**
+ * `Priority.High` (0) or `Priority.Low` (1).
+ *
+ * @example
+ * ```ts
+ * const p: Priority = urgent ? Priority.High : Priority.Low;
+ * ```
+ * @category Tasks
+ */
+export type Priority = (typeof Priority)[keyof typeof Priority];
+
 const SLOTS = 5; // fn, param, resolve, reject, promise (remote: fn, param, slot, sink, undefined)
 
 /** Where the answer of a task triggered from another thread goes. */

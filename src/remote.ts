@@ -5,7 +5,7 @@
 import { binding } from './binding.js';
 import type { RemoteChannel, RemoteLink } from '../typings/binding.js';
 import { ErrPollerClosed, systemError, validateInteger } from './errors.js';
-import type { Priority } from './poller.js';
+import type { Priority } from './queue.js';
 import { Batch, ENTRY, ERROR, NO_REPLY, NUMBER, decode, noop, ownSlots } from './remote-codec.js';
 import type { AnyTasks, PollerHandle, PollerTasks } from './remote-owner.js';
 

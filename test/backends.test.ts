@@ -22,6 +22,8 @@ import {
   isWriteEvent,
   openPoller,
   socket,
+  type IOEvent,
+  type IOFlags,
   type Poller,
 } from '../src/index.js';
 import { binding } from '../src/binding.js';
@@ -31,7 +33,7 @@ const { close, pipe, socketpair, write } = socket;
 const epoll = Backend === 'epoll';
 const syscalls = binding.backend.syscalls;
 
-type Seen = Array<[fd: number, event: number, flags: number]>;
+type Seen = Array<[fd: number, event: IOEvent, flags: IOFlags]>;
 
 /** Every event of one polling() run that a task stops after `ms`. */
 async function eventsFor(poller: Poller, ms: number): Promise<Seen> {
@@ -48,7 +50,7 @@ async function eventsFor(poller: Poller, ms: number): Promise<Seen> {
 /** The events of the first batch that has any. */
 async function firstBatch(poller: Poller): Promise<Seen> {
   for await (const batch of poller.events({ batch: true })) {
-    return batch.map((e): [number, number, number] => [e.fd, e.event, e.flags]);
+    return batch.map((e): [number, IOEvent, IOFlags] => [e.fd, e.event, e.flags]);
   }
   throw new Error('the iteration ended without a batch');
 }

@@ -18,6 +18,7 @@ import {
   openPoller,
   pipe,
   write,
+  type PollEventHandler,
   type Poller,
   type PollerDiagnostic,
 } from '../src/index.js';
@@ -326,6 +327,47 @@ test('a callback that throws is an error message (source callback) and a throw s
   assert.is(stopOf(messages).error, boom);
 });
 
+test('a callback returning a value that is neither nothing nor a stop error is an error message (source return), and polling goes on', async () => {
+  using messages = record();
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    const bad = new Error('bad client');
+    const hostile = new Proxy({}, { get() { throw new Error('trap'); }, getPrototypeOf() { throw new Error('trap'); } });
+    const returned: unknown[] = [bad, 7, null, undefined, Promise.resolve(), hostile];
+    let n = 0;
+    poller.addRead({
+      fd: r,
+      // What the type refuses (test/types/handler-types.ts), as untyped code would return it.
+      callback: (() => (n < returned.length ? returned[n++] : ErrEngineShutdown)) as unknown as PollEventHandler,
+    });
+    write(w, Buffer.from('x'));
+    assert.is(await within(poller.polling(), 2000), ErrEngineShutdown);
+    assert.is(n, returned.length, 'every event went on to the next');
+    const errors = messages.filter((m) => m.poller === poller && m.type === 'error');
+    assert.equal(
+      errors.map((m) => (m as { source: string }).source),
+      ['return', 'return', 'return', 'return'],
+      'null and undefined are nothing; a value whose traps throw is reported too',
+    );
+    const reported = errors.map((m) => (m as { error: unknown }).error);
+    assert.ok(reported[0] === bad && reported[1] === 7 && reported[2] === returned[4] && reported[3] === hostile);
+    assert.equal(steps(messages, poller), ['open', 'start:polling', 'error:return', 'error:return', 'error:return', 'error:return', 'stop:polling:stop']);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('with no subscriber, returned values are ignored as before and polling goes on', async () => {
+  using poller = openPoller();
+  using _fds = readyPipes(poller, 1);
+  let n = 0;
+  const err = await within(poller.polling((() => (++n < 3 ? new Error('ignored') : ErrEngineShutdown)) as unknown as PollEventHandler), 2000);
+  assert.is(err, ErrEngineShutdown);
+  assert.is(n, 3);
+});
+
 test('a callback that closes the poller and then throws is still an error message, though no run is left to stop', async () => {
   using messages = record();
   const poller = openPoller();
@@ -415,6 +457,34 @@ test('iteration publishes start and stop with the reason it ended: break, a stop
   assert.equal(steps(messages, poller), ['start:iteration', 'stop:iteration:close', 'close']);
   assert.is(stopOf(messages).error, undefined);
 });
+
+for (const waiterThread of [false, true]) {
+  test(`close() inside the start message ends an iteration and polling() cleanly, stop reason close (waiterThread: ${waiterThread})`, async () => {
+    const closeOnStart = (m: unknown): void => {
+      const msg = m as PollerDiagnostic;
+      if (msg.type === 'start') msg.poller.close();
+    };
+    using messages = record();
+    diagnosticsChannel.subscribe(DiagnosticsChannel, closeOnStart);
+    try {
+      const poller = openPoller({ waiterThread });
+      const got: unknown[] = [];
+      for await (const ev of poller) got.push(ev); // ends, done: no EBADF, no uv_thread_create
+      assert.equal(got, []);
+      assert.equal(steps(messages, poller), ['open', 'start:iteration', 'stop:iteration:close', 'close']);
+      assert.is(stopOf(messages).error, undefined);
+      assert.is(poller.running, false);
+      assert.is(poller.closed, true);
+      messages.length = 0;
+
+      const polled = openPoller({ waiterThread });
+      assert.is(await within(polled.polling(() => {}), 2000), ErrEngineShutdown);
+      assert.equal(steps(messages, polled), ['open', 'start:polling', 'stop:polling:close', 'close']);
+    } finally {
+      diagnosticsChannel.unsubscribe(DiagnosticsChannel, closeOnStart);
+    }
+  });
+}
 
 test('nothing is published per event or per task: a long run is one start, one stop and the list\'s resizes', async () => {
   using messages = record();

@@ -15,41 +15,48 @@ import {
   isWriteEvent,
   openPoller,
   socket,
+  type IOEvent,
+  type IOFlags,
   type PollEventHandler,
   type Poller,
+  type StopError,
 } from '../src/index.js';
 import { within } from './helpers.js';
 
 const { close, dialTCP, listenTCP, localAddress, accept, pipe, read, shutdown, socketpair, write } = socket;
+
+/** Raw masks and flags, as the kernel's headers spell them, typed as the poller reports them. */
+const ev = (n: number): IOEvent => n as IOEvent;
+const fl = (n: number): IOFlags => n as IOFlags;
 
 test('on epoll the helpers test masks, as gnet\'s defs_poller_epoll.go', () => {
   if (Backend !== 'epoll') return;
   const EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
   assert.is(ReadWriteEvents, ReadEvents | WriteEvents);
   assert.is(ErrEvents, EPOLLERR | EPOLLHUP);
-  assert.ok(isReadEvent(EPOLLIN));
-  assert.ok(isReadEvent(EPOLLPRI));
-  assert.ok(isReadEvent(EPOLLIN | EPOLLOUT));
-  assert.not.ok(isReadEvent(EPOLLOUT));
-  assert.not.ok(isReadEvent(EPOLLRDHUP));
-  assert.ok(isWriteEvent(EPOLLOUT | EPOLLHUP));
-  assert.not.ok(isWriteEvent(EPOLLIN));
-  assert.ok(isErrorEvent(EPOLLERR, 0));
-  assert.ok(isErrorEvent(EPOLLHUP | EPOLLIN, 0));
-  assert.not.ok(isErrorEvent(EPOLLIN | EPOLLRDHUP, 0));
-  assert.not.ok(isErrorEvent(EPOLLIN, 0xffff), 'flags are ignored on epoll');
+  assert.ok(isReadEvent(ev(EPOLLIN)));
+  assert.ok(isReadEvent(ev(EPOLLPRI)));
+  assert.ok(isReadEvent(ev(EPOLLIN | EPOLLOUT)));
+  assert.not.ok(isReadEvent(ev(EPOLLOUT)));
+  assert.not.ok(isReadEvent(ev(EPOLLRDHUP)));
+  assert.ok(isWriteEvent(ev(EPOLLOUT | EPOLLHUP)));
+  assert.not.ok(isWriteEvent(ev(EPOLLIN)));
+  assert.ok(isErrorEvent(ev(EPOLLERR), fl(0)));
+  assert.ok(isErrorEvent(ev(EPOLLHUP | EPOLLIN), fl(0)));
+  assert.not.ok(isErrorEvent(ev(EPOLLIN | EPOLLRDHUP), fl(0)));
+  assert.not.ok(isErrorEvent(ev(EPOLLIN), fl(0xffff)), 'flags are ignored on epoll');
 });
 
 test('on epoll isErrorOnlyEvent is an error or hang-up bit with no readiness bit beside it', () => {
   if (Backend !== 'epoll') return;
   const EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
   for (const lone of [EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLLERR | EPOLLHUP, EPOLLHUP | EPOLLRDHUP]) {
-    assert.ok(isErrorOnlyEvent(lone, 0), `0x${lone.toString(16)} is error-only`);
+    assert.ok(isErrorOnlyEvent(ev(lone), fl(0)), `0x${lone.toString(16)} is error-only`);
   }
   for (const withData of [EPOLLIN | EPOLLHUP, EPOLLIN | EPOLLRDHUP, EPOLLPRI | EPOLLERR, EPOLLOUT | EPOLLERR, EPOLLIN | EPOLLERR | EPOLLHUP, EPOLLIN, EPOLLOUT]) {
-    assert.not.ok(isErrorOnlyEvent(withData, 0), `0x${withData.toString(16)} carries readiness`);
+    assert.not.ok(isErrorOnlyEvent(ev(withData), fl(0)), `0x${withData.toString(16)} carries readiness`);
   }
-  assert.not.ok(isErrorOnlyEvent(0, 0));
+  assert.not.ok(isErrorOnlyEvent(ev(0), fl(0)));
 });
 
 test('on kqueue the helpers compare filters and test flags, as gnet\'s defs_poller_kqueue.go', () => {
@@ -58,12 +65,12 @@ test('on kqueue the helpers compare filters and test flags, as gnet\'s defs_poll
   assert.not.ok(isReadEvent(WriteEvents));
   assert.ok(isWriteEvent(WriteEvents));
   assert.not.ok(isWriteEvent(ReadEvents));
-  assert.ok(isErrorEvent(ReadEvents, ErrEvents));
-  assert.not.ok(isErrorEvent(ReadEvents, 0));
+  assert.ok(isErrorEvent(ReadEvents, fl(ErrEvents)));
+  assert.not.ok(isErrorEvent(ReadEvents, fl(0)));
   // A read or write filter's event is never error-only, EV_EOF or not: reading tells.
-  assert.not.ok(isErrorOnlyEvent(ReadEvents, ErrEvents));
-  assert.not.ok(isErrorOnlyEvent(WriteEvents, ErrEvents));
-  assert.not.ok(isErrorOnlyEvent(ReadEvents, 0));
+  assert.not.ok(isErrorOnlyEvent(ReadEvents, fl(ErrEvents)));
+  assert.not.ok(isErrorOnlyEvent(WriteEvents, fl(ErrEvents)));
+  assert.not.ok(isErrorOnlyEvent(ReadEvents, fl(0)));
 });
 
 // ---- the documented pattern, with data in flight at EOF ----
@@ -82,7 +89,7 @@ interface Outcome {
  */
 function documentedHandler(poller: Poller, out: Outcome): PollEventHandler {
   const buf = Buffer.alloc(2); // small on purpose: several reads per event
-  const drop = (fd: number, why: string): Error => {
+  const drop = (fd: number, why: string): StopError => {
     out.closedBy = why;
     poller.delete(fd);
     close(fd);

@@ -3,6 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   ErrEngineShutdown,
@@ -123,6 +125,103 @@ test('trigger() tasks run while iterating, and a task returning ErrEngineShutdow
   assert.is(await b, ErrEngineShutdown);
   assert.equal(results, [1, 2]);
   assert.equal(await it.next(), { done: true, value: undefined });
+});
+
+test('a loop body awaiting a trigger() task on the iterated poller gets its answer: tasks run while the body is suspended', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const answers: number[] = [];
+    await within(
+      (async () => {
+        for await (const ev of poller) {
+          assert.is(ev.fd, r);
+          // The poller is paused now (the consumer is busy): the task must run anyway.
+          answers.push(await poller.trigger(Priority.High, () => answers.length + 1));
+          answers.push(await poller.trigger(Priority.Low, () => answers.length + 1));
+          if (answers.length === 6) break;
+        }
+      })(),
+      5000,
+      'the loop body\'s awaited tasks',
+    );
+    assert.equal(answers, [1, 2, 3, 4, 5, 6]);
+    assert.is(poller.bufferedEvents, 0);
+  } finally {
+    close(r);
+    close(w);
+  }
+});
+
+test('while the body is suspended, tasks run but fd events stay in the kernel until the next next()', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  const [r2, w2] = pipe();
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const it = poller.events();
+    const first = await within(it.next(), 2000);
+    assert.is((first.value as PollEvent).fd, r);
+    poller.addRead({ fd: r2 });
+    write(w2, Buffer.from('y'));
+    for (let i = 0; i < 3; i++) assert.is(await within(poller.trigger(Priority.High, () => i), 2000), i);
+    assert.is(poller.bufferedEvents, 0, 'the rounds read no fd readiness');
+    const stats = poller.stats();
+    await sleep(20);
+    assert.is(poller.stats().events, stats.events, 'nothing read from the kernel while the consumer is busy');
+    await it.return!();
+  } finally {
+    for (const fd of [r, w, r2, w2]) close(fd);
+  }
+});
+
+test('a loop body awaiting a remote trigger from a worker, whose task runs on the iterated poller, gets its answer', async () => {
+  using poller = openPoller();
+  const [r, w] = pipe();
+  const indexPath = path.resolve(__dirname, '..', 'src', 'index.js');
+  const handle = poller.handle({ double: (x: number) => x * 2 });
+  const worker = new Worker(
+    `const np = require(${JSON.stringify(indexPath)});
+     const { parentPort, workerData } = require('node:worker_threads');
+     const remote = np.connectPoller(workerData.handle);
+     parentPort.on('message', async (x) => {
+       if (x === null) { remote.close?.(); parentPort.close(); return; }
+       try { parentPort.postMessage(await remote.trigger(np.Priority.High, 'double', x)); }
+       catch (e) { parentPort.postMessage({ error: String(e && e.stack || e) }); }
+     });`,
+    { eval: true, workerData: { handle } },
+  );
+  const ask = (x: number): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.postMessage(x);
+    });
+  try {
+    poller.addRead({ fd: r });
+    write(w, Buffer.from('x'));
+    const answers: unknown[] = [];
+    await within(
+      (async () => {
+        for await (const ev of poller) {
+          assert.is(ev.fd, r);
+          answers.push(await ask(answers.length + 1));
+          if (answers.length === 3) break;
+        }
+      })(),
+      10000,
+      'the remote answers awaited in the loop body',
+    );
+    assert.equal(answers, [2, 4, 6]);
+  } finally {
+    worker.postMessage(null);
+    await worker.terminate();
+    close(r);
+    close(w);
+  }
 });
 
 test('the consumer\'s AsyncLocalStorage context holds across the iteration', async () => {

@@ -18,6 +18,7 @@ import {
   openPoller,
   socket,
   type IOEvent,
+  type IOFlags,
   type Poller,
 } from '../src/index.js';
 import { binding } from '../src/binding.js';
@@ -239,7 +240,7 @@ test('a nonblocking dial to a closed port ends with ECONNREFUSED from socketErro
   try {
     using poller = openPoller();
     poller.addWrite({ fd: c });
-    let flags = 0;
+    let flags = 0 as IOFlags;
     const event = await within(
       new Promise<IOEvent>((resolve, reject) => {
         poller.polling((efd, ev, fl) => {

@@ -140,6 +140,11 @@ export declare class NativePoller {
   readonly failedSyscall: string;
   /** Whether open() chose the waiter thread (stays set after close). */
   readonly waiterThread: boolean;
+  /**
+   * The native run state: 0 idle, 1 watching (batches are read and delivered), 2 paused
+   * (an iteration's consumer is busy: only task rounds come), 3 closed (and before open() succeeded).
+   */
+  readonly runState: 0 | 1 | 2 | 3;
 }
 
 /** A socket address as the binding reports it (node:net's shape; 'Unix' carries the path, port 0). */

@@ -19,7 +19,7 @@ import {
   read,
   socketpair,
   write,
-  type IOEvent,
+  type IOEvent, type IOFlags,
   type PollEventHandler,
 } from '../../src/index.js';
 import { libkqueue, openFdCount, sleep, stopAfter, thrown, within } from '../helpers.js';
@@ -49,7 +49,7 @@ test('a peer that resets (SO_LINGER 0) while we wait to write gives an error eve
     n = write(fd, chunk);
     if (n > 0) written += n;
   }
-  const events: Array<{ event: IOEvent; flags: number }> = [];
+  const events: Array<{ event: IOEvent; flags: IOFlags }> = [];
   let writeError: string | undefined;
   poller.addReadWrite({
     fd,

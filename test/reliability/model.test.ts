@@ -721,7 +721,8 @@ class Poll implements Cmd {
 
 /** for await over the poller, break after the first event (or batch). */
 class Iterate implements Cmd {
-  constructor(readonly batch: boolean) {}
+  /** `awaitTask`: the loop body awaits a task triggered on the poller it iterates before it breaks. */
+  constructor(readonly batch: boolean, readonly awaitTask = false) {}
   // Without an event that must come, the first next() could wait forever.
   check = (m: Readonly<Model>): boolean => !m.open || m.ends.some(certain);
   async run(m: Model, r: Real): Promise<void> {
@@ -732,17 +733,36 @@ class Iterate implements Cmd {
       return;
     }
     const obs = new Observation(m, r, false);
+    // Inside the body the iteration is paused (its consumer is busy): the task must run
+    // all the same, or this await never ends.
+    const bodyTask = async (): Promise<void> => {
+      if (!this.awaitTask) return;
+      const id = r.nextTaskId++;
+      m.tasks.push({ id, throws: false, remote: false });
+      const outcome = r.poller.trigger(0, () => {
+        r.ran.push(id);
+        return id * 10;
+      }).then(
+        (value): Outcome => ({ ok: true, value }),
+        (error): Outcome => ({ ok: false, error }),
+      );
+      r.outcomes.set(id, outcome);
+      const out = await outcome;
+      assert.ok(out.ok && out.value === id * 10, `${step}: the task awaited in the loop body resolves with its value`);
+    };
     try {
       await settle(
         (async () => {
           if (this.batch) {
             for await (const list of r.poller.events({ batch: true })) {
               for (const ev of list) obs.record(ev.fd, ev.event, -1);
+              await bodyTask();
               break;
             }
           } else {
             for await (const ev of r.poller) {
               obs.record(ev.fd, ev.event, -1);
+              await bodyTask();
               break;
             }
           }
@@ -758,7 +778,7 @@ class Iterate implements Cmd {
       Observation.consumeEdges(m);
     }
   }
-  toString = (): string => `iterate(${this.batch ? 'batch' : 'single'}, break)`;
+  toString = (): string => `iterate(${this.batch ? 'batch' : 'single'}, ${this.awaitTask ? 'await a task, ' : ''}break)`;
 }
 
 /** close() from inside an event callback or a task while polling. */
@@ -846,7 +866,7 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   pollArb,
   pollArb,
   pollArb,
-  fc.boolean().map((b) => new Iterate(b)),
+  fc.tuple(fc.boolean(), fc.boolean()).map(([b, t]) => new Iterate(b, t)),
   lifecycleArb,
 ];
 

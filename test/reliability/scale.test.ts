@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
-import { ErrEngineShutdown, close, dialTCP, isErrorEvent, openPoller, read, write } from '../../src/index.js';
+import { ErrEngineShutdown, close, dialTCP, isErrorEvent, openPoller, read, write, type IOEvent, type IOFlags, type StopError } from '../../src/index.js';
 import { openFdCount, sleep, within } from '../helpers.js';
 import { fdLimit, rssMiB, trapProcessFailures } from './support.js';
 
@@ -47,7 +47,7 @@ test(`${WANTED} TCP connections on one poller are every one served`, async () =>
   const buf = Buffer.alloc(4096);
   let open = 0;
   let errors = 0;
-  const echo = (fd: number, event: number, flags: number): Error | undefined => {
+  const echo = (fd: number, event: IOEvent, flags: IOFlags): StopError | undefined => {
     const got = read(fd, buf);
     if (got > 0) {
       // Small messages on an idle socket: the kernel takes them whole.
