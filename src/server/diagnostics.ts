@@ -75,6 +75,8 @@ export interface LoopStats {
   timedOut: number;
   /** Handler methods that threw (or rejected) since start. */
   handlerErrors: number;
+  /** Readiness events the loop's poller delivered since start (flat while every connection is paused). */
+  events: number;
 }
 
 /**

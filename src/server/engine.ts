@@ -128,7 +128,7 @@ class ServerEngine implements Engine, LoopHost {
   }
 
   stats(): EngineStats {
-    const loop = { ...this.loop.stats };
+    const loop = this.loop.snapshot();
     return { ...loop, loops: [loop] };
   }
 

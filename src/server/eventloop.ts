@@ -63,7 +63,7 @@ export class EventLoop implements ConnOwner {
   #closed = false;
   #tickTimer: NodeJS.Timeout | undefined;
   readonly polling: Promise<Error>;
-  readonly stats: LoopStats = { connections: 0, opened: 0, bytesIn: 0, bytesOut: 0, pausedForBackpressure: 0, paused: 0, timedOut: 0, handlerErrors: 0 };
+  readonly stats: LoopStats = { connections: 0, opened: 0, bytesIn: 0, bytesOut: 0, pausedForBackpressure: 0, paused: 0, timedOut: 0, handlerErrors: 0, events: 0 };
 
   constructor(
     readonly handler: EventHandler,
@@ -519,6 +519,12 @@ export class EventLoop implements ConnOwner {
       });
     }
     return out;
+  }
+
+  /** The counters, with the poller's event count as of now. */
+  snapshot(): LoopStats {
+    if (!this.#closed) this.stats.events = this.poller.stats().events;
+    return { ...this.stats };
   }
 
   countPause(delta: number): void {
