@@ -74,7 +74,7 @@ export function startRedisServer(addr: string): Promise<Engine> {
 
 if (require.main === module) {
   const port = process.argv[2] ?? process.env.PORT ?? '6380';
-  const where = port.startsWith('unix:') || port.startsWith('tcp') ? port : `tcp://${process.env.HOST || '127.0.0.1'}:${port}`;
+  const where = port.includes('://') ? port : `tcp://${process.env.HOST || '127.0.0.1'}:${port}`;
   void startRedisServer(where).then((engine) => {
     const a = engine.address();
     console.log(`redis server listening on ${typeof a === 'string' ? a : `${a.address}:${a.port}`}`);

@@ -229,6 +229,12 @@ export class EventLoop implements ConnOwner {
         return;
       }
     }
+    if (out.length > 0 && !conn.waitingWritable) {
+      // Edge-triggered, out of budget but not of room: no edge will come, so go on in a later turn.
+      void this.poller.trigger(Priority.Low, () => {
+        if (!gone(conn)) this.#settle(conn);
+      });
+    }
   }
 
   #active(conn: Connection): void {

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Action, ServerDiagnosticsChannel, serve, type Conn, type Engine, type EventHandler, type ServerDiagnostic } from '../../src/server.js';
-import { isSystemError } from '../../src/index.js';
+import { isSystemError, socket } from '../../src/index.js';
 import { sleep, within } from '../helpers.js';
 
 function portOf(engine: Engine): number {
@@ -531,6 +531,46 @@ test('1,000 connections at once each get their echo; the count goes back to zero
   } finally {
     await engine.stop();
   }
+});
+
+test('edge-triggered with a small IO chunk echoes large payloads whole', async () => {
+  const engine = await serve(echo, 'tcp://127.0.0.1:0', { edgeTriggered: true, edgeTriggeredIOChunk: 4096, readBufferCap: 1024, writeBufferCap: 512 });
+  try {
+    const port = portOf(engine);
+    const big = Buffer.alloc(1 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const replies = await within(Promise.all([roundTrip(port, big), roundTrip(port, big.subarray(0, 100_000))]), 20000, 'edge-triggered echo');
+    assert.ok(replies[0].equals(big));
+    assert.ok(replies[1].equals(big.subarray(0, 100_000)));
+  } finally {
+    await engine.stop();
+  }
+});
+
+test('socket options reach each connection: tcpNoDelay (default on), tcpKeepAlive, buffer sizes', async () => {
+  const { getSocketOption } = socket;
+  const seen: Record<string, number>[] = [];
+  const handler: EventHandler = {
+    onOpen(conn) {
+      seen.push({
+        noDelay: getSocketOption(conn.fd, 'noDelay'),
+        keepAlive: getSocketOption(conn.fd, 'keepAlive'),
+        recvBuffer: getSocketOption(conn.fd, 'recvBuffer'),
+      });
+      return Action.Close;
+    },
+  };
+  const plain = await serve(handler, 'tcp://127.0.0.1:0');
+  await roundTrip(portOf(plain), 'x');
+  await plain.stop();
+  const tuned = await serve(handler, 'tcp://127.0.0.1:0', { tcpNoDelay: false, tcpKeepAlive: 30_000, socketRecvBuffer: 32 * 1024, socketSendBuffer: 32 * 1024 });
+  await roundTrip(portOf(tuned), 'x');
+  await tuned.stop();
+  assert.is(seen[0].noDelay, 1);
+  assert.is(seen[0].keepAlive, 0);
+  assert.is(seen[1].noDelay, 0);
+  assert.is(seen[1].keepAlive, 1);
+  assert.ok(seen[1].recvBuffer >= 32 * 1024 && seen[1].recvBuffer <= 64 * 1024 + 4096, String(seen[1].recvBuffer));
 });
 
 test('src/server/ imports netpoll only through its public modules, and the core never imports the server', () => {
