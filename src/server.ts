@@ -27,6 +27,8 @@
  */
 export { serve } from './server/engine.js';
 export type { Engine } from './server/engine.js';
+export { createClient } from './server/client.js';
+export type { Client } from './server/client.js';
 export { Action } from './server/handler.js';
 export type { EventHandler, HandlerResult, TickResult } from './server/handler.js';
 export type { Conn } from './server/conn.js';

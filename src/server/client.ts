@@ -1,0 +1,184 @@
+// createClient(): outbound connections on the same kind of loop as a server's (gnet's Client).
+import { promises as dns } from 'node:dns';
+import * as net from 'node:net';
+import { socket } from '../index.js';
+import type { Conn } from './conn.js';
+import type { ConnInfo, EngineStats } from './diagnostics.js';
+import { codedError, EventLoop, type LoopHost } from './eventloop.js';
+import type { EventHandler } from './handler.js';
+import { checkInteger, invalidType, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+
+/**
+ * Outbound connections served by an event handler (gnet's `Client`), as {@link createClient}
+ * returns it. The connections are the same {@link Conn}s a server's handler gets.
+ *
+ * @example
+ * ```ts
+ * const client = await createClient({ onTraffic: (conn) => { console.log(conn.next().toString()); } });
+ * const conn = await client.dial('tcp://127.0.0.1:6379');
+ * conn.write('PING\r\n');
+ * ```
+ * @category Server
+ */
+export interface Client {
+  /**
+   * Connects to `addr` (`tcp://host:port`, `tcp4://`, `tcp6://`, `unix:///path`) without
+   * blocking; resolves with the connection once it is open (after `onOpen`).
+   */
+  dial(addr: string): Promise<Conn>;
+  /**
+   * Serves a connected socket made elsewhere (gnet's `Enroll`), such as a `socketpair()` end
+   * or a socket taken from node:net with `takeFd`. The client owns and closes it from now on.
+   */
+  enroll(fd: number): Conn;
+  /** Open connections. */
+  countConnections(): number;
+  /** Counters, as {@link Engine.stats}. */
+  stats(): EngineStats;
+  /** Every open connection, as {@link Engine.connections}. */
+  connections(): ConnInfo[];
+  /**
+   * Closes every connection once what it has queued is written (for up to `stopTimeout` ms).
+   * Dials still in progress reject with `ERR_CLIENT_STOPPED`.
+   * Idempotent: every call returns the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+const enum ClientState {
+  Running,
+  Stopping,
+  Stopped,
+}
+
+function stoppedError(): Error {
+  return codedError('the client is stopped', 'ERR_CLIENT_STOPPED');
+}
+
+class LoopClient implements Client, LoopHost {
+  readonly loop: EventLoop;
+  #state = ClientState.Running;
+  #stopPromise: Promise<void> | undefined;
+  #finishStop: (() => void) | undefined;
+  #stopTimer: NodeJS.Timeout | undefined;
+  /** Dials in progress: fd → how to fail them. */
+  readonly #dialing = new Map<number, (err: Error) => void>();
+
+  constructor(
+    readonly handler: EventHandler,
+    readonly options: ResolvedOptions,
+  ) {
+    this.loop = new EventLoop(handler, options, this);
+  }
+
+  async dial(addr: string): Promise<Conn> {
+    const where = parseAddress(addr);
+    if (this.#state !== ClientState.Running) throw stoppedError();
+    if (where.network === 'unix') {
+      // A Unix connect completes (or fails) at once.
+      return this.loop.open(socket.dialUnix(where.path), undefined, false);
+    }
+    if (where.port === 0) checkInteger(where.port, 'addr port', 1, 65535);
+    let host = where.host === '' ? (where.family === 6 ? '::1' : '127.0.0.1') : where.host;
+    if (net.isIP(host) === 0) host = (await dns.lookup(host, { family: where.family })).address;
+    if (this.#state !== ClientState.Running) throw stoppedError();
+    const fd = socket.dialTCP(host, where.port, { nonblocking: true });
+    return new Promise<Conn>((resolve, reject) => {
+      const fail = (err: Error): void => {
+        this.#dialing.delete(fd);
+        this.loop.unwatch(fd);
+        socket.close(fd);
+        reject(err);
+      };
+      this.#dialing.set(fd, fail);
+      // Writable means the connect finished; SO_ERROR says how.
+      this.loop.watch(fd, true, () => {
+        const err = socket.socketError(fd);
+        if (err !== undefined) return fail(err);
+        this.#dialing.delete(fd);
+        this.loop.unwatch(fd);
+        try {
+          resolve(this.loop.open(fd, undefined, true));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  enroll(fd: number): Conn {
+    checkInteger(fd, 'fd', 0, 0x7fffffff);
+    if (this.#state !== ClientState.Running) throw stoppedError();
+    const isTcp = socket.localAddress(fd).family !== 'Unix'; // also checks that fd is a socket
+    return this.loop.open(fd, undefined, isTcp);
+  }
+
+  countConnections(): number {
+    return this.loop.stats.connections;
+  }
+
+  stats(): EngineStats {
+    const loop = this.loop.snapshot();
+    return { ...loop, loops: [loop] };
+  }
+
+  connections(): ConnInfo[] {
+    return this.loop.connections();
+  }
+
+  requestShutdown(): void {
+    void this.stop().catch(() => {});
+  }
+
+  connectionClosed(): void {
+    if (this.#state === ClientState.Stopping && this.loop.stats.connections === 0) this.#finishStop?.();
+  }
+
+  stop(): Promise<void> {
+    if (this.#stopPromise !== undefined) return this.#stopPromise;
+    this.#state = ClientState.Stopping;
+    this.#stopPromise = new Promise<void>((resolve) => {
+      this.#finishStop = () => {
+        this.#finishStop = undefined;
+        clearTimeout(this.#stopTimer);
+        this.#state = ClientState.Stopped;
+        this.loop.close();
+        resolve();
+      };
+      queueMicrotask(() => {
+        for (const fail of [...this.#dialing.values()]) fail(stoppedError());
+        this.loop.closeAll();
+        if (this.loop.stats.connections === 0) return this.#finishStop?.();
+        this.#stopTimer = setTimeout(() => {
+          this.loop.abortAll(codedError(`the client stopped before this connection's output was written (stopTimeout ${this.options.stopTimeout} ms)`, 'ERR_ENGINE_STOPPED'));
+          this.#finishStop?.();
+        }, this.options.stopTimeout);
+      });
+    });
+    return this.#stopPromise;
+  }
+}
+
+/**
+ * Starts a client (gnet's `NewClient` + `Start`): an event loop on this thread for outbound
+ * connections, served by `handler` like a server's. There is no engine, so `onBoot` and
+ * `onShutdown` are not called: `createClient` and `stop()` resolving mark the start and the end.
+ *
+ * @param handler - the callbacks; every method is optional.
+ * @param options - as for {@link serve}, minus the listener's.
+ * @returns the running client.
+ * @throws (rejects) TypeError/RangeError for a bad handler or option.
+ * @example
+ * ```ts
+ * const client = await createClient({ onTraffic: (conn) => { replies.push(conn.next().toString()); } });
+ * const conn = await client.dial('tcp://127.0.0.1:7000');
+ * conn.write('hello');
+ * ```
+ * @category Server
+ */
+export async function createClient(handler: EventHandler, options?: ServerOptions): Promise<Client> {
+  if (typeof handler !== 'object' || handler === null) throw invalidType('handler', 'an object (an EventHandler)', handler);
+  const client = new LoopClient(handler, resolveOptions(options));
+  client.loop.startTicking();
+  return client;
+}
