@@ -34,4 +34,4 @@ export type { EventHandler, HandlerResult, TickResult } from './server/handler.j
 export type { Conn } from './server/conn.js';
 export type { ServerOptions } from './server/options.js';
 export { ServerDiagnosticsChannel } from './server/diagnostics.js';
-export type { ServerDiagnostic, EngineStats, LoopStats, ConnInfo } from './server/diagnostics.js';
+export type { ServerDiagnostic, ServerOpenDiagnostic, ServerCloseDiagnostic, ServerErrorDiagnostic, EngineStats, LoopStats, ConnInfo } from './server/diagnostics.js';

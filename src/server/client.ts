@@ -22,25 +22,65 @@ import { checkInteger, invalidType, parseAddress, resolveOptions, type ResolvedO
  */
 export interface Client {
   /**
-   * Connects to `addr` (`tcp://host:port`, `tcp4://`, `tcp6://`, `unix:///path`) without
-   * blocking; resolves with the connection once it is open (after `onOpen`).
+   * Connects without blocking; resolves with the connection once it is open (after `onOpen`).
+   * @param addr - `tcp://host:port`, `tcp4://`, `tcp6://` (a host name is resolved first) or `unix:///path`.
+   * @throws (rejects) TypeError for a bad address, RangeError for port 0, a SystemError
+   * (`ECONNREFUSED`, `ENOENT`, …) when the connect fails, `ERR_CLIENT_STOPPED` after `stop()`.
+   * @example
+   * ```ts
+   * const conn = await client.dial('tcp://127.0.0.1:6379');
+   * ```
    */
   dial(addr: string): Promise<Conn>;
   /**
    * Serves a connected socket made elsewhere (gnet's `Enroll`), such as a `socketpair()` end
    * or a socket taken from node:net with `takeFd`. The client owns and closes it from now on.
+   * @param fd - a connected, nonblocking stream socket.
+   * @throws RangeError for a bad fd; a SystemError (`ENOTSOCK`, `EBADF`) when it is not a
+   * socket; `ERR_CLIENT_STOPPED` after `stop()`.
+   * @example
+   * ```ts
+   * const [mine, theirs] = socketpair();
+   * const conn = client.enroll(mine);
+   * ```
    */
   enroll(fd: number): Conn;
-  /** Open connections. */
+  /**
+   * Open connections.
+   * @throws Never.
+   * @example
+   * ```ts
+   * console.log(client.countConnections());
+   * ```
+   */
   countConnections(): number;
-  /** Counters, as {@link Engine.stats}. */
+  /**
+   * Counters, as {@link Engine.stats}.
+   * @throws Never.
+   * @example
+   * ```ts
+   * console.log(client.stats().bytesOut);
+   * ```
+   */
   stats(): EngineStats;
-  /** Every open connection, as {@link Engine.connections}. */
+  /**
+   * Every open connection, as {@link Engine.connections}.
+   * @throws Never.
+   * @example
+   * ```ts
+   * for (const c of client.connections()) console.log(c.remoteAddress, c.outboundBuffered);
+   * ```
+   */
   connections(): ConnInfo[];
   /**
    * Closes every connection once what it has queued is written (for up to `stopTimeout` ms).
-   * Dials still in progress reject with `ERR_CLIENT_STOPPED`.
-   * Idempotent: every call returns the same promise.
+   * Dials still in progress reject with `ERR_CLIENT_STOPPED`. Idempotent: every call returns
+   * the same promise.
+   * @throws Never (the promise resolves).
+   * @example
+   * ```ts
+   * await client.stop();
+   * ```
    */
   stop(): Promise<void>;
 }

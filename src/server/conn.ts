@@ -44,38 +44,134 @@ export interface Conn {
   /**
    * The next `n` unread bytes (all of them when `n` is left out, fewer when fewer are buffered),
    * consumed. A view, not a copy, when the bytes lie contiguous; valid until the handler returns.
+   * @param n - how many bytes, at most; default all.
+   * @throws RangeError when `n` is not an integer ≥ 0.
+   * @example
+   * ```ts
+   * const line = conn.next().toString();
+   * ```
    */
   next(n?: number): Buffer;
-  /** As {@link Conn.next}, without consuming the bytes. */
+  /**
+   * As {@link Conn.next}, without consuming the bytes.
+   * @param n - how many bytes, at most; default all.
+   * @throws RangeError when `n` is not an integer ≥ 0.
+   * @example
+   * ```ts
+   * if (conn.peek(1)[0] === 0x2a) parseArray(conn);
+   * ```
+   */
   peek(n?: number): Buffer;
-  /** Drops the next `n` unread bytes (all when left out); returns how many were dropped. */
+  /**
+   * Drops the next `n` unread bytes (all when left out).
+   * @param n - how many bytes, at most; default all.
+   * @returns how many were dropped.
+   * @throws RangeError when `n` is not an integer ≥ 0.
+   * @example
+   * ```ts
+   * conn.discard(4); // the length prefix, already read with peek()
+   * ```
+   */
   discard(n?: number): number;
   /**
-   * Queues `data` (bytes, or a string as UTF-8) to be written when the handler returns (at once
-   * when called outside the handler). Returns false once the outbound buffer is above the
-   * high-water mark: then stop writing until `onDrain`. The bytes are copied unless the write is
-   * at least `writeBufferCap` long, as node:net: do not change such a buffer after writing it.
+   * Queues `data` to be written when the handler returns (at once when called outside the
+   * handler). The bytes are copied unless the write is at least `writeBufferCap` long, as
+   * node:net does not copy: do not change such a buffer after writing it. On a closing or
+   * closed connection, nothing is queued.
+   * @param data - bytes, or a string (written as UTF-8).
+   * @returns false once the outbound buffer is above the high-water mark (or the connection
+   * is closing): stop writing until `onDrain`.
+   * @throws TypeError when `data` is neither a Uint8Array nor a string.
+   * @example
+   * ```ts
+   * if (!conn.write(chunk)) return; // onDrain will call us again
+   * ```
    */
   write(data: Uint8Array | string): boolean;
-  /** Queues several buffers, as `write` each; returns what the last `write` would. */
+  /**
+   * Queues several buffers, as `write` does for each (one `writev` later sends them all).
+   * @param list - bytes or strings, in order.
+   * @returns what a last `write` would.
+   * @throws TypeError when `list` is not an array of Uint8Arrays and strings.
+   * @example
+   * ```ts
+   * conn.writev([`$${value.length}\r\n`, value, '\r\n']);
+   * ```
+   */
   writev(list: readonly (Uint8Array | string)[]): boolean;
-  /** Writes what is queued now, instead of when the handler returns. */
+  /**
+   * Writes what is queued now, instead of when the handler returns. A write error closes the
+   * connection (`onClose` gets it).
+   * @throws Never.
+   * @example
+   * ```ts
+   * conn.write(header); conn.flush(); // before a long computation
+   * ```
+   */
   flush(): void;
   /**
    * Queues `data` from anywhere on the loop's thread (a timer, a promise) and writes it in
-   * the loop's next turn (gnet's `AsyncWrite`). Resolves true once it was handed to the kernel,
-   * false when the connection closed first; never rejects.
+   * the loop's next turn (gnet's `AsyncWrite`).
+   * @param data - bytes, or a string (written as UTF-8).
+   * @returns a promise of true once it was handed to the kernel (or queued behind output
+   * that waits for the peer), false when the connection closed first; it never rejects.
+   * @throws TypeError when `data` is neither a Uint8Array nor a string.
+   * @example
+   * ```ts
+   * setTimeout(() => void conn.asyncWrite('tick\n'), 1000);
+   * ```
    */
   asyncWrite(data: Uint8Array | string): Promise<boolean>;
-  /** Closes the connection once what is queued is written (an orderly close: `onClose` gets no error). */
+  /**
+   * Closes the connection once what is queued is written (an orderly close: `onClose` gets no
+   * error). Nothing more is read. Idempotent.
+   * @throws Never.
+   * @example
+   * ```ts
+   * conn.write('bye\n'); conn.close();
+   * ```
+   */
   close(): void;
-  /** Stops reading: no more `onTraffic` until {@link Conn.resume}. Queued output is still written. */
+  /**
+   * Stops reading: no more `onTraffic` until {@link Conn.resume}, and the fd is not watched for
+   * input (no busy loop; the peer's bytes wait in the kernel). Queued output is still written.
+   * @throws Never.
+   * @example
+   * ```ts
+   * conn.pause();
+   * void lookup(key).then((v) => { conn.write(v); conn.resume(); });
+   * ```
+   */
   pause(): void;
-  /** Reads again; when input is already buffered, `onTraffic` comes in the loop's next turn. */
+  /**
+   * Reads again; when input is already buffered, `onTraffic` comes in the loop's next turn.
+   * @throws Never.
+   * @example
+   * ```ts
+   * conn.resume();
+   * ```
+   */
   resume(): void;
-  /** Asks for an `onTraffic` call in the loop's next turn, input or not (gnet's `Wake`). */
+  /**
+   * Asks for an `onTraffic` call in the loop's next turn, input or not (gnet's `Wake`).
+   * Several calls before it runs make one.
+   * @throws Never.
+   * @example
+   * ```ts
+   * queue.push(job); conn.wake(); // onTraffic sends the results
+   * ```
+   */
   wake(): void;
-  /** Sets this connection's idle timeout in milliseconds (0: none), from now. */
+  /**
+   * Sets this connection's idle timeout, counted from now: with no byte read or written for
+   * that long, it closes and `onClose` gets an `ETIMEDOUT` error.
+   * @param ms - milliseconds; 0 for none.
+   * @throws RangeError when `ms` is not an integer in 0..2^31-1.
+   * @example
+   * ```ts
+   * conn.setIdleTimeout(authenticated ? 300_000 : 5_000);
+   * ```
+   */
   setIdleTimeout(ms: number): void;
 }
 

@@ -39,10 +39,61 @@ export const serverChannel = diagnosticsChannel.channel(ServerDiagnosticsChannel
  * ```
  * @category Server diagnostics
  */
-export type ServerDiagnostic =
-  | { type: 'open'; conn: Conn }
-  | { type: 'close'; conn: Conn; error: Error | undefined }
-  | { type: 'error'; source: string; error: unknown; conn: Conn | undefined };
+export type ServerDiagnostic = ServerOpenDiagnostic | ServerCloseDiagnostic | ServerErrorDiagnostic;
+
+/**
+ * A connection opened (accepted, dialed or enrolled).
+ *
+ * @example
+ * ```ts
+ * if (msg.type === 'open') console.log('open', msg.conn.remoteAddress);
+ * ```
+ * @category Server diagnostics
+ */
+export interface ServerOpenDiagnostic {
+  /** `'open'`. */
+  type: 'open';
+  /** The connection. */
+  conn: Conn;
+}
+
+/**
+ * A connection closed.
+ *
+ * @example
+ * ```ts
+ * if (msg.type === 'close' && msg.error) console.log('closed', msg.error.message);
+ * ```
+ * @category Server diagnostics
+ */
+export interface ServerCloseDiagnostic {
+  /** `'close'`. */
+  type: 'close';
+  /** The connection (closed now). */
+  conn: Conn;
+  /** What `onClose` got: undefined for an orderly close. */
+  error: Error | undefined;
+}
+
+/**
+ * Something failed without stopping the engine.
+ *
+ * @example
+ * ```ts
+ * if (msg.type === 'error') console.error(msg.source, msg.error);
+ * ```
+ * @category Server diagnostics
+ */
+export interface ServerErrorDiagnostic {
+  /** `'error'`. */
+  type: 'error';
+  /** A handler method's name (`'onTraffic'`, …), `'accept'`, `'socket-option'`, or `'engine'`. */
+  source: string;
+  /** What was thrown. */
+  error: unknown;
+  /** The connection it concerns, if any (closed because of it, for a handler method). */
+  conn: Conn | undefined;
+}
 
 /** Publishes `msg` to the channel's subscribers, if any. */
 export function publish(msg: ServerDiagnostic): void {

@@ -20,19 +20,54 @@ import { invalidType, parseAddress, resolveOptions, type ParsedAddress, type Res
  * @category Server
  */
 export interface Engine {
-  /** Where it listens, as `net.Server.address()`: `{ address, family, port }`, or the path for `unix://`. */
+  /**
+   * Where it listens, as `net.Server.address()`.
+   * @returns `{ address, family, port }` (the port the kernel chose for port 0), or the path for `unix://`.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { port } = engine.address() as { port: number };
+   * ```
+   */
   address(): SocketAddress | string;
-  /** Open connections. */
+  /**
+   * Open connections.
+   * @throws Never.
+   * @example
+   * ```ts
+   * if (engine.countConnections() > 10_000) shedLoad();
+   * ```
+   */
   countConnections(): number;
-  /** Counters: connections, bytes in and out, connections held back by backpressure, per loop. */
+  /**
+   * Counters: connections, bytes in and out, connections held back by backpressure or
+   * paused, idle timeouts, handler errors, poller events; in total and per loop.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { bytesIn, bytesOut, pausedForBackpressure } = engine.stats();
+   * ```
+   */
   stats(): EngineStats;
-  /** Every open connection with its buffered bytes and last activity: to find the one that stalled. */
+  /**
+   * Every open connection with its buffered bytes and last activity: to find the one that stalled.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const stalled = engine.connections().filter((c) => Date.now() - c.lastActivity > 60_000);
+   * ```
+   */
   connections(): ConnInfo[];
   /**
    * Stops gracefully: stops accepting, lets every connection write what is queued (for up to
    * `stopTimeout` ms; then they close with an `ERR_ENGINE_STOPPED` error), closes them, then
    * calls `onShutdown`. Idempotent, and safe inside a handler method: every call returns the
-   * same promise, which rejects only with what `onShutdown` threw.
+   * same promise.
+   * @throws (rejects) only with what `onShutdown` threw.
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void engine.stop());
+   * ```
    */
   stop(): Promise<void>;
   /** True once `stop()` was called (or a handler returned `Action.Shutdown`). */

@@ -65,30 +65,81 @@ export type HandlerResult = Action | void | undefined;
  * @category Server
  */
 export interface EventHandler {
-  /** The engine is ready to accept connections (gnet's `OnBoot`); {@link serve} resolves after it. A throw makes `serve` reject. */
+  /**
+   * The engine is ready to accept connections (gnet's `OnBoot`); {@link serve} resolves after it.
+   * @param engine - the engine that booted.
+   * @throws What it throws makes `serve` reject (the engine is stopped first).
+   * @example
+   * ```ts
+   * onBoot(engine) { console.log('listening on', engine.address()); }
+   * ```
+   */
   onBoot?(engine: Engine): HandlerResult;
-  /** A connection opened (accepted, dialed or enrolled). Writes made here go out first. */
+  /**
+   * A connection opened (accepted, dialed or enrolled). Writes made here go out first.
+   * @param conn - the new connection.
+   * @throws What it throws closes the connection, with that error in `onClose`.
+   * @example
+   * ```ts
+   * onOpen(conn) { conn.context = new Session(); conn.write('hello\r\n'); }
+   * ```
+   */
   onOpen?(conn: Conn): HandlerResult;
   /**
    * Bytes arrived (or {@link Conn.wake} asked for a call): read them with `next`/`peek`/`discard`.
    * Bytes left unread stay buffered for the next call.
+   * @param conn - the connection with input.
+   * @throws What it throws (or a returned promise rejects with) closes the connection, with
+   * that error in `onClose` and on the `netpoll:server` channel.
+   * @example
+   * ```ts
+   * onTraffic(conn) { conn.write(conn.next()); }
+   * ```
    */
   onTraffic?(conn: Conn): HandlerResult;
   /**
-   * The connection closed. `err` is undefined for an orderly close (the peer's end of stream,
-   * `Action.Close`, `conn.close()`, `stop()`), else an Error with a `code`: `ECONNRESET`,
-   * `EPIPE`, `ETIMEDOUT` (idle timeout), or what a handler method threw.
+   * The connection closed.
+   * @param conn - the connection; its fd is closed already.
+   * @param err - undefined for an orderly close (the peer's end of stream, `Action.Close`,
+   * `conn.close()`, `stop()`), else an Error with a `code`: `ECONNRESET`, `EPIPE`, `ETIMEDOUT`
+   * (idle timeout), `ERR_ENGINE_STOPPED`, or what a handler method threw.
+   * @throws What it throws goes to the `netpoll:server` channel; nothing else happens.
+   * @example
+   * ```ts
+   * onClose(conn, err) { if (err) console.warn(conn.remoteAddress, err.message); }
+   * ```
    */
   onClose?(conn: Conn, err: Error | undefined): HandlerResult;
-  /** After `write()` returned false, the outbound buffer fell to its low-water mark: write more. */
+  /**
+   * After `write()` returned false, the outbound buffer fell to its low-water mark: write more.
+   * @param conn - the connection that drained.
+   * @throws What it throws closes the connection, as for `onTraffic`.
+   * @example
+   * ```ts
+   * onDrain(conn) { pump(conn); }
+   * ```
+   */
   onDrain?(conn: Conn): HandlerResult;
   /**
    * Called once after boot and then again after the number of milliseconds it returns (gnet's
    * `OnTick`, with the delay as the return value). Return an `{ delay, action }` pair to also
    * stop the engine; return nothing (or a value that is not a finite number ≥ 0) to stop ticking.
+   * @throws What it throws goes to the `netpoll:server` channel, and ticking stops.
+   * @example
+   * ```ts
+   * onTick() { console.log(engine.stats()); return 10_000; }
+   * ```
    */
   onTick?(): number | TickResult | void | undefined;
-  /** The engine stopped: every connection is closed (gnet's `OnShutdown`). */
+  /**
+   * The engine stopped: every connection is closed (gnet's `OnShutdown`).
+   * @param engine - the engine that stopped.
+   * @throws What it throws makes `stop()` reject.
+   * @example
+   * ```ts
+   * onShutdown() { db.close(); }
+   * ```
+   */
   onShutdown?(engine: Engine): void;
 }
 
