@@ -5,8 +5,8 @@ import { socket } from '../index.js';
 import type { Conn } from './conn.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
-import type { EventHandler } from './handler.js';
-import { checkInteger, invalidType, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
+import { checkInteger, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 
 /**
  * Outbound connections served by an event handler (gnet's `Client`), as {@link createClient}
@@ -105,7 +105,7 @@ class LoopClient implements Client, LoopHost {
   readonly #dialing = new Map<number, (err: Error) => void>();
 
   constructor(
-    readonly handler: EventHandler,
+    readonly handler: HandlerMethods,
     readonly options: ResolvedOptions,
   ) {
     this.loop = new EventLoop(handler, options, this);
@@ -217,8 +217,7 @@ class LoopClient implements Client, LoopHost {
  * @category Server
  */
 export async function createClient(handler: EventHandler, options?: ServerOptions): Promise<Client> {
-  if (typeof handler !== 'object' || handler === null) throw invalidType('handler', 'an object (an EventHandler)', handler);
-  const client = new LoopClient(handler, resolveOptions(options));
+  const client = new LoopClient(readHandler(handler), resolveOptions(options));
   client.loop.startTicking();
   return client;
 }

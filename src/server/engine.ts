@@ -5,8 +5,8 @@ import * as net from 'node:net';
 import { isSystemError, socket, type SocketAddress } from '../index.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
-import type { EventHandler } from './handler.js';
-import { invalidType, parseAddress, resolveOptions, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
+import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
+import { parseAddress, resolveOptions, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
 
 /**
  * A running server (gnet's `Engine`), as {@link serve} returns it.
@@ -94,7 +94,7 @@ class ServerEngine implements Engine, LoopHost {
   #address: SocketAddress | string = '';
 
   constructor(
-    readonly handler: EventHandler,
+    readonly handler: HandlerMethods,
     readonly options: ResolvedOptions,
     readonly where: ParsedAddress,
   ) {
@@ -238,10 +238,6 @@ async function numericHost(where: ParsedAddress & { network: 'tcp' }): Promise<s
   return address;
 }
 
-function checkHandler(handler: unknown): asserts handler is EventHandler {
-  if (typeof handler !== 'object' || handler === null) throw invalidType('handler', 'an object (an EventHandler)', handler);
-}
-
 /**
  * Starts a server (gnet's `Run`): listens on `addr` and serves each connection with
  * `handler`, on one event loop on this thread. Resolves once it listens and `onBoot` ran.
@@ -267,11 +263,11 @@ function checkHandler(handler: unknown): asserts handler is EventHandler {
  * @category Server
  */
 export async function serve(handler: EventHandler, addr: string, options?: ServerOptions): Promise<Engine> {
-  checkHandler(handler);
+  const methods = readHandler(handler);
   const where = parseAddress(addr);
   const resolved = resolveOptions(options);
   const host = where.network === 'tcp' ? await numericHost(where) : '';
-  const engine = new ServerEngine(handler, resolved, where);
+  const engine = new ServerEngine(methods, resolved, where);
   try {
     engine.listen(host);
   } catch (e) {
@@ -279,7 +275,7 @@ export async function serve(handler: EventHandler, addr: string, options?: Serve
     throw e;
   }
   try {
-    handler.onBoot?.(engine);
+    methods.onBoot?.(engine);
   } catch (e) {
     await engine.stop().catch(() => {});
     throw e;

@@ -15,7 +15,7 @@ import {
 import { SlabPool } from './buffer/outbound.js';
 import { Connection, ConnState, type ConnOwner } from './conn.js';
 import { publish, serverChannel, type ConnInfo, type LoopStats } from './diagnostics.js';
-import { Action, type EventHandler, type TickResult } from './handler.js';
+import { Action, type HandlerMethods, type TickResult } from './handler.js';
 import type { ResolvedOptions } from './options.js';
 import { TimerWheel } from './timers.js';
 
@@ -66,7 +66,7 @@ export class EventLoop implements ConnOwner {
   readonly stats: LoopStats = { connections: 0, opened: 0, bytesIn: 0, bytesOut: 0, pausedForBackpressure: 0, paused: 0, timedOut: 0, handlerErrors: 0, events: 0 };
 
   constructor(
-    readonly handler: EventHandler,
+    readonly handler: HandlerMethods,
     readonly options: ResolvedOptions,
     readonly host: LoopHost,
   ) {
@@ -103,8 +103,15 @@ export class EventLoop implements ConnOwner {
 
   readonly #onEvent = (fd: number, event: IOEvent, flags: IOFlags): void => {
     const conn = this.#conns[fd];
-    if (conn !== undefined) return this.#processIO(conn, event, flags);
-    this.#others.get(fd)?.(event, flags);
+    try {
+      if (conn !== undefined) return this.#processIO(conn, event, flags);
+      this.#others.get(fd)?.(event, flags);
+    } catch (e) {
+      // Handler calls are guarded; this is the poller refusing a registration change (the fd
+      // was closed behind our back) or a bug here. It costs that connection, never the loop.
+      publish({ type: 'error', source: 'engine', error: e, conn });
+      if (conn !== undefined) this.closeNow(conn, asError(e));
+    }
   };
 
   // ---- connections ----
@@ -262,7 +269,13 @@ export class EventLoop implements ConnOwner {
         conn.held = false;
         this.stats.pausedForBackpressure--;
       }
-      this.#setInterest(conn, (conn.reading ? READ : 0) | (out > 0 ? WRITE : 0));
+      try {
+        this.#setInterest(conn, (conn.reading ? READ : 0) | (out > 0 ? WRITE : 0));
+      } catch (e) {
+        // EBADF or ENOENT: the fd is not what we registered any more (closed behind our back).
+        publish({ type: 'error', source: 'engine', error: e, conn });
+        return this.closeNow(conn, asError(e));
+      }
       if (conn.drainOwed && out <= this.lowWaterMark && conn.state === ConnState.Open) {
         conn.drainOwed = false;
         this.#invoke(conn, 'onDrain'); // may queue more: settle again
@@ -320,7 +333,7 @@ export class EventLoop implements ConnOwner {
       this.#depth++;
       let result: unknown;
       try {
-        result = method.call(this.handler, conn, err);
+        result = method(conn, err);
       } catch (e) {
         this.stats.handlerErrors++;
         publish({ type: 'error', source: 'onClose', error: e, conn });
@@ -344,7 +357,7 @@ export class EventLoop implements ConnOwner {
     this.#depth++;
     let result: unknown;
     try {
-      result = method.call(this.handler, conn);
+      result = method(conn);
     } catch (e) {
       this.#depth--;
       this.#fail(conn, e, name);

@@ -52,7 +52,8 @@ export type HandlerResult = Action | void | undefined;
  * with gnet's `BuiltinEventEngine`. They run on the engine's loop, one at a time. A method
  * that throws (or returns a promise that rejects) closes the connection it was called for,
  * with the error in `onClose` and on the `netpoll:server` diagnostics channel; the engine
- * goes on serving the other connections.
+ * goes on serving the other connections. `serve()` and `createClient()` read the methods once:
+ * later changes to the object do not count.
  *
  * @example
  * ```ts
@@ -157,4 +158,28 @@ export interface TickResult {
   delay: number;
   /** `Action.Shutdown` stops the engine; the others change nothing. */
   action?: Action | undefined;
+}
+
+const METHODS = ['onBoot', 'onOpen', 'onTraffic', 'onClose', 'onDrain', 'onTick', 'onShutdown'] as const;
+
+/** The handler's methods, read once (a getter or Proxy trap runs here, never mid-loop). */
+export type HandlerMethods = { [K in (typeof METHODS)[number]]: EventHandler[K] };
+
+/**
+ * Reads and checks `handler`'s methods once.
+ * @throws TypeError when `handler` is not an object or a method is neither a function nor undefined; what a getter throws.
+ */
+export function readHandler(handler: unknown): HandlerMethods {
+  if (typeof handler !== 'object' || handler === null) {
+    throw Object.assign(new TypeError(`The "handler" argument must be an object (an EventHandler). Received ${handler === null ? 'null' : typeof handler}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of METHODS) {
+    const m: unknown = (handler as Record<string, unknown>)[name];
+    if (m !== undefined && m !== null && typeof m !== 'function') {
+      throw Object.assign(new TypeError(`The "handler.${name}" property must be a function. Received ${typeof m}`), { code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    out[name] = typeof m === 'function' ? m.bind(handler) : undefined;
+  }
+  return out as HandlerMethods;
 }
