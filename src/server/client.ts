@@ -101,6 +101,8 @@ class LoopClient implements Client, LoopHost {
   #stopPromise: Promise<void> | undefined;
   #finishStop: (() => void) | undefined;
   #stopTimer: NodeJS.Timeout | undefined;
+  /** stop() has closed the listener and asked every connection to close: the last close finishes it. */
+  #draining = false;
   /** Dials in progress: fd → how to fail them. */
   readonly #dialing = new Map<number, (err: Error) => void>();
 
@@ -171,7 +173,8 @@ class LoopClient implements Client, LoopHost {
   }
 
   connectionClosed(): void {
-    if (this.#state === ClientState.Stopping && this.loop.stats.connections === 0) this.#finishStop?.();
+    // Only once stop() has closed the listener and asked every connection to close.
+    if (this.#draining && this.loop.stats.connections === 0) this.#finishStop?.();
   }
 
   stop(): Promise<void> {
@@ -186,6 +189,7 @@ class LoopClient implements Client, LoopHost {
         resolve();
       };
       queueMicrotask(() => {
+        this.#draining = true;
         for (const fail of [...this.#dialing.values()]) fail(stoppedError());
         this.loop.closeAll();
         if (this.loop.stats.connections === 0) return this.#finishStop?.();

@@ -89,6 +89,8 @@ class ServerEngine implements Engine, LoopHost {
   #stopPromise: Promise<void> | undefined;
   #finishStop: (() => void) | undefined;
   #stopTimer: NodeJS.Timeout | undefined;
+  /** stop() has closed the listener and asked every connection to close: the last close finishes it. */
+  #draining = false;
   #listenFd = -1;
   #acceptTimer: NodeJS.Timeout | undefined;
   #address: SocketAddress | string = '';
@@ -180,7 +182,8 @@ class ServerEngine implements Engine, LoopHost {
   }
 
   connectionClosed(): void {
-    if (this.#state === EngineState.Stopping && this.loop.stats.connections === 0) this.#finishStop?.();
+    // Only once stop() has closed the listener and asked every connection to close.
+    if (this.#draining && this.loop.stats.connections === 0) this.#finishStop?.();
   }
 
   stop(): Promise<void> {
@@ -203,6 +206,7 @@ class ServerEngine implements Engine, LoopHost {
       };
       // Inside a handler method, the rest waits until it returns (the loop is mid-dispatch).
       queueMicrotask(() => {
+        this.#draining = true;
         clearTimeout(this.#acceptTimer);
         if (this.#listenFd >= 0) {
           this.loop.unwatch(this.#listenFd);

@@ -573,6 +573,19 @@ test('socket options reach each connection: tcpNoDelay (default on), tcpKeepAliv
   assert.ok(seen[1].recvBuffer >= 32 * 1024 && seen[1].recvBuffer <= 64 * 1024 + 4096, String(seen[1].recvBuffer));
 });
 
+test('reusePort lets two engines listen on one port', async () => {
+  const a = await serve(echo, 'tcp://127.0.0.1:0', { reusePort: true });
+  let b: Engine | undefined;
+  try {
+    b = await serve(echo, `tcp://127.0.0.1:${portOf(a)}`, { reusePort: true });
+    assert.is(portOf(b), portOf(a));
+    assert.is((await roundTrip(portOf(a), 'shared')).toString(), 'shared');
+  } finally {
+    await b?.stop();
+    await a.stop();
+  }
+});
+
 test('src/server/ imports netpoll only through its public modules, and the core never imports the server', () => {
   const root = path.join(__dirname, '..', '..', '..', 'src');
   const serverDir = path.join(root, 'server');
