@@ -37,7 +37,7 @@ export interface Client {
    * or a socket taken from node:net with `takeFd`. The client owns and closes it from now on.
    * @param fd - a connected, nonblocking stream socket.
    * @throws RangeError for a bad fd; a SystemError (`ENOTSOCK`, `EBADF`) when it is not a
-   * socket; `ERR_CLIENT_STOPPED` after `stop()`.
+   * socket; `ERR_FD_IN_USE` for one of this client's connections; `ERR_CLIENT_STOPPED` after `stop()`.
    * @example
    * ```ts
    * const [mine, theirs] = socketpair();
@@ -151,6 +151,7 @@ class LoopClient implements Client, LoopHost {
   enroll(fd: number): Conn {
     checkInteger(fd, 'fd', 0, 0x7fffffff);
     if (this.#state !== ClientState.Running) throw stoppedError();
+    if (this.loop.serves(fd)) throw codedError(`fd ${fd} is already one of this client's connections`, 'ERR_FD_IN_USE');
     const isTcp = socket.localAddress(fd).family !== 'Unix'; // also checks that fd is a socket
     return this.loop.open(fd, undefined, isTcp);
   }

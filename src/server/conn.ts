@@ -221,6 +221,8 @@ export class Connection implements Conn, TimerEntry {
   interest = 0;
   /** In the loop's list of connections to settle after the current handler call. */
   dirty = false;
+  /** The fd number was found reused by another socket: never close or deregister it. */
+  fdLost = false;
   /** An onTraffic is queued (wake, resume). */
   wakeQueued = false;
   /** The error onClose will get when the close is finished. */

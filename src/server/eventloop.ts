@@ -85,6 +85,11 @@ export class EventLoop implements ConnOwner {
     return this.#closed;
   }
 
+  /** Whether `fd` is one of this loop's open connections. */
+  serves(fd: number): boolean {
+    return this.#conns[fd] !== undefined;
+  }
+
   /** Watches a non-connection fd (a listener, a dial in progress) for reads or writes. */
   watch(fd: number, write: boolean, onEvent: (event: IOEvent, flags: IOFlags) => void): void {
     this.#others.set(fd, onEvent);
@@ -131,6 +136,14 @@ export class EventLoop implements ConnOwner {
       socket.close(fd);
       throw e;
     }
+    const stale = this.#conns[fd];
+    if (stale !== undefined) {
+      // The number came back from accept while a connection still holds it: its fd was closed
+      // behind the engine's back. That connection is gone; its fd must not be touched again.
+      stale.interest = 0;
+      stale.fdLost = true;
+      this.closeNow(stale, codedError(`fd ${fd} was closed behind the engine's back`, 'EBADF'));
+    }
     const conn = new Connection(this, fd, remote, isTcp);
     this.#conns[fd] = conn;
     this.stats.connections++;
@@ -140,7 +153,18 @@ export class EventLoop implements ConnOwner {
       conn.deadline = conn.lastActivity + o.idleTimeout;
       this.#wheel.schedule(conn);
     }
-    this.#setInterest(conn, READ);
+    try {
+      this.#setInterest(conn, READ);
+    } catch (e) {
+      // Not registered, so not opened: undo, and the caller hears why.
+      this.#wheel.remove(conn);
+      conn.state = ConnState.Closed;
+      this.#conns[fd] = undefined;
+      this.stats.connections--;
+      this.stats.opened--;
+      socket.close(fd);
+      throw e;
+    }
     if (serverChannel.hasSubscribers) publish({ type: 'open', conn });
     this.#invoke(conn, 'onOpen');
     return conn;
@@ -317,12 +341,14 @@ export class EventLoop implements ConnOwner {
       }
     }
     conn.interest = 0;
-    try {
-      socket.close(conn.fd);
-    } catch {
-      // EBADF: the handler closed our fd behind our back; the number is no longer ours either way
+    if (!conn.fdLost) {
+      try {
+        socket.close(conn.fd);
+      } catch {
+        // EBADF: the handler closed our fd behind our back; the number is no longer ours either way
+      }
     }
-    this.#conns[conn.fd] = undefined;
+    if (this.#conns[conn.fd] === conn) this.#conns[conn.fd] = undefined;
     conn.outbound.clear();
     conn.inbound.clear();
     conn.curStart = conn.curEnd = 0;

@@ -119,6 +119,39 @@ test('an fd closed behind the engine\'s back costs that connection only', async 
   }
 });
 
+test('a connection whose fd was closed behind the engine\'s back, and whose number accept gave out again, does not close the new one', async () => {
+  const closes: (Error | undefined)[] = [];
+  let victim: Conn | undefined;
+  const engine = await serve({
+    onOpen(conn) {
+      if (victim === undefined) {
+        victim = conn;
+        socket.close(conn.fd); // sabotage: epoll forgets it silently, and the number is free again
+      }
+    },
+    onTraffic: (c) => void c.write(c.next()),
+    onClose: (_c, err) => void closes.push(err),
+  }, 'tcp://127.0.0.1:0');
+  try {
+    const first = net.connect(portOf(engine), '127.0.0.1');
+    first.on('error', () => {});
+    await until(() => victim !== undefined, 5000, 'the victim');
+    // The next connection gets the same fd number.
+    const second = net.connect(portOf(engine), '127.0.0.1');
+    await until(() => closes.length === 1, 5000, 'the stale connection closed');
+    assert.is((closes[0] as Error & { code: string }).code, 'EBADF');
+    assert.is(engine.countConnections(), 1);
+    victim!.close(); // must not close (or deregister) the new connection's fd
+    const got = new Promise<string>((resolve) => second.once('data', (d) => resolve(d.toString())));
+    second.write('new one');
+    assert.is(await within(got, 5000, 'the echo on the new connection'), 'new one');
+    first.destroy();
+    second.destroy();
+  } finally {
+    await engine.stop();
+  }
+});
+
 test('stop() gives a peer that never reads stopTimeout ms, then closes it with ERR_ENGINE_STOPPED', async () => {
   const closes: (Error | undefined)[] = [];
   const engine = await serve({

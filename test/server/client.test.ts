@@ -83,6 +83,14 @@ test('enroll() serves a socketpair end; unix:// dials; stop() flushes and closes
   try {
     const conn = client.enroll(a);
     assert.is(conn.fd, a);
+    let twice: any;
+    try {
+      client.enroll(a);
+    } catch (e) {
+      twice = e;
+    }
+    assert.is(twice?.code, 'ERR_FD_IN_USE');
+    assert.is(client.countConnections(), 1);
     socket.write(b, Buffer.from('from the pair'));
     await until(() => got.includes('from the pair'), 5000, 'enrolled traffic');
     conn.write('back');
