@@ -103,6 +103,25 @@ test('peek, next and discard see bytes across reads; leftovers wait for the next
   }
 });
 
+test('peek and next hand out views, not copies, when the bytes lie contiguous', async () => {
+  const checks: boolean[] = [];
+  const engine = await serve({
+    onTraffic(conn) {
+      const a = conn.peek();
+      const b = conn.peek(3);
+      const c = conn.next();
+      checks.push(a.buffer === b.buffer && a.byteOffset === b.byteOffset && c.buffer === a.buffer && c.byteOffset === a.byteOffset);
+      conn.write(c);
+    },
+  }, 'tcp://127.0.0.1:0');
+  try {
+    assert.is((await roundTrip(portOf(engine), 'no copies')).toString(), 'no copies');
+    assert.equal(checks, [true]);
+  } finally {
+    await engine.stop();
+  }
+});
+
 test('a half-closed peer gets its replies, then an orderly close (onClose without error)', async () => {
   const closes: (Error | undefined)[] = [];
   const engine = await serve({ ...echo, onClose: (_c, err) => void closes.push(err) }, 'tcp://127.0.0.1:0');
