@@ -2,7 +2,7 @@
 /**
  * `netpoll/server`: connections rather than readiness. gnet's engine (`gnet.Run`, its
  * `EventHandler` and `Conn`) on netpoll's poller: {@link serve} listens and runs one event
- * loop on the calling thread; the handler's methods get a {@link Conn} with an inbound buffer
+ * loop on the calling thread (or, with `multicore`, one per worker thread); the handler's methods get a {@link Conn} with an inbound buffer
  * (`next`/`peek`/`discard`), an outbound buffer flushed with `writev` (`write` returns false
  * past the high-water mark, and reading stays paused until it drains), `pause`/`resume`,
  * idle timeouts and an orderly `stop()`. A handler that throws closes only its connection.
@@ -33,5 +33,6 @@ export { Action } from './server/handler.js';
 export type { EventHandler, HandlerResult, TickResult } from './server/handler.js';
 export type { Conn } from './server/conn.js';
 export type { ServerOptions } from './server/options.js';
+export type { LoadBalancing } from './server/balancer.js';
 export { ServerDiagnosticsChannel } from './server/diagnostics.js';
 export type { ServerDiagnostic, ServerOpenDiagnostic, ServerCloseDiagnostic, ServerErrorDiagnostic, EngineStats, LoopStats, ConnInfo } from './server/diagnostics.js';

@@ -2,11 +2,16 @@
 import { promises as dns } from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { isSystemError, socket, type SocketAddress } from '../index.js';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Priority, connectPoller, isSystemError, socket, type RemotePoller, type SocketAddress } from '../index.js';
+import { Balancer } from './balancer.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
+import type { LoopWorkerData } from './worker.js';
 import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
-import { parseAddress, resolveOptions, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
+import { invalidType, parseAddress, resolveOptions, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
 
 /**
  * A running server (gnet's `Engine`), as {@link serve} returns it.
@@ -41,7 +46,9 @@ export interface Engine {
   countConnections(): number;
   /**
    * Counters: connections, bytes in and out, connections held back by backpressure or
-   * paused, idle timeouts, handler errors, poller events; in total and per loop.
+   * paused, idle timeouts, handler errors, poller events; in total and per loop. Multicore:
+   * the acceptor's engine has each loop's connection count; a loop's handler gets the rest
+   * from its own engine (the one `onBoot` receives in that thread).
    * @throws Never.
    * @example
    * ```ts
@@ -50,7 +57,8 @@ export interface Engine {
    */
   stats(): EngineStats;
   /**
-   * Every open connection with its buffered bytes and last activity: to find the one that stalled.
+   * Every open connection with its buffered bytes and last activity: to find the one that
+   * stalled. Multicore: empty on the acceptor's engine; each loop's handler has its own.
    * @throws Never.
    * @example
    * ```ts
@@ -61,8 +69,8 @@ export interface Engine {
   /**
    * Stops gracefully: stops accepting, lets every connection write what is queued (for up to
    * `stopTimeout` ms; then they close with an `ERR_ENGINE_STOPPED` error), closes them, then
-   * calls `onShutdown`. Idempotent, and safe inside a handler method: every call returns the
-   * same promise.
+   * calls `onShutdown` (multicore: in each loop thread, which then ends). Idempotent, and safe
+   * inside a handler method: every call returns the same promise.
    * @throws (rejects) only with what `onShutdown` threw.
    * @example
    * ```ts
@@ -74,6 +82,9 @@ export interface Engine {
   readonly stopping: boolean;
 }
 
+/** How many fd numbers a multicore engine tracks the owning loop of (a dead loop's fds above it leak). */
+const FD_OWNER_SLOTS = 1 << 16;
+
 /** At most this many accepts per listener event: the loop's connections get their turn too. */
 const MAX_ACCEPTS_PER_EVENT = 128;
 
@@ -83,7 +94,19 @@ const enum EngineState {
   Stopped,
 }
 
+/** One loop thread of a multicore engine, as the acceptor sees it. */
+interface LoopThread {
+  worker: Worker;
+  remote: RemotePoller | undefined;
+  exited: Promise<void>;
+}
+
 class ServerEngine implements Engine, LoopHost {
+  /** Multicore: the loop threads, their connection counts, and who gets the next connection. */
+  #threads: LoopThread[] | undefined;
+  #alive: boolean[] = [];
+  #counts: Int32Array | undefined;
+  #balancer: Balancer | undefined;
   readonly loop: EventLoop;
   #state = EngineState.Running;
   #stopPromise: Promise<void> | undefined;
@@ -91,6 +114,10 @@ class ServerEngine implements Engine, LoopHost {
   #stopTimer: NodeJS.Timeout | undefined;
   /** stop() has closed the listener and asked every connection to close: the last close finishes it. */
   #draining = false;
+  /** The Unix socket file is ours to remove (we created it). */
+  #ownsPath = false;
+  /** serve() failed: no onShutdown. */
+  #abandoned = false;
   #listenFd = -1;
   #acceptTimer: NodeJS.Timeout | undefined;
   #address: SocketAddress | string = '';
@@ -103,11 +130,92 @@ class ServerEngine implements Engine, LoopHost {
     this.loop = new EventLoop(handler, options, this);
   }
 
+  /** Starts the loop threads (multicore); resolves once each imported the handler and booted. */
+  async startThreads(handlerUrl: string): Promise<void> {
+    const n = this.options.numEventLoop;
+    const counts = new Int32Array(new SharedArrayBuffer(4 * n));
+    const owners = new Int32Array(new SharedArrayBuffer(4 * FD_OWNER_SLOTS));
+    this.#counts = counts;
+    this.#alive = new Array<boolean>(n).fill(false);
+    this.#balancer = new Balancer(this.options.lb, counts, this.#alive);
+    const file = path.join(__dirname, 'worker.js');
+    const threads: LoopThread[] = [];
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const data: LoopWorkerData = { netpollServerLoop: true, handlerUrl, options: this.options, index: i, counts, owners, address: this.#address };
+      const worker = new Worker(file, { workerData: data });
+      const t: LoopThread = { worker, remote: undefined, exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
+      threads.push(t);
+      void t.exited.then(() => {
+        // A loop thread that ended (or was terminated): no more connections for it.
+        this.#alive[i] = false;
+        Atomics.store(counts, i, 0);
+        // Its connections' fds outlive it (they are the process's): close them, so that their
+        // peers see the end instead of a connection that hangs.
+        for (let fd = 0; fd < owners.length; fd++) {
+          if (Atomics.load(owners, fd) !== i + 1) continue;
+          Atomics.store(owners, fd, 0);
+          try {
+            socket.close(fd);
+          } catch {
+            // already closed
+          }
+        }
+        if (this.#state !== EngineState.Running) this.#threadExited();
+        else publish({ type: 'error', source: 'engine', error: codedError(`loop thread ${i} exited`, 'ERR_LOOP_GONE'), conn: undefined });
+      });
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          worker.on('message', (m: { type: string; handle?: unknown; error?: string }) => {
+            if (m.type === 'ready') {
+              t.remote = connectPoller(m.handle as never);
+              this.#alive[i] = true;
+              resolve();
+            } else if (m.type === 'failed') reject(new Error(`loop thread ${i} could not start: ${m.error}`));
+            else if (m.type === 'stop-request') this.requestShutdown();
+            else if (m.type === 'shutdown-error') publish({ type: 'error', source: 'onShutdown', error: new Error(m.error), conn: undefined });
+          });
+          worker.once('error', reject);
+          void t.exited.then(() => reject(new Error(`loop thread ${i} exited before it was ready`)));
+        }),
+      );
+    }
+    this.#threads = threads;
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await Promise.all(threads.map((t) => t.worker.terminate()));
+      throw e;
+    }
+  }
+
+  #threadExited(): void {
+    if (this.#draining && this.#alive.every((a) => !a)) this.#finishStop?.();
+  }
+
+  /** Hands an accepted connection to a loop: this thread's, or a loop thread's by the balancer. */
+  #handOut(fd: number, address: SocketAddress, isTcp: boolean): void {
+    if (this.#threads === undefined) {
+      this.loop.open(fd, address, isTcp);
+      return;
+    }
+    const i = this.#balancer!.pick(address);
+    const remote = i < 0 ? undefined : this.#threads[i].remote;
+    if (remote === undefined) {
+      socket.close(fd);
+      publish({ type: 'error', source: 'accept', error: codedError('no loop thread is left to take the connection', 'ERR_LOOP_GONE'), conn: undefined });
+      return;
+    }
+    // The fd crosses as a number: the process's descriptors are shared by its threads.
+    remote.trigger(Priority.High, 'adopt', { fd, address, isTcp }).catch(() => socket.close(fd));
+  }
+
   /** Opens the listener: throws as listenTCP/listenUnix do (EADDRINUSE …). */
   listen(host: string): void {
     const o = this.options;
     if (this.where.network === 'unix') {
       this.#listenFd = socket.listenUnix(this.where.path, { backlog: o.backlog });
+      this.#ownsPath = true;
       this.#address = this.where.path;
     } else {
       this.#listenFd = socket.listenTCP(host, this.where.port, {
@@ -118,7 +226,17 @@ class ServerEngine implements Engine, LoopHost {
       });
       this.#address = socket.localAddress(this.#listenFd);
     }
+  }
+
+  /** Starts accepting (after the loop threads are ready). */
+  accept(): void {
     this.#watchListener();
+  }
+
+  /** serve() failed after the listener opened: stop without onShutdown. */
+  abandon(): Promise<void> {
+    this.#abandoned = true;
+    return this.stop();
   }
 
   #watchListener(): void {
@@ -149,7 +267,7 @@ class ServerEngine implements Engine, LoopHost {
       }
       if (c === null) return;
       try {
-        this.loop.open(c.fd, c.address, isTcp);
+        this.#handOut(c.fd, c.address, isTcp);
       } catch (e) {
         publish({ type: 'error', source: 'socket-option', error: e, conn: undefined });
       }
@@ -161,12 +279,21 @@ class ServerEngine implements Engine, LoopHost {
   }
 
   countConnections(): number {
-    return this.loop.stats.connections;
+    const counts = this.#counts;
+    if (counts === undefined) return this.loop.stats.connections;
+    let n = 0;
+    for (let i = 0; i < counts.length; i++) n += Atomics.load(counts, i);
+    return n;
   }
 
   stats(): EngineStats {
     const loop = this.loop.snapshot();
-    return { ...loop, loops: [loop] };
+    const counts = this.#counts;
+    if (counts === undefined) return { ...loop, loops: [loop] };
+    // Multicore: this thread sees each loop's connection count; the rest of a loop's counters
+    // are its own engine.stats(), inside its handler.
+    const loops = Array.from(counts, (c) => ({ connections: c, opened: 0, bytesIn: 0, bytesOut: 0, pausedForBackpressure: 0, paused: 0, timedOut: 0, handlerErrors: 0, events: 0 }));
+    return { ...loop, connections: this.countConnections(), loops };
   }
 
   connections(): ConnInfo[] {
@@ -183,7 +310,7 @@ class ServerEngine implements Engine, LoopHost {
 
   connectionClosed(): void {
     // Only once stop() has closed the listener and asked every connection to close.
-    if (this.#draining && this.loop.stats.connections === 0) this.#finishStop?.();
+    if (this.#draining && this.loop.stats.connections === 0 && this.#threads === undefined) this.#finishStop?.();
   }
 
   stop(): Promise<void> {
@@ -195,9 +322,9 @@ class ServerEngine implements Engine, LoopHost {
         clearTimeout(this.#stopTimer);
         this.#state = EngineState.Stopped;
         this.loop.close();
-        if (this.where.network === 'unix') fs.rmSync(this.where.path, { force: true });
+        if (this.#ownsPath && this.where.network === 'unix') fs.rmSync(this.where.path, { force: true });
         try {
-          this.handler.onShutdown?.(this);
+          if (this.#threads === undefined && !this.#abandoned) this.handler.onShutdown?.(this);
         } catch (e) {
           publish({ type: 'error', source: 'onShutdown', error: e, conn: undefined });
           return reject(e);
@@ -212,6 +339,15 @@ class ServerEngine implements Engine, LoopHost {
           this.loop.unwatch(this.#listenFd);
           socket.close(this.#listenFd);
           this.#listenFd = -1;
+        }
+        if (this.#threads !== undefined) {
+          // Each loop thread flushes and closes its own connections, calls onShutdown, and ends.
+          for (const t of this.#threads) void t.remote?.trigger(Priority.High, 'stop').catch(() => undefined);
+          if (this.#alive.every((a) => !a)) return this.#finishStop?.();
+          this.#stopTimer = setTimeout(() => {
+            for (const t of this.#threads!) void t.worker.terminate();
+          }, this.options.stopTimeout + 2000);
+          return;
         }
         this.loop.closeAll();
         if (this.loop.stats.connections === 0) return this.#finishStop?.();
@@ -251,39 +387,55 @@ async function numericHost(where: ParsedAddress & { network: 'tcp' }): Promise<s
  * `tcp6://`, and `unix:///path/to/socket` (the file is removed by `stop()`). Port 0 lets the
  * kernel choose: `engine.address()` tells which.
  *
- * @param handler - the callbacks; every method is optional.
+ * With `{ multicore: true }` the handler is a module instead (a URL, or a path), whose default
+ * export is the EventHandler: each of `numEventLoop` worker threads imports it and runs a loop,
+ * and this thread accepts and hands each connection to a loop by the `lb` load balancer.
+ * State is per loop thread: see the guide's multicore section.
+ *
+ * @param handler - the callbacks (every method optional); with `multicore`, the URL or path of
+ * a module whose default export they are.
  * @param addr - where to listen.
  * @param options - see {@link ServerOptions}.
  * @returns the running engine.
  * @throws (rejects) TypeError for a bad handler, address or option (`ERR_INVALID_ARG_VALUE`,
- * `ERR_INVALID_ARG_TYPE`), `ERR_NOT_SUPPORTED` for `multicore`; RangeError for a port or size
- * out of range; a SystemError (`EADDRINUSE`, `EACCES`, `ENOENT`); what `onBoot` threw.
+ * `ERR_INVALID_ARG_TYPE`); RangeError for a port or size out of range; a SystemError
+ * (`EADDRINUSE`, `EACCES`, `ENOENT`); what `onBoot` threw; with `multicore`, an Error when a
+ * loop thread cannot import the module.
  * @example
  * ```ts
  * import { serve } from 'netpoll/server';
  *
  * const engine = await serve({ onTraffic: (conn) => { conn.write(conn.next()); } }, 'tcp://127.0.0.1:7000');
+ * const four = await serve(new URL('./handler.js', import.meta.url), 'tcp://:7001', { multicore: true, numEventLoop: 4 });
  * ```
  * @category Server
  */
-export async function serve(handler: EventHandler, addr: string, options?: ServerOptions): Promise<Engine> {
-  const methods = readHandler(handler);
-  const where = parseAddress(addr);
+export async function serve(handler: EventHandler | URL | string, addr: string, options?: ServerOptions): Promise<Engine> {
   const resolved = resolveOptions(options);
+  let methods: HandlerMethods;
+  let handlerUrl: string | undefined;
+  if (resolved.multicore) {
+    // Functions cannot cross threads: each loop thread imports the handler module itself.
+    if (handler instanceof URL) handlerUrl = handler.href;
+    else if (typeof handler === 'string') handlerUrl = /^[a-z]+:/i.test(handler) ? handler : pathToFileURL(path.resolve(handler)).href;
+    else throw invalidType('handler', "a URL or path of a module whose default export is the EventHandler, with { multicore: true }", handler);
+    methods = readHandler({});
+  } else {
+    if (handler instanceof URL || typeof handler === 'string') throw invalidType('handler', 'an object (an EventHandler); a module URL needs { multicore: true }', handler);
+    methods = readHandler(handler);
+  }
+  const where = parseAddress(addr);
   const host = where.network === 'tcp' ? await numericHost(where) : '';
   const engine = new ServerEngine(methods, resolved, where);
   try {
     engine.listen(host);
-  } catch (e) {
-    engine.loop.close();
-    throw e;
-  }
-  try {
+    if (handlerUrl !== undefined) await engine.startThreads(handlerUrl);
     methods.onBoot?.(engine);
   } catch (e) {
-    await engine.stop().catch(() => {});
+    await engine.abandon().catch(() => {});
     throw e;
   }
+  engine.accept();
   engine.loop.startTicking();
   return engine;
 }

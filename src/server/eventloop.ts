@@ -44,6 +44,10 @@ export interface LoopHost {
   requestShutdown(): void;
   /** A connection closed (the engine counts down to the end of a stop). */
   connectionClosed(): void;
+  /** A connection opened on `fd`. */
+  connectionOpened?(fd: number): void;
+  /** The loop is about to close `fd` (a multicore loop thread clears its claim on it first). */
+  releasing?(fd: number): void;
 }
 
 export class EventLoop implements ConnOwner {
@@ -165,6 +169,7 @@ export class EventLoop implements ConnOwner {
       socket.close(fd);
       throw e;
     }
+    this.host.connectionOpened?.(fd);
     if (serverChannel.hasSubscribers) publish({ type: 'open', conn });
     this.#invoke(conn, 'onOpen');
     return conn;
@@ -342,6 +347,7 @@ export class EventLoop implements ConnOwner {
     }
     conn.interest = 0;
     if (!conn.fdLost) {
+      this.host.releasing?.(conn.fd);
       try {
         socket.close(conn.fd);
       } catch {

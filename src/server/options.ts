@@ -1,5 +1,7 @@
 // Options, their defaults and their checks; and the addresses gnet writes ("tcp://host:port").
-// Plain data only, so that a later multicore engine can hand them to a worker.
+// Plain data only, so that a multicore engine can hand them to its loop threads.
+import * as os from 'node:os';
+import type { LoadBalancing } from './balancer.js';
 
 /**
  * Options for {@link serve} and {@link createClient}. Sizes are bytes, times milliseconds.
@@ -45,10 +47,15 @@ export interface ServerOptions {
   idleTimeout?: number | undefined;
   /** How long `stop()` waits for connections to write what is queued before closing them anyway. Default 5000. */
   stopTimeout?: number | undefined;
-  /** One event loop per thread with workers. Not available yet: `true` gives an `ERR_NOT_SUPPORTED` TypeError. */
+  /**
+   * Loops in worker threads (gnet's `WithMulticore`): the handler is then a module (its URL),
+   * which each loop thread imports. Default false: one loop on the calling thread.
+   */
   multicore?: boolean | undefined;
-  /** With `multicore`, how many loops. Not available yet. */
+  /** With `multicore`, how many loops (threads). Default `os.availableParallelism()`. */
   numEventLoop?: number | undefined;
+  /** With `multicore`, which loop gets each connection. Default `'round-robin'`. */
+  lb?: LoadBalancing | undefined;
 }
 
 /** Every option with its value. */
@@ -68,6 +75,9 @@ export interface ResolvedOptions {
   backlog: number;
   idleTimeout: number;
   stopTimeout: number;
+  multicore: boolean;
+  numEventLoop: number;
+  lb: LoadBalancing;
 }
 
 const INT_MAX = 0x7fffffff;
@@ -125,10 +135,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     if (!KNOWN.has(key)) throw invalidValue('options', `has an unknown option "${key}"`);
     o[key] = (options as Record<string, unknown>)[key];
   }
-  if (o.multicore === true || (o.numEventLoop !== undefined && o.numEventLoop !== 1)) {
-    throw coded(new TypeError('multicore engines are not available yet in netpoll/server: leave out "multicore" and "numEventLoop"'), 'ERR_NOT_SUPPORTED');
-  }
-  bool(o, 'multicore', false);
+  const multicore = bool(o, 'multicore', false);
+  const numEventLoop = int(o, 'numEventLoop', Math.max(1, os.availableParallelism?.() ?? os.cpus().length), 1, 256);
   if (o.lb !== undefined && o.lb !== 'round-robin' && o.lb !== 'least-connections' && o.lb !== 'source-addr-hash') {
     throw invalidValue('options.lb', "must be 'round-robin', 'least-connections' or 'source-addr-hash'");
   }
@@ -150,6 +158,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     backlog: int(o, 'backlog', 511, 0),
     idleTimeout: int(o, 'idleTimeout', 0, 0),
     stopTimeout: int(o, 'stopTimeout', 5000, 0),
+    multicore,
+    numEventLoop,
+    lb: (o.lb as LoadBalancing | undefined) ?? 'round-robin',
   };
 }
 
