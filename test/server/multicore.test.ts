@@ -61,6 +61,16 @@ test('a loop thread that dies mid-traffic is reported gone; the others take the 
   }
 });
 
+test('Action.Shutdown in a loop thread stops the whole engine', async () => {
+  const engine = await within(serve(fixture, 'tcp://127.0.0.1:0', { multicore: true, numEventLoop: 2 }), 15000, 'two loop threads');
+  await roundTrip(portOf(engine), 'shutdown');
+  const t0 = Date.now();
+  while (!engine.stopping && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(engine.stopping);
+  await within(engine.stop(), 15000, 'the stop a loop asked for');
+  assert.is(engine.countConnections(), 0);
+});
+
 test('multicore least-connections and source-addr-hash serve; a module that does not load rejects serve()', async () => {
   for (const lb of ['least-connections', 'source-addr-hash'] as const) {
     const engine = await within(serve(fixture, 'tcp://127.0.0.1:0', { multicore: true, numEventLoop: 2, lb }), 15000, lb);
