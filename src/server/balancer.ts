@@ -1,0 +1,50 @@
+// gnet's three load balancers: which loop gets the next connection.
+import type { SocketAddress } from '../index.js';
+
+/**
+ * How a multicore engine spreads connections over its loops (gnet's `LoadBalancing`):
+ * `'round-robin'` (each loop in turn), `'least-connections'` (the loop with the fewest open),
+ * `'source-addr-hash'` (the same peer address, the same loop).
+ *
+ * @example
+ * ```ts
+ * await serve(new URL('./handler.js', import.meta.url), 'tcp://:7000', { multicore: true, lb: 'least-connections' });
+ * ```
+ * @category Server
+ */
+export type LoadBalancing = 'round-robin' | 'least-connections' | 'source-addr-hash';
+
+/** Picks a loop among `alive` ones; -1 when none is left. */
+export class Balancer {
+  #next = 0;
+  constructor(
+    readonly kind: LoadBalancing,
+    readonly counts: Int32Array,
+    readonly alive: boolean[],
+  ) {}
+
+  pick(remote: SocketAddress | undefined): number {
+    const n = this.alive.length;
+    if (this.kind === 'least-connections') {
+      let best = -1;
+      for (let i = 0; i < n; i++) if (this.alive[i] && (best < 0 || Atomics.load(this.counts, i) < Atomics.load(this.counts, best))) best = i;
+      return best;
+    }
+    let start: number;
+    if (this.kind === 'source-addr-hash') {
+      // gnet hashes the address string (CRC32); any stable string hash does.
+      const key = remote === undefined ? '' : `${remote.address}:${remote.port}`;
+      let h = 0x811c9dc5;
+      for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+      start = h % n;
+    } else {
+      start = this.#next;
+      this.#next = (this.#next + 1) % n;
+    }
+    for (let k = 0; k < n; k++) {
+      const i = (start + k) % n;
+      if (this.alive[i]) return i;
+    }
+    return -1;
+  }
+}

@@ -1,0 +1,441 @@
+// serve(): a listener and one event loop on the calling thread (gnet's `multicore: false`), and stop().
+import { promises as dns } from 'node:dns';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Priority, connectPoller, isSystemError, socket, type RemotePoller, type SocketAddress } from '../index.js';
+import { Balancer } from './balancer.js';
+import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
+import { codedError, EventLoop, type LoopHost } from './eventloop.js';
+import type { LoopWorkerData } from './worker.js';
+import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
+import { invalidType, parseAddress, resolveOptions, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
+
+/**
+ * A running server (gnet's `Engine`), as {@link serve} returns it.
+ *
+ * @example
+ * ```ts
+ * const engine = await serve(handler, 'tcp://127.0.0.1:0');
+ * console.log(engine.address().port, engine.countConnections());
+ * await engine.stop();
+ * ```
+ * @category Server
+ */
+export interface Engine {
+  /**
+   * Where it listens, as `net.Server.address()`.
+   * @returns `{ address, family, port }` (the port the kernel chose for port 0), or the path for `unix://`.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { port } = engine.address() as { port: number };
+   * ```
+   */
+  address(): SocketAddress | string;
+  /**
+   * Open connections.
+   * @throws Never.
+   * @example
+   * ```ts
+   * if (engine.countConnections() > 10_000) shedLoad();
+   * ```
+   */
+  countConnections(): number;
+  /**
+   * Counters: connections, bytes in and out, connections held back by backpressure or
+   * paused, idle timeouts, handler errors, poller events; in total and per loop. Multicore:
+   * the acceptor's engine has each loop's connection count; a loop's handler gets the rest
+   * from its own engine (the one `onBoot` receives in that thread).
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { bytesIn, bytesOut, pausedForBackpressure } = engine.stats();
+   * ```
+   */
+  stats(): EngineStats;
+  /**
+   * Every open connection with its buffered bytes and last activity: to find the one that
+   * stalled. Multicore: empty on the acceptor's engine; each loop's handler has its own.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const stalled = engine.connections().filter((c) => Date.now() - c.lastActivity > 60_000);
+   * ```
+   */
+  connections(): ConnInfo[];
+  /**
+   * Stops gracefully: stops accepting, lets every connection write what is queued (for up to
+   * `stopTimeout` ms; then they close with an `ERR_ENGINE_STOPPED` error), closes them, then
+   * calls `onShutdown` (multicore: in each loop thread, which then ends). Idempotent, and safe
+   * inside a handler method: every call returns the same promise.
+   * @throws (rejects) only with what `onShutdown` threw.
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void engine.stop());
+   * ```
+   */
+  stop(): Promise<void>;
+  /** True once `stop()` was called (or a handler returned `Action.Shutdown`). */
+  readonly stopping: boolean;
+}
+
+/** How many fd numbers a multicore engine tracks the owning loop of (a dead loop's fds above it leak). */
+const FD_OWNER_SLOTS = 1 << 16;
+
+/** At most this many accepts per listener event: the loop's connections get their turn too. */
+const MAX_ACCEPTS_PER_EVENT = 128;
+
+const enum EngineState {
+  Running,
+  Stopping,
+  Stopped,
+}
+
+/** One loop thread of a multicore engine, as the acceptor sees it. */
+interface LoopThread {
+  worker: Worker;
+  remote: RemotePoller | undefined;
+  exited: Promise<void>;
+}
+
+class ServerEngine implements Engine, LoopHost {
+  /** Multicore: the loop threads, their connection counts, and who gets the next connection. */
+  #threads: LoopThread[] | undefined;
+  #alive: boolean[] = [];
+  #counts: Int32Array | undefined;
+  #balancer: Balancer | undefined;
+  readonly loop: EventLoop;
+  #state = EngineState.Running;
+  #stopPromise: Promise<void> | undefined;
+  #finishStop: (() => void) | undefined;
+  #stopTimer: NodeJS.Timeout | undefined;
+  /** stop() has closed the listener and asked every connection to close: the last close finishes it. */
+  #draining = false;
+  /** The Unix socket file is ours to remove (we created it). */
+  #ownsPath = false;
+  /** serve() failed: no onShutdown. */
+  #abandoned = false;
+  #listenFd = -1;
+  #acceptTimer: NodeJS.Timeout | undefined;
+  #address: SocketAddress | string = '';
+
+  constructor(
+    readonly handler: HandlerMethods,
+    readonly options: ResolvedOptions,
+    readonly where: ParsedAddress,
+  ) {
+    this.loop = new EventLoop(handler, options, this);
+  }
+
+  /** Starts the loop threads (multicore); resolves once each imported the handler and booted. */
+  async startThreads(handlerUrl: string): Promise<void> {
+    const n = this.options.numEventLoop;
+    const counts = new Int32Array(new SharedArrayBuffer(4 * n));
+    const owners = new Int32Array(new SharedArrayBuffer(4 * FD_OWNER_SLOTS));
+    this.#counts = counts;
+    this.#alive = new Array<boolean>(n).fill(false);
+    this.#balancer = new Balancer(this.options.lb, counts, this.#alive);
+    const file = path.join(__dirname, 'worker.js');
+    const threads: LoopThread[] = [];
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const data: LoopWorkerData = { netpollServerLoop: true, handlerUrl, options: this.options, index: i, counts, owners, address: this.#address };
+      const worker = new Worker(file, { workerData: data });
+      const t: LoopThread = { worker, remote: undefined, exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
+      threads.push(t);
+      void t.exited.then(() => {
+        // A loop thread that ended (or was terminated): no more connections for it.
+        this.#alive[i] = false;
+        Atomics.store(counts, i, 0);
+        // Its connections' fds outlive it (they are the process's): close them, so that their
+        // peers see the end instead of a connection that hangs.
+        for (let fd = 0; fd < owners.length; fd++) {
+          if (Atomics.load(owners, fd) !== i + 1) continue;
+          Atomics.store(owners, fd, 0);
+          try {
+            socket.close(fd);
+          } catch {
+            // already closed
+          }
+        }
+        if (this.#state !== EngineState.Running) this.#threadExited();
+        else publish({ type: 'error', source: 'engine', error: codedError(`loop thread ${i} exited`, 'ERR_LOOP_GONE'), conn: undefined });
+      });
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          worker.on('message', (m: { type: string; handle?: unknown; error?: string }) => {
+            if (m.type === 'ready') {
+              t.remote = connectPoller(m.handle as never);
+              this.#alive[i] = true;
+              resolve();
+            } else if (m.type === 'failed') reject(new Error(`loop thread ${i} could not start: ${m.error}`));
+            else if (m.type === 'stop-request') this.requestShutdown();
+            else if (m.type === 'shutdown-error') publish({ type: 'error', source: 'onShutdown', error: new Error(m.error), conn: undefined });
+          });
+          worker.once('error', reject);
+          void t.exited.then(() => reject(new Error(`loop thread ${i} exited before it was ready`)));
+        }),
+      );
+    }
+    this.#threads = threads;
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await Promise.all(threads.map((t) => t.worker.terminate()));
+      throw e;
+    }
+  }
+
+  #threadExited(): void {
+    if (this.#draining && this.#alive.every((a) => !a)) this.#finishStop?.();
+  }
+
+  /** Hands an accepted connection to a loop: this thread's, or a loop thread's by the balancer. */
+  #handOut(fd: number, address: SocketAddress, isTcp: boolean): void {
+    if (this.#threads === undefined) {
+      this.loop.open(fd, address, isTcp);
+      return;
+    }
+    const i = this.#balancer!.pick(address);
+    const remote = i < 0 ? undefined : this.#threads[i].remote;
+    if (remote === undefined) {
+      socket.close(fd);
+      publish({ type: 'error', source: 'accept', error: codedError('no loop thread is left to take the connection', 'ERR_LOOP_GONE'), conn: undefined });
+      return;
+    }
+    // The fd crosses as a number: the process's descriptors are shared by its threads.
+    remote.trigger(Priority.High, 'adopt', { fd, address, isTcp }).catch(() => socket.close(fd));
+  }
+
+  /** Opens the listener: throws as listenTCP/listenUnix do (EADDRINUSE …). */
+  listen(host: string): void {
+    const o = this.options;
+    if (this.where.network === 'unix') {
+      this.#listenFd = socket.listenUnix(this.where.path, { backlog: o.backlog });
+      this.#ownsPath = true;
+      this.#address = this.where.path;
+    } else {
+      this.#listenFd = socket.listenTCP(host, this.where.port, {
+        backlog: o.backlog,
+        reuseAddr: o.reuseAddr,
+        reusePort: o.reusePort,
+        ipv6Only: this.where.family === 6 && (host === '::'),
+      });
+      this.#address = socket.localAddress(this.#listenFd);
+    }
+  }
+
+  /** Starts accepting (after the loop threads are ready). */
+  accept(): void {
+    this.#watchListener();
+  }
+
+  /** serve() failed after the listener opened: stop without onShutdown. */
+  abandon(): Promise<void> {
+    this.#abandoned = true;
+    return this.stop();
+  }
+
+  #watchListener(): void {
+    this.loop.watch(this.#listenFd, false, () => this.#acceptSome());
+  }
+
+  #acceptSome(): void {
+    const isTcp = this.where.network === 'tcp';
+    for (let i = 0; i < MAX_ACCEPTS_PER_EVENT && this.#state === EngineState.Running; i++) {
+      let c: ReturnType<typeof socket.accept>;
+      try {
+        c = socket.accept(this.#listenFd);
+      } catch (e) {
+        if (isSystemError(e) && (e.code === 'EMFILE' || e.code === 'ENFILE' || e.code === 'ENOBUFS' || e.code === 'ENOMEM')) {
+          // Out of descriptors: the listener stays readable, and level-triggered polling would
+          // report it again at once, forever. Stop watching it for a while instead.
+          publish({ type: 'error', source: 'accept', error: e, conn: undefined });
+          this.loop.unwatch(this.#listenFd);
+          this.#acceptTimer = setTimeout(() => {
+            if (this.#state === EngineState.Running) this.#watchListener();
+          }, 100);
+          this.#acceptTimer.unref();
+          return;
+        }
+        if (isSystemError(e) && (e.code === 'ECONNABORTED' || e.code === 'EPROTO' || e.code === 'EPERM')) continue;
+        publish({ type: 'error', source: 'accept', error: e, conn: undefined });
+        return;
+      }
+      if (c === null) return;
+      try {
+        this.#handOut(c.fd, c.address, isTcp);
+      } catch (e) {
+        publish({ type: 'error', source: 'socket-option', error: e, conn: undefined });
+      }
+    }
+  }
+
+  address(): SocketAddress | string {
+    return typeof this.#address === 'string' ? this.#address : { ...this.#address };
+  }
+
+  countConnections(): number {
+    const counts = this.#counts;
+    if (counts === undefined) return this.loop.stats.connections;
+    let n = 0;
+    for (let i = 0; i < counts.length; i++) n += Atomics.load(counts, i);
+    return n;
+  }
+
+  stats(): EngineStats {
+    const loop = this.loop.snapshot();
+    const counts = this.#counts;
+    if (counts === undefined) return { ...loop, loops: [loop] };
+    // Multicore: this thread sees each loop's connection count; the rest of a loop's counters
+    // are its own engine.stats(), inside its handler.
+    const loops = Array.from(counts, (c) => ({ connections: c, opened: 0, bytesIn: 0, bytesOut: 0, pausedForBackpressure: 0, paused: 0, timedOut: 0, handlerErrors: 0, events: 0 }));
+    return { ...loop, connections: this.countConnections(), loops };
+  }
+
+  connections(): ConnInfo[] {
+    return this.loop.connections();
+  }
+
+  get stopping(): boolean {
+    return this.#state !== EngineState.Running;
+  }
+
+  requestShutdown(): void {
+    void this.stop().catch(() => {}); // onShutdown's error went to the diagnostics channel too
+  }
+
+  connectionClosed(): void {
+    // Only once stop() has closed the listener and asked every connection to close.
+    if (this.#draining && this.loop.stats.connections === 0 && this.#threads === undefined) this.#finishStop?.();
+  }
+
+  stop(): Promise<void> {
+    if (this.#stopPromise !== undefined) return this.#stopPromise;
+    this.#state = EngineState.Stopping;
+    this.#stopPromise = new Promise<void>((resolve, reject) => {
+      this.#finishStop = () => {
+        this.#finishStop = undefined;
+        clearTimeout(this.#stopTimer);
+        this.#state = EngineState.Stopped;
+        this.loop.close();
+        if (this.#ownsPath && this.where.network === 'unix') fs.rmSync(this.where.path, { force: true });
+        try {
+          if (this.#threads === undefined && !this.#abandoned) this.handler.onShutdown?.(this);
+        } catch (e) {
+          publish({ type: 'error', source: 'onShutdown', error: e, conn: undefined });
+          return reject(e);
+        }
+        resolve();
+      };
+      // Inside a handler method, the rest waits until it returns (the loop is mid-dispatch).
+      queueMicrotask(() => {
+        this.#draining = true;
+        clearTimeout(this.#acceptTimer);
+        if (this.#listenFd >= 0) {
+          this.loop.unwatch(this.#listenFd);
+          socket.close(this.#listenFd);
+          this.#listenFd = -1;
+        }
+        if (this.#threads !== undefined) {
+          // Each loop thread flushes and closes its own connections, calls onShutdown, and ends.
+          for (const t of this.#threads) void t.remote?.trigger(Priority.High, 'stop').catch(() => undefined);
+          if (this.#alive.every((a) => !a)) return this.#finishStop?.();
+          this.#stopTimer = setTimeout(() => {
+            for (const t of this.#threads!) void t.worker.terminate();
+          }, this.options.stopTimeout + 2000);
+          return;
+        }
+        this.loop.closeAll();
+        if (this.loop.stats.connections === 0) return this.#finishStop?.();
+        this.#stopTimer = setTimeout(() => {
+          this.loop.abortAll(codedError(`the engine stopped before this connection's output was written (stopTimeout ${this.options.stopTimeout} ms)`, 'ERR_ENGINE_STOPPED'));
+          this.#finishStop?.();
+        }, this.options.stopTimeout);
+      });
+    });
+    return this.#stopPromise;
+  }
+}
+
+/** The numeric host to listen on for a tcp address: names resolved, '' meaning every interface. */
+async function numericHost(where: ParsedAddress & { network: 'tcp' }): Promise<string> {
+  const { host, family } = where;
+  if (host === '') return family === 6 ? '::' : '0.0.0.0';
+  const kind = net.isIP(host);
+  if (kind !== 0) {
+    if (family !== 0 && kind !== family) {
+      const err = new TypeError(`"${host}" is not an IPv${family} address, which tcp${family}:// asks for`) as TypeError & { code: string };
+      err.code = 'ERR_INVALID_IP_ADDRESS';
+      throw err;
+    }
+    return host;
+  }
+  const { address } = await dns.lookup(host, { family });
+  return address;
+}
+
+/**
+ * Starts a server (gnet's `Run`): listens on `addr` and serves each connection with
+ * `handler`, on one event loop on this thread. Resolves once it listens and `onBoot` ran.
+ *
+ * Addresses are written as gnet writes them: `tcp://host:port` (a host name is resolved
+ * first; an empty host means every interface; an IPv6 host goes in brackets), `tcp4://`,
+ * `tcp6://`, and `unix:///path/to/socket` (the file is removed by `stop()`). Port 0 lets the
+ * kernel choose: `engine.address()` tells which.
+ *
+ * With `{ multicore: true }` the handler is a module instead (a URL, or a path), whose default
+ * export is the EventHandler: each of `numEventLoop` worker threads imports it and runs a loop,
+ * and this thread accepts and hands each connection to a loop by the `lb` load balancer.
+ * State is per loop thread: see the guide's multicore section.
+ *
+ * @param handler - the callbacks (every method optional); with `multicore`, the URL or path of
+ * a module whose default export they are.
+ * @param addr - where to listen.
+ * @param options - see {@link ServerOptions}.
+ * @returns the running engine.
+ * @throws (rejects) TypeError for a bad handler, address or option (`ERR_INVALID_ARG_VALUE`,
+ * `ERR_INVALID_ARG_TYPE`); RangeError for a port or size out of range; a SystemError
+ * (`EADDRINUSE`, `EACCES`, `ENOENT`); what `onBoot` threw; with `multicore`, an Error when a
+ * loop thread cannot import the module.
+ * @example
+ * ```ts
+ * import { serve } from 'netpoll/server';
+ *
+ * const engine = await serve({ onTraffic: (conn) => { conn.write(conn.next()); } }, 'tcp://127.0.0.1:7000');
+ * const four = await serve(new URL('./handler.js', import.meta.url), 'tcp://:7001', { multicore: true, numEventLoop: 4 });
+ * ```
+ * @category Server
+ */
+export async function serve(handler: EventHandler | URL | string, addr: string, options?: ServerOptions): Promise<Engine> {
+  const resolved = resolveOptions(options);
+  let methods: HandlerMethods;
+  let handlerUrl: string | undefined;
+  if (resolved.multicore) {
+    // Functions cannot cross threads: each loop thread imports the handler module itself.
+    if (handler instanceof URL) handlerUrl = handler.href;
+    else if (typeof handler === 'string') handlerUrl = /^[a-z]+:/i.test(handler) ? handler : pathToFileURL(path.resolve(handler)).href;
+    else throw invalidType('handler', "a URL or path of a module whose default export is the EventHandler, with { multicore: true }", handler);
+    methods = readHandler({});
+  } else {
+    if (handler instanceof URL || typeof handler === 'string') throw invalidType('handler', 'an object (an EventHandler); a module URL needs { multicore: true }', handler);
+    methods = readHandler(handler);
+  }
+  const where = parseAddress(addr);
+  const host = where.network === 'tcp' ? await numericHost(where) : '';
+  const engine = new ServerEngine(methods, resolved, where);
+  try {
+    engine.listen(host);
+    if (handlerUrl !== undefined) await engine.startThreads(handlerUrl);
+    methods.onBoot?.(engine);
+  } catch (e) {
+    await engine.abandon().catch(() => {});
+    throw e;
+  }
+  engine.accept();
+  engine.loop.startTicking();
+  return engine;
+}

@@ -1,0 +1,584 @@
+// One event loop: one Poller, the connections by fd, I/O in gnet's fixed order, ticks and
+// idle timeouts. Everything here runs on the loop's thread.
+import {
+  Priority,
+  isErrorOnlyEvent,
+  isReadEvent,
+  isWriteEvent,
+  openPoller,
+  socket,
+  type IOEvent,
+  type IOFlags,
+  type Poller,
+  type SocketAddress,
+} from '../index.js';
+import { SlabPool } from './buffer/outbound.js';
+import { Connection, ConnState, type ConnOwner } from './conn.js';
+import { publish, serverChannel, type ConnInfo, type LoopStats } from './diagnostics.js';
+import { Action, type HandlerMethods, type TickResult } from './handler.js';
+import type { ResolvedOptions } from './options.js';
+import { TimerWheel } from './timers.js';
+
+const READ = 1;
+const WRITE = 2;
+/** Whether `conn` is closed: a call, so that TypeScript does not keep a narrowing across calls that close it. */
+function gone(conn: Connection): boolean {
+  return conn.state === ConnState.Closed;
+}
+
+/** An Error with a code (what onClose gets for timeouts and failures that are not the kernel's). */
+export function codedError(message: string, code: string, cause?: unknown): Error & { code: string } {
+  const err = new Error(message, cause === undefined ? undefined : { cause }) as Error & { code: string };
+  err.code = code;
+  return err;
+}
+
+function asError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  return codedError(`a handler threw a value that is not an Error: ${String(e)}`, 'ERR_HANDLER_THREW', e);
+}
+
+/** What the loop tells its owner (the engine or the client). */
+export interface LoopHost {
+  /** A handler asked for Action.Shutdown. */
+  requestShutdown(): void;
+  /** A connection closed (the engine counts down to the end of a stop). */
+  connectionClosed(): void;
+  /** A connection opened on `fd`. */
+  connectionOpened?(fd: number): void;
+  /** The loop is about to close `fd` (a multicore loop thread clears its claim on it first). */
+  releasing?(fd: number): void;
+}
+
+export class EventLoop implements ConnOwner {
+  readonly poller: Poller;
+  readonly readBuffer: Buffer;
+  readonly pool: SlabPool;
+  readonly highWaterMark: number;
+  readonly lowWaterMark: number;
+  readonly #conns: (Connection | undefined)[] = [];
+  /** Other fds this loop watches (a listener, dials in progress), with their handlers. */
+  readonly #others = new Map<number, (event: IOEvent, flags: IOFlags) => void>();
+  readonly #wheel: TimerWheel<Connection>;
+  /** Connections to settle once the current handler call returns. */
+  #dirty: Connection[] = [];
+  /** How deep in handler calls we are: settling waits until the outermost returns. */
+  #depth = 0;
+  #closed = false;
+  #tickTimer: NodeJS.Timeout | undefined;
+  readonly polling: Promise<Error>;
+  readonly stats: LoopStats = { connections: 0, opened: 0, bytesIn: 0, bytesOut: 0, pausedForBackpressure: 0, paused: 0, timedOut: 0, handlerErrors: 0, events: 0 };
+
+  constructor(
+    readonly handler: HandlerMethods,
+    readonly options: ResolvedOptions,
+    readonly host: LoopHost,
+  ) {
+    this.readBuffer = Buffer.allocUnsafeSlow(options.readBufferCap);
+    this.pool = new SlabPool(options.writeBufferCap);
+    this.highWaterMark = options.highWaterMark;
+    this.lowWaterMark = options.lowWaterMark;
+    this.#wheel = new TimerWheel<Connection>((c) => this.#expire(c));
+    this.poller = openPoller();
+    this.polling = this.poller.polling(this.#onEvent);
+    // Every handler call is guarded, so polling ends only by close; anything else is a bug here.
+    this.polling.catch((e: unknown) => publish({ type: 'error', source: 'engine', error: e, conn: undefined }));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether `fd` is one of this loop's open connections. */
+  serves(fd: number): boolean {
+    return this.#conns[fd] !== undefined;
+  }
+
+  /** Watches a non-connection fd (a listener, a dial in progress) for reads or writes. */
+  watch(fd: number, write: boolean, onEvent: (event: IOEvent, flags: IOFlags) => void): void {
+    this.#others.set(fd, onEvent);
+    if (write) this.poller.addWrite({ fd });
+    else this.poller.addRead({ fd });
+  }
+
+  unwatch(fd: number): void {
+    if (!this.#others.delete(fd)) return;
+    try {
+      this.poller.delete(fd);
+    } catch {
+      // the poller is closed or the fd already gone: nothing is watched either way
+    }
+  }
+
+  readonly #onEvent = (fd: number, event: IOEvent, flags: IOFlags): void => {
+    const conn = this.#conns[fd];
+    try {
+      if (conn !== undefined) return this.#processIO(conn, event, flags);
+      this.#others.get(fd)?.(event, flags);
+    } catch (e) {
+      // Handler calls are guarded; this is the poller refusing a registration change (the fd
+      // was closed behind our back) or a bug here. It costs that connection, never the loop.
+      publish({ type: 'error', source: 'engine', error: e, conn });
+      if (conn !== undefined) this.closeNow(conn, asError(e));
+    }
+  };
+
+  // ---- connections ----
+
+  /** Serves a connected socket: options, registration, onOpen. The loop owns `fd` from now on, even when this throws. */
+  open(fd: number, remote: SocketAddress | undefined, isTcp: boolean): Connection {
+    const o = this.options;
+    try {
+      if (isTcp) {
+        if (o.tcpNoDelay) socket.setNoDelay(fd);
+        if (o.tcpKeepAlive > 0) socket.setKeepAlive(fd, true, Math.max(1, Math.ceil(o.tcpKeepAlive / 1000)));
+      }
+      if (o.socketRecvBuffer > 0) socket.setRecvBuffer(fd, o.socketRecvBuffer);
+      if (o.socketSendBuffer > 0) socket.setSendBuffer(fd, o.socketSendBuffer);
+    } catch (e) {
+      // A peer that already reset the connection fails here: not worth a connection.
+      socket.close(fd);
+      throw e;
+    }
+    const stale = this.#conns[fd];
+    if (stale !== undefined) {
+      // The number came back from accept while a connection still holds it: its fd was closed
+      // behind the engine's back. That connection is gone; its fd must not be touched again.
+      stale.interest = 0;
+      stale.fdLost = true;
+      this.closeNow(stale, codedError(`fd ${fd} was closed behind the engine's back`, 'EBADF'));
+    }
+    const conn = new Connection(this, fd, remote, isTcp);
+    this.#conns[fd] = conn;
+    this.stats.connections++;
+    this.stats.opened++;
+    if (o.idleTimeout > 0) {
+      conn.timeout = o.idleTimeout;
+      conn.deadline = conn.lastActivity + o.idleTimeout;
+      this.#wheel.schedule(conn);
+    }
+    try {
+      this.#setInterest(conn, READ);
+    } catch (e) {
+      // Not registered, so not opened: undo, and the caller hears why.
+      this.#wheel.remove(conn);
+      conn.state = ConnState.Closed;
+      this.#conns[fd] = undefined;
+      this.stats.connections--;
+      this.stats.opened--;
+      socket.close(fd);
+      throw e;
+    }
+    this.host.connectionOpened?.(fd);
+    if (serverChannel.hasSubscribers) publish({ type: 'open', conn });
+    this.#invoke(conn, 'onOpen');
+    return conn;
+  }
+
+  /** gnet's processIO: errors without data close at once; then write before read; read, then the end. */
+  #processIO(conn: Connection, event: IOEvent, flags: IOFlags): void {
+    if (isErrorOnlyEvent(event, flags)) {
+      // Broken, nothing to read or write: do not bother writing (gnet releases the output).
+      let err: Error | undefined;
+      try {
+        err = socket.socketError(conn.fd);
+      } catch (e) {
+        err = asError(e);
+      }
+      return this.closeNow(conn, err);
+    }
+    // Output first: when the peer is slow or gone, what it was sent leaves (or fails) before
+    // more requests are taken in.
+    if (isWriteEvent(event)) {
+      conn.waitingWritable = false;
+      this.#settle(conn);
+      if (gone(conn)) return;
+    }
+    if (isReadEvent(event) && conn.reading) this.#read(conn);
+  }
+
+  #read(conn: Connection): void {
+    const buf = this.readBuffer;
+    const et = this.options.edgeTriggered;
+    let budget = et ? this.options.edgeTriggeredIOChunk : 0;
+    for (;;) {
+      let n: number;
+      try {
+        n = socket.read(conn.fd, buf);
+      } catch (e) {
+        return this.closeNow(conn, asError(e)); // ECONNRESET and the like
+      }
+      if (n < 0) return; // drained
+      if (n === 0) {
+        // The peer's end of stream: what it was sent still goes out, then the close.
+        conn.state = ConnState.Closing;
+        return this.#settle(conn);
+      }
+      this.stats.bytesIn += n;
+      this.#active(conn);
+      conn.curStart = 0;
+      conn.curEnd = n;
+      this.#invoke(conn, 'onTraffic');
+      // What the handler left unread moves to the connection's own buffer (the read buffer is the loop's).
+      if (conn.curEnd > conn.curStart) {
+        if (conn.state !== ConnState.Closed) conn.inbound.append(buf.subarray(conn.curStart, conn.curEnd));
+        conn.curStart = conn.curEnd = 0;
+      }
+      // Level-triggered: one read per event, and the poller reports the rest (fair to the others).
+      if (!et || !conn.reading) return;
+      budget -= n;
+      if (budget <= 0) {
+        // Edge-triggered and still more: continue in a later turn, as gnet does.
+        void this.poller.trigger(Priority.Low, () => {
+          if (conn.reading && this.#conns[conn.fd] === conn) this.#read(conn);
+        });
+        return;
+      }
+    }
+  }
+
+  /** One writev of the queued output (or as much as the edge-triggered chunk allows). */
+  #write(conn: Connection): void {
+    const out = conn.outbound;
+    let budget = this.options.edgeTriggered ? this.options.edgeTriggeredIOChunk : Infinity;
+    while (out.length > 0 && budget > 0) {
+      const want = out.length;
+      let n: number;
+      try {
+        const iov = out.iovecs(socket.IOV_MAX);
+        n = iov.length === 1 ? socket.write(conn.fd, iov[0]) : socket.writev(conn.fd, iov);
+      } catch (e) {
+        out.clear();
+        return this.closeNow(conn, asError(e)); // EPIPE, ECONNRESET
+      }
+      if (n < 0) {
+        conn.waitingWritable = true;
+        return;
+      }
+      out.consume(n);
+      this.stats.bytesOut += n;
+      this.#active(conn);
+      budget -= n;
+      if (n < want && out.length > 0) {
+        // A short write: the socket's buffer is full; the next write event says when to go on.
+        conn.waitingWritable = true;
+        return;
+      }
+    }
+    if (out.length > 0 && !conn.waitingWritable) {
+      // Edge-triggered, out of budget but not of room: no edge will come, so go on in a later turn.
+      void this.poller.trigger(Priority.Low, () => {
+        if (!gone(conn)) this.#settle(conn);
+      });
+    }
+  }
+
+  #active(conn: Connection): void {
+    conn.lastActivity = performance.now();
+    if (conn.timeout > 0) conn.deadline = conn.lastActivity + conn.timeout;
+  }
+
+  /**
+   * Brings a connection in line with what it needs: queued output written, a close finished,
+   * backpressure held or released (with onDrain), the poller's interest updated.
+   */
+  #settle(conn: Connection): void {
+    for (let round = 0; round < 8; round++) {
+      if (gone(conn)) return;
+      if (conn.outbound.length > 0 && !conn.waitingWritable) {
+        this.#write(conn);
+        if (gone(conn)) return;
+      }
+      if (conn.state === ConnState.Closing && conn.outbound.length === 0) return this.closeNow(conn, conn.closeError);
+      const out = conn.outbound.length;
+      if (!conn.held && out > this.highWaterMark) {
+        conn.held = true;
+        this.stats.pausedForBackpressure++;
+      } else if (conn.held && out <= this.lowWaterMark) {
+        conn.held = false;
+        this.stats.pausedForBackpressure--;
+      }
+      try {
+        this.#setInterest(conn, (conn.reading ? READ : 0) | (out > 0 ? WRITE : 0));
+      } catch (e) {
+        // EBADF or ENOENT: the fd is not what we registered any more (closed behind our back).
+        publish({ type: 'error', source: 'engine', error: e, conn });
+        return this.closeNow(conn, asError(e));
+      }
+      if (conn.drainOwed && out <= this.lowWaterMark && conn.state === ConnState.Open) {
+        conn.drainOwed = false;
+        this.#invoke(conn, 'onDrain'); // may queue more: settle again
+        continue;
+      }
+      return;
+    }
+  }
+
+  #setInterest(conn: Connection, want: number): void {
+    const have = conn.interest;
+    if (want === have || this.#closed) return;
+    const pa = { fd: conn.fd };
+    const et = this.options.edgeTriggered;
+    const p = this.poller;
+    if (want === 0) p.delete(conn.fd);
+    else if (have === 0) {
+      if (want === READ) p.addRead(pa, et);
+      else if (want === WRITE) p.addWrite(pa, et);
+      else p.addReadWrite(pa, et);
+    } else if (want === READ) p.modRead(pa, et);
+    else if (want === WRITE) p.modWrite(pa, et);
+    else p.modReadWrite(pa, et);
+    conn.interest = want;
+  }
+
+  /** Closes now: no more writing. onClose gets `err`. */
+  closeNow(conn: Connection, err: Error | undefined): void {
+    if (gone(conn)) return;
+    conn.state = ConnState.Closed;
+    if (conn.held) this.stats.pausedForBackpressure--;
+    if (conn.paused) this.stats.paused--;
+    this.#wheel.remove(conn);
+    if (conn.interest !== 0 && !this.#closed) {
+      try {
+        this.poller.delete(conn.fd);
+      } catch {
+        // already gone from the poller: nothing to undo
+      }
+    }
+    conn.interest = 0;
+    if (!conn.fdLost) {
+      this.host.releasing?.(conn.fd);
+      try {
+        socket.close(conn.fd);
+      } catch {
+        // EBADF: the handler closed our fd behind our back; the number is no longer ours either way
+      }
+    }
+    if (this.#conns[conn.fd] === conn) this.#conns[conn.fd] = undefined;
+    conn.outbound.clear();
+    conn.inbound.clear();
+    conn.curStart = conn.curEnd = 0;
+    this.stats.connections--;
+    if (serverChannel.hasSubscribers) publish({ type: 'close', conn, error: err });
+    const method = this.handler.onClose;
+    if (typeof method === 'function') {
+      this.#depth++;
+      let result: unknown;
+      try {
+        result = method(conn, err);
+      } catch (e) {
+        this.stats.handlerErrors++;
+        publish({ type: 'error', source: 'onClose', error: e, conn });
+      } finally {
+        this.#depth--;
+      }
+      this.#act(conn, result, 'onClose');
+    }
+    this.host.connectionClosed();
+    if (this.#depth === 0) this.#settleDirty();
+  }
+
+  // ---- handler calls ----
+
+  #invoke(conn: Connection, name: 'onOpen' | 'onTraffic' | 'onDrain'): void {
+    const method = this.handler[name];
+    if (typeof method !== 'function') {
+      if (this.#depth === 0) this.#settle(conn);
+      return;
+    }
+    this.#depth++;
+    let result: unknown;
+    try {
+      result = method(conn);
+    } catch (e) {
+      this.#depth--;
+      this.#fail(conn, e, name);
+      if (this.#depth === 0) this.#settleDirty();
+      return;
+    }
+    this.#depth--;
+    this.#act(conn, result, name);
+    if (this.#depth === 0) {
+      this.#settle(conn);
+      this.#settleDirty();
+    }
+  }
+
+  /** Does what a handler method returned. */
+  #act(conn: Connection | undefined, result: unknown, name: string): void {
+    if (result === Action.Close) {
+      if (conn !== undefined) conn.close();
+    } else if (result === Action.Shutdown) {
+      this.host.requestShutdown();
+    } else if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      // An async method: its rejection is this connection's error, not an unhandled rejection.
+      Promise.resolve(result as PromiseLike<unknown>).then(
+        (value) => {
+          if (value === Action.Close || value === Action.Shutdown) this.#act(conn, value, name);
+        },
+        (e: unknown) => {
+          if (conn !== undefined) this.#fail(conn, e, name);
+          else {
+            this.stats.handlerErrors++;
+            publish({ type: 'error', source: name, error: e, conn: undefined });
+          }
+        },
+      );
+    }
+  }
+
+  /** A handler method failed for `conn`: the error goes to the channel and onClose, the connection closes. */
+  #fail(conn: Connection, e: unknown, source: string): void {
+    this.stats.handlerErrors++;
+    publish({ type: 'error', source, error: e, conn });
+    this.closeNow(conn, asError(e));
+  }
+
+  // ---- ConnOwner ----
+
+  touch(conn: Connection): void {
+    if (this.#depth > 0) {
+      if (!conn.dirty) {
+        conn.dirty = true;
+        this.#dirty.push(conn);
+      }
+      return;
+    }
+    this.#settle(conn);
+  }
+
+  #settleDirty(): void {
+    while (this.#dirty.length > 0) {
+      const list = this.#dirty;
+      this.#dirty = [];
+      for (const c of list) {
+        c.dirty = false;
+        this.#settle(c);
+      }
+    }
+  }
+
+  flush(conn: Connection): void {
+    if (conn.outbound.length === 0 || conn.waitingWritable) return;
+    this.#write(conn);
+    if (this.#depth === 0) this.#settle(conn);
+    else this.touch(conn);
+  }
+
+  wake(conn: Connection): void {
+    if (conn.wakeQueued || this.#closed) return;
+    conn.wakeQueued = true;
+    void this.poller.trigger(Priority.Low, () => {
+      conn.wakeQueued = false;
+      if (conn.state === ConnState.Open && !conn.paused) this.#invoke(conn, 'onTraffic');
+    });
+  }
+
+  asyncFlush(conn: Connection): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    return this.poller.trigger(Priority.High, () => {
+      if (gone(conn)) return false;
+      this.#settle(conn);
+      return !gone(conn);
+    }).catch(() => false);
+  }
+
+  retime(conn: Connection): void {
+    this.#wheel.schedule(conn);
+  }
+
+  #expire(conn: Connection): void {
+    if (gone(conn)) return;
+    this.stats.timedOut++;
+    const err = codedError(`connection idle for ${conn.timeout} ms`, 'ETIMEDOUT');
+    this.closeNow(conn, err);
+  }
+
+  // ---- the rest of the handler ----
+
+  startTicking(): void {
+    if (typeof this.handler.onTick !== 'function') return;
+    this.#tick();
+  }
+
+  #tick = (): void => {
+    this.#tickTimer = undefined;
+    if (this.#closed) return;
+    let result: unknown;
+    this.#depth++;
+    try {
+      result = this.handler.onTick!();
+    } catch (e) {
+      this.stats.handlerErrors++;
+      publish({ type: 'error', source: 'onTick', error: e, conn: undefined });
+      result = undefined;
+    } finally {
+      this.#depth--;
+    }
+    if (this.#depth === 0) this.#settleDirty();
+    let delay: unknown = result;
+    if (result !== null && typeof result === 'object') {
+      const r = result as TickResult;
+      delay = r.delay;
+      this.#act(undefined, r.action, 'onTick');
+    }
+    if (typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 && !this.#closed) {
+      this.#tickTimer = setTimeout(this.#tick, Math.min(delay, 0x7fffffff));
+      this.#tickTimer.unref();
+    }
+  };
+
+  /** Every connection starts closing (stop): output is flushed, then each closes. */
+  closeAll(): void {
+    for (const c of this.#conns) {
+      if (c === undefined || c.state !== ConnState.Open) continue;
+      c.state = ConnState.Closing;
+      this.#settle(c);
+    }
+  }
+
+  /** Closes the connections still open with `err`. */
+  abortAll(err: Error): void {
+    for (const c of this.#conns) if (c !== undefined) this.closeNow(c, err);
+  }
+
+  /** Closes the poller and forgets the timers (after the connections are gone). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#tickTimer);
+    this.#wheel.clear();
+    for (const fd of [...this.#others.keys()]) this.unwatch(fd);
+    this.poller.close();
+  }
+
+  connections(): ConnInfo[] {
+    const out: ConnInfo[] = [];
+    const offset = Date.now() - performance.now();
+    for (const c of this.#conns) {
+      if (c === undefined) continue;
+      out.push({
+        fd: c.fd,
+        remoteAddress: c.remoteAddress,
+        state: c.state === ConnState.Open ? 'open' : 'closing',
+        inboundBuffered: c.inboundBuffered,
+        outboundBuffered: c.outboundBuffered,
+        paused: c.paused,
+        pausedForBackpressure: c.held,
+        lastActivity: Math.round(c.lastActivity + offset),
+        openedAt: c.openedAt,
+      });
+    }
+    return out;
+  }
+
+  /** The counters, with the poller's event count as of now. */
+  snapshot(): LoopStats {
+    if (!this.#closed) this.stats.events = this.poller.stats().events;
+    return { ...this.stats };
+  }
+
+  countPause(delta: number): void {
+    this.stats.paused += delta;
+  }
+}

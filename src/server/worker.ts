@@ -1,0 +1,154 @@
+// A multicore engine's loop thread: imports the handler module, runs one event loop, takes the
+// connections the acceptor hands it through the poller's remote trigger.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { SocketAddress } from '../index.js';
+import type { ConnInfo, EngineStats } from './diagnostics.js';
+import type { Engine } from './engine.js';
+import { codedError, EventLoop, type LoopHost } from './eventloop.js';
+import { readHandler, type EventHandler } from './handler.js';
+import type { ResolvedOptions } from './options.js';
+
+/** What the acceptor gives a loop thread. */
+export interface LoopWorkerData {
+  netpollServerLoop: true;
+  handlerUrl: string;
+  options: ResolvedOptions;
+  index: number;
+  /** Open connections per loop, for countConnections() and least-connections. */
+  counts: Int32Array;
+  /**
+   * Which loop holds each fd (index + 1; 0 for none), for fds below its length: when a loop
+   * thread dies, the acceptor closes what it held (descriptors belong to the process, not the thread).
+   */
+  owners: Int32Array;
+  address: SocketAddress | string;
+}
+
+/** The Engine a loop thread's handler sees: this loop's view, and a stop() that stops them all. */
+class LoopEngine implements Engine, LoopHost {
+  loop!: EventLoop;
+  #stopping = false;
+  #stopped: Promise<void>;
+  #resolveStopped!: () => void;
+  #draining = false;
+  #finish: (() => void) | undefined;
+
+  constructor(readonly data: LoopWorkerData) {
+    this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+  }
+
+  address(): SocketAddress | string {
+    return typeof this.data.address === 'string' ? this.data.address : { ...this.data.address };
+  }
+
+  countConnections(): number {
+    let n = 0;
+    for (let i = 0; i < this.data.counts.length; i++) n += Atomics.load(this.data.counts, i);
+    return n;
+  }
+
+  stats(): EngineStats {
+    const loop = this.loop.snapshot();
+    return { ...loop, loops: [loop] };
+  }
+
+  connections(): ConnInfo[] {
+    return this.loop.connections();
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  stop(): Promise<void> {
+    parentPort!.postMessage({ type: 'stop-request' });
+    return this.#stopped;
+  }
+
+  requestShutdown(): void {
+    parentPort!.postMessage({ type: 'stop-request' });
+  }
+
+  connectionOpened(fd: number): void {
+    if (fd < this.data.owners.length) Atomics.store(this.data.owners, fd, this.data.index + 1);
+    Atomics.store(this.data.counts, this.data.index, this.loop.stats.connections);
+  }
+
+  releasing(fd: number): void {
+    if (fd < this.data.owners.length) Atomics.store(this.data.owners, fd, 0);
+  }
+
+  connectionClosed(): void {
+    Atomics.store(this.data.counts, this.data.index, this.loop.stats.connections);
+    if (this.#draining && this.loop.stats.connections === 0) this.#finish?.();
+  }
+
+  /** The acceptor asked this loop to stop: flush and close every connection, then onShutdown. */
+  drain(onShutdown: EventHandler['onShutdown']): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const timer = setTimeout(() => {
+      this.loop.abortAll(codedError(`the engine stopped before this connection's output was written (stopTimeout ${this.data.options.stopTimeout} ms)`, 'ERR_ENGINE_STOPPED'));
+      this.#finish?.();
+    }, this.data.options.stopTimeout);
+    this.#finish = () => {
+      this.#finish = undefined;
+      clearTimeout(timer);
+      this.loop.close();
+      try {
+        onShutdown?.(this);
+      } catch (e) {
+        parentPort!.postMessage({ type: 'shutdown-error', error: e instanceof Error ? e.message : String(e) });
+      }
+      this.#resolveStopped();
+    };
+    this.#draining = true;
+    this.loop.closeAll();
+    if (this.loop.stats.connections === 0) this.#finish();
+  }
+}
+
+function unwrapDefault(mod: unknown): unknown {
+  let h = (mod as { default?: unknown } | null)?.default ?? mod;
+  // A compiled `export default` imported from CommonJS: { default: handler } once more.
+  const inner = (h as { default?: unknown } | null)?.default;
+  if (inner !== undefined && typeof inner === 'object') h = inner;
+  return h;
+}
+
+async function main(data: LoopWorkerData): Promise<void> {
+  const port = parentPort!;
+  let handler;
+  try {
+    handler = readHandler(unwrapDefault(await import(data.handlerUrl)));
+  } catch (e) {
+    port.postMessage({ type: 'failed', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    return;
+  }
+  const engine = new LoopEngine(data);
+  const loop = new EventLoop(handler, data.options, engine);
+  engine.loop = loop;
+  const handle = loop.poller.handle({
+    adopt: (p: { fd: number; address: SocketAddress | null; isTcp: boolean }) => {
+      try {
+        loop.open(p.fd, p.address ?? undefined, p.isTcp);
+      } catch {
+        // a socket option or registration failed: open() closed the fd
+      }
+    },
+    stop: () => {
+      engine.drain(handler.onShutdown);
+    },
+  });
+  try {
+    handler.onBoot?.(engine);
+  } catch (e) {
+    port.postMessage({ type: 'failed', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    loop.close();
+    return;
+  }
+  loop.startTicking();
+  port.postMessage({ type: 'ready', handle });
+}
+
+if ((workerData as { netpollServerLoop?: boolean } | null)?.netpollServerLoop === true) void main(workerData as LoopWorkerData);

@@ -1,0 +1,226 @@
+// netpoll/server against hostile handlers and peers: throwing getters, re-entrant stop(),
+// onClose that throws or writes, an fd closed behind the engine's back, a peer that never
+// reads during stop(), random operation sequences against real sockets.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as net from 'node:net';
+import { Action, serve, type Conn, type Engine, type EventHandler } from '../../src/server.js';
+import { socket } from '../../src/index.js';
+import { sleep, within } from '../helpers.js';
+
+const portOf = (e: Engine): number => (e.address() as { port: number }).port;
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(5);
+  }
+}
+
+async function rejects(p: Promise<unknown>): Promise<any> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+function roundTrip(port: number, data: string): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    const s = net.connect(port, '127.0.0.1', () => s.end(data));
+    s.on('data', (d) => (out += d));
+    s.on('error', () => {});
+    s.on('close', () => resolve(out));
+  });
+}
+
+test('a handler whose getter throws makes serve() reject; a method that is not a function is a TypeError; methods are read once', async () => {
+  const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+  assert.is((await rejects(serve(trap, 'tcp://127.0.0.1:0'))).message, 'trap');
+  assert.instance(await rejects(serve({ onTraffic: 5 } as never, 'tcp://127.0.0.1:0')), TypeError);
+  let reads = 0;
+  const handler = {
+    get onTraffic() {
+      reads++;
+      return (c: Conn) => void c.write(c.next());
+    },
+  };
+  const engine = await serve(handler, 'tcp://127.0.0.1:0');
+  try {
+    assert.is(await roundTrip(portOf(engine), 'once'), 'once');
+    assert.is(await roundTrip(portOf(engine), 'twice'), 'twice');
+    assert.is(reads, 1);
+  } finally {
+    await engine.stop();
+  }
+});
+
+test('stop() from onOpen, with onClose throwing and writing, still resolves and calls onShutdown once', async () => {
+  let shutdowns = 0;
+  const writes: boolean[] = [];
+  let engine!: Engine;
+  let stopped: Promise<void> | undefined;
+  engine = await serve({
+    onOpen(conn) {
+      conn.write('hi');
+      if (engine.countConnections() === 2) stopped = engine.stop();
+    },
+    onClose(conn) {
+      writes.push(conn.write('late'));
+      conn.close();
+      throw new Error('onClose throws');
+    },
+    onShutdown() {
+      shutdowns++;
+    },
+  } satisfies EventHandler, 'tcp://127.0.0.1:0');
+  const collect = (): Promise<string> =>
+    new Promise((resolve) => {
+      let out = '';
+      const s = net.connect(portOf(engine), '127.0.0.1');
+      s.on('data', (d) => (out += d));
+      s.on('error', () => {});
+      s.on('close', () => resolve(out));
+    });
+  const a = collect();
+  await until(() => engine.countConnections() === 1, 5000, 'first');
+  const b = collect();
+  assert.equal(await within(Promise.all([a, b]), 5000, 'both'), ['hi', 'hi']);
+  await within(stopped!, 5000, 'stop');
+  assert.is(shutdowns, 1);
+  assert.equal(writes, [false, false]);
+});
+
+test('an fd closed behind the engine\'s back costs that connection only', async () => {
+  const closes: (Error | undefined)[] = [];
+  const engine = await serve({
+    onTraffic(conn) {
+      const t = conn.next().toString();
+      if (t === 'sabotage') {
+        socket.close(conn.fd);
+        conn.write('x'.repeat(100));
+        conn.pause();
+        return;
+      }
+      conn.write(t);
+    },
+    onClose: (_c, err) => void closes.push(err),
+  }, 'tcp://127.0.0.1:0');
+  try {
+    await within(roundTrip(portOf(engine), 'sabotage'), 5000, 'sabotage');
+    await until(() => closes.length === 1, 5000, 'closed');
+    assert.ok(closes[0] instanceof Error);
+    assert.is(await roundTrip(portOf(engine), 'fine'), 'fine');
+  } finally {
+    await engine.stop();
+  }
+});
+
+test('a connection whose fd was closed behind the engine\'s back, and whose number accept gave out again, does not close the new one', async () => {
+  const closes: (Error | undefined)[] = [];
+  let victim: Conn | undefined;
+  const engine = await serve({
+    onOpen(conn) {
+      if (victim === undefined) {
+        victim = conn;
+        socket.close(conn.fd); // sabotage: epoll forgets it silently, and the number is free again
+      }
+    },
+    onTraffic: (c) => void c.write(c.next()),
+    onClose: (_c, err) => void closes.push(err),
+  }, 'tcp://127.0.0.1:0');
+  try {
+    const first = net.connect(portOf(engine), '127.0.0.1');
+    first.on('error', () => {});
+    await until(() => victim !== undefined, 5000, 'the victim');
+    // The next connection gets the same fd number.
+    const second = net.connect(portOf(engine), '127.0.0.1');
+    await until(() => closes.length === 1, 5000, 'the stale connection closed');
+    assert.is((closes[0] as Error & { code: string }).code, 'EBADF');
+    assert.is(engine.countConnections(), 1);
+    victim!.close(); // must not close (or deregister) the new connection's fd
+    const got = new Promise<string>((resolve) => second.once('data', (d) => resolve(d.toString())));
+    second.write('new one');
+    assert.is(await within(got, 5000, 'the echo on the new connection'), 'new one');
+    first.destroy();
+    second.destroy();
+  } finally {
+    await engine.stop();
+  }
+});
+
+test('stop() gives a peer that never reads stopTimeout ms, then closes it with ERR_ENGINE_STOPPED', async () => {
+  const closes: (Error | undefined)[] = [];
+  const engine = await serve({
+    onTraffic(conn) {
+      conn.discard();
+      conn.write(Buffer.alloc(8 << 20));
+    },
+    onClose: (_c, err) => void closes.push(err),
+  }, 'tcp://127.0.0.1:0', { stopTimeout: 200, highWaterMark: 16 << 20 });
+  const s = net.connect(portOf(engine), '127.0.0.1');
+  s.pause();
+  s.write('go');
+  s.on('error', () => {});
+  await until(() => engine.stats().bytesOut > 0, 5000, 'writing');
+  const t0 = Date.now();
+  await within(engine.stop(), 5000, 'stop');
+  assert.ok(Date.now() - t0 >= 150);
+  assert.is((closes[0] as Error & { code: string }).code, 'ERR_ENGINE_STOPPED');
+  s.destroy();
+});
+
+test('random open, write, pause, resume, close and stop sequences against real sockets leave nothing behind', async () => {
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let round = 0; round < 4; round++) {
+    const conns: Conn[] = [];
+    let closes = 0;
+    let opens = 0;
+    const engine = await serve({
+      onOpen: (c) => void (opens++, conns.push(c)),
+      onTraffic(c) {
+        const op = rnd(8);
+        if (op === 0) throw new Error('random failure');
+        if (op === 1) return Action.Close;
+        if (op === 2) c.pause();
+        if (op === 3) return 'garbage' as never;
+        c.write(c.next());
+        return undefined;
+      },
+      onClose: () => void closes++,
+    }, 'tcp://127.0.0.1:0', { highWaterMark: 1024, idleTimeout: rnd(2) === 0 ? 50 : 0 });
+    const port = portOf(engine);
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < 20; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('data', () => {});
+      clients.push(s);
+    }
+    for (let step = 0; step < 60; step++) {
+      const s = clients[rnd(clients.length)];
+      const op = rnd(6);
+      if (op === 0) s.write(Buffer.alloc(rnd(5000) + 1));
+      else if (op === 1) s.pause();
+      else if (op === 2) s.resume();
+      else if (op === 3 && conns.length > 0) conns[rnd(conns.length)].resume();
+      else if (op === 4 && rnd(4) === 0) s.destroy();
+      else if (op === 5 && rnd(6) === 0) s.end();
+      if (rnd(4) === 0) await sleep(1);
+    }
+    await sleep(20);
+    await within(engine.stop(), 8000, `stop, round ${round}`);
+    assert.is(engine.countConnections(), 0);
+    assert.is(closes, opens, 'every open got its close');
+    for (const s of clients) s.destroy();
+  }
+});
+
+test.run();
