@@ -9,78 +9,10 @@ import { Priority, connectPoller, isSystemError, socket, type RemotePoller, type
 import { Balancer } from './balancer.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
-import type { LoopWorkerData } from './worker.js';
-import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
-import { invalidType, parseAddress, resolveOptions, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
+import { readHandler, type Engine, type EventHandler, type HandlerMethods } from './handler.js';
+import { invalidType, parseAddress, resolveOptions, type LoopWorkerData, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
 
-/**
- * A running server (gnet's `Engine`), as {@link serve} returns it.
- *
- * @example
- * ```ts
- * const engine = await serve(handler, 'tcp://127.0.0.1:0');
- * console.log(engine.address().port, engine.countConnections());
- * await engine.stop();
- * ```
- * @category Server
- */
-export interface Engine {
-  /**
-   * Where it listens, as `net.Server.address()`.
-   * @returns `{ address, family, port }` (the port the kernel chose for port 0), or the path for `unix://`.
-   * @throws Never.
-   * @example
-   * ```ts
-   * const { port } = engine.address() as { port: number };
-   * ```
-   */
-  address(): SocketAddress | string;
-  /**
-   * Open connections.
-   * @throws Never.
-   * @example
-   * ```ts
-   * if (engine.countConnections() > 10_000) shedLoad();
-   * ```
-   */
-  countConnections(): number;
-  /**
-   * Counters: connections, bytes in and out, connections held back by backpressure or
-   * paused, idle timeouts, handler errors, poller events; in total and per loop. Multicore:
-   * the acceptor's engine has each loop's connection count; a loop's handler gets the rest
-   * from its own engine (the one `onBoot` receives in that thread).
-   * @throws Never.
-   * @example
-   * ```ts
-   * const { bytesIn, bytesOut, pausedForBackpressure } = engine.stats();
-   * ```
-   */
-  stats(): EngineStats;
-  /**
-   * Every open connection with its buffered bytes and last activity: to find the one that
-   * stalled. Multicore: empty on the acceptor's engine; each loop's handler has its own.
-   * @throws Never.
-   * @example
-   * ```ts
-   * const stalled = engine.connections().filter((c) => Date.now() - c.lastActivity > 60_000);
-   * ```
-   */
-  connections(): ConnInfo[];
-  /**
-   * Stops gracefully: stops accepting, lets every connection write what is queued (for up to
-   * `stopTimeout` ms; then they close with an `ERR_ENGINE_STOPPED` error), closes them, then
-   * calls `onShutdown` (multicore: in each loop thread, which then ends). Idempotent, and safe
-   * inside a handler method: every call returns the same promise.
-   * @throws (rejects) only with what `onShutdown` threw.
-   * @example
-   * ```ts
-   * process.once('SIGTERM', () => void engine.stop());
-   * ```
-   */
-  stop(): Promise<void>;
-  /** True once `stop()` was called (or a handler returned `Action.Shutdown`). */
-  readonly stopping: boolean;
-}
+export type { Engine };
 
 /** How many fd numbers a multicore engine tracks the owning loop of (a dead loop's fds above it leak). */
 const FD_OWNER_SLOTS = 1 << 16;

@@ -1,6 +1,7 @@
 // What a user gives the engine: the event handler and the actions its methods return.
 import type { Conn } from './conn.js';
-import type { Engine } from './engine.js';
+import type { SocketAddress } from '../index.js';
+import type { ConnInfo, EngineStats } from './diagnostics.js';
 
 /**
  * What a handler method asks the engine to do next (gnet's `Action`): `Action.None` (0) goes
@@ -182,4 +183,73 @@ export function readHandler(handler: unknown): HandlerMethods {
     out[name] = typeof m === 'function' ? m.bind(handler) : undefined;
   }
   return out as HandlerMethods;
+}
+
+/**
+ * A running server (gnet's `Engine`), as {@link serve} returns it.
+ *
+ * @example
+ * ```ts
+ * const engine = await serve(handler, 'tcp://127.0.0.1:0');
+ * console.log(engine.address().port, engine.countConnections());
+ * await engine.stop();
+ * ```
+ * @category Server
+ */
+export interface Engine {
+  /**
+   * Where it listens, as `net.Server.address()`.
+   * @returns `{ address, family, port }` (the port the kernel chose for port 0), or the path for `unix://`.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { port } = engine.address() as { port: number };
+   * ```
+   */
+  address(): SocketAddress | string;
+  /**
+   * Open connections.
+   * @throws Never.
+   * @example
+   * ```ts
+   * if (engine.countConnections() > 10_000) shedLoad();
+   * ```
+   */
+  countConnections(): number;
+  /**
+   * Counters: connections, bytes in and out, connections held back by backpressure or
+   * paused, idle timeouts, handler errors, poller events; in total and per loop. Multicore:
+   * the acceptor's engine has each loop's connection count; a loop's handler gets the rest
+   * from its own engine (the one `onBoot` receives in that thread).
+   * @throws Never.
+   * @example
+   * ```ts
+   * const { bytesIn, bytesOut, pausedForBackpressure } = engine.stats();
+   * ```
+   */
+  stats(): EngineStats;
+  /**
+   * Every open connection with its buffered bytes and last activity: to find the one that
+   * stalled. Multicore: empty on the acceptor's engine; each loop's handler has its own.
+   * @throws Never.
+   * @example
+   * ```ts
+   * const stalled = engine.connections().filter((c) => Date.now() - c.lastActivity > 60_000);
+   * ```
+   */
+  connections(): ConnInfo[];
+  /**
+   * Stops gracefully: stops accepting, lets every connection write what is queued (for up to
+   * `stopTimeout` ms; then they close with an `ERR_ENGINE_STOPPED` error), closes them, then
+   * calls `onShutdown` (multicore: in each loop thread, which then ends). Idempotent, and safe
+   * inside a handler method: every call returns the same promise.
+   * @throws (rejects) only with what `onShutdown` threw.
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void engine.stop());
+   * ```
+   */
+  stop(): Promise<void>;
+  /** True once `stop()` was called (or a handler returned `Action.Shutdown`). */
+  readonly stopping: boolean;
 }

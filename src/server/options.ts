@@ -1,6 +1,7 @@
 // Options, their defaults and their checks; and the addresses gnet writes ("tcp://host:port").
 // Plain data only, so that a multicore engine can hand them to its loop threads.
 import * as os from 'node:os';
+import type { SocketAddress } from '../index.js';
 import type { LoadBalancing } from './balancer.js';
 
 /**
@@ -192,4 +193,20 @@ export function parseAddress(addr: unknown, name = 'addr'): ParsedAddress {
   const host = hp[1] ?? hp[2] ?? '';
   const port = checkInteger(Number(hp[3]), `${name} port`, 0, 65535);
   return { network: 'tcp', family: scheme === 'tcp4' ? 4 : scheme === 'tcp6' ? 6 : 0, host, port };
+}
+
+/** What the acceptor gives a loop thread. */
+export interface LoopWorkerData {
+  netpollServerLoop: true;
+  handlerUrl: string;
+  options: ResolvedOptions;
+  index: number;
+  /** Open connections per loop, for countConnections() and least-connections. */
+  counts: Int32Array;
+  /**
+   * Which loop holds each fd (index + 1; 0 for none), for fds below its length: when a loop
+   * thread dies, the acceptor closes what it held (descriptors belong to the process, not the thread).
+   */
+  owners: Int32Array;
+  address: SocketAddress | string;
 }

@@ -3,26 +3,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SocketAddress } from '../index.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
-import type { Engine } from './engine.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
-import { readHandler, type EventHandler } from './handler.js';
-import type { ResolvedOptions } from './options.js';
-
-/** What the acceptor gives a loop thread. */
-export interface LoopWorkerData {
-  netpollServerLoop: true;
-  handlerUrl: string;
-  options: ResolvedOptions;
-  index: number;
-  /** Open connections per loop, for countConnections() and least-connections. */
-  counts: Int32Array;
-  /**
-   * Which loop holds each fd (index + 1; 0 for none), for fds below its length: when a loop
-   * thread dies, the acceptor closes what it held (descriptors belong to the process, not the thread).
-   */
-  owners: Int32Array;
-  address: SocketAddress | string;
-}
+import { readHandler, type Engine, type EventHandler } from './handler.js';
+import type { LoopWorkerData } from './options.js';
 
 /** The Engine a loop thread's handler sees: this loop's view, and a stop() that stops them all. */
 class LoopEngine implements Engine, LoopHost {
