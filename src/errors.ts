@@ -286,17 +286,3 @@ export function abortError(reason: unknown): Error {
   err.code = 'ABORT_ERR';
   return err;
 }
-
-// Re-exported for the modules that still take the validators from here (socket.ts,
-// remote.ts, which other work owns now); new code imports src/validate.ts.
-export {
-  MAX_FD,
-  validateBoolean,
-  validateBuffer,
-  validateFd,
-  validateFunction,
-  validateInteger,
-  validateObject,
-  validateOneOf,
-  validateString,
-} from './validate.js';

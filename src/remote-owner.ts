@@ -4,7 +4,8 @@
 // src/remote.ts (the caller's half) -> this file -> src/remote-codec.ts.
 import { randomBytes } from 'node:crypto';
 import type { NativePoller } from '../typings/binding.js';
-import { ErrPollerClosed, stateError, validateObject } from './errors.js';
+import { ErrPollerClosed, stateError } from './errors.js';
+import { validateObject } from './validate.js';
 import { MaxPollEventsCap } from './events.js';
 import type { RemoteSink, TaskQueue } from './queue.js';
 import { Batch, ENTRY, NUMBER, addError, codes, decode, ownSlots, rangeError } from './remote-codec.js';

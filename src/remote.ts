@@ -4,7 +4,8 @@
 // The wire codec is src/remote-codec.ts; the poller's half, src/remote-owner.ts.
 import { binding } from './binding.js';
 import type { RemoteChannel, RemoteLink } from '../typings/binding.js';
-import { ErrPollerClosed, systemError, validateInteger } from './errors.js';
+import { ErrPollerClosed, systemError } from './errors.js';
+import { validateInteger } from './validate.js';
 import type { Priority } from './queue.js';
 import { Batch, ENTRY, ERROR, NO_REPLY, NUMBER, decode, noop, ownSlots } from './remote-codec.js';
 import type { AnyTasks, PollerHandle, PollerTasks } from './remote-owner.js';

@@ -11,16 +11,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { binding } from './binding.js';
-import {
-  systemError,
-  validateBoolean,
-  validateBuffer,
-  validateFd,
-  validateInteger,
-  validateObject,
-  validateOneOf,
-  validateString,
-} from './errors.js';
+import { systemError } from './errors.js';
+import { validateBoolean, validateBuffer, validateFd, validateInteger, validateObject, validateOneOf, validateString } from './validate.js';
 
 const constants = binding.socketConstants;
 const EAGAIN = -os.constants.errno.EAGAIN;
