@@ -461,7 +461,14 @@ function loadBinding(): Binding {
   if (override) {
     const file = path.resolve(override);
     looked.push(`${file} (NETPOLL_ADDON)`);
-    if (!fs.existsSync(file)) throw notFound(looked, STEPS.override, new Error(`NETPOLL_ADDON=${override}: no such file`));
+    try {
+      fs.statSync(file);
+    } catch (e) {
+      // Only a missing file is "not found": a symlink loop (ELOOP), a component that is not
+      // a directory or a search permission denied say what they are.
+      if ((e as { code?: unknown }).code !== 'ENOENT') throw wrongOverride(override, file, { kind: 'unreadable', reason: (e as Error).message }, looked);
+      throw notFound(looked, STEPS.override, new Error(`NETPOLL_ADDON=${override}: no such file`));
+    }
     const what = inspect(file);
     if (what.kind !== 'netpoll') throw wrongOverride(override, file, what, looked);
     if (!matches(what.hash)) throw mismatch([{ file, hash: what.hash }], expected!, looked, true);

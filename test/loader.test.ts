@@ -287,6 +287,17 @@ test('NETPOLL_ADDON naming a netpoll binary built from other sources is refused'
   assert.match(err, `Remove or rebuild ${stale}`);
 });
 
+test('NETPOLL_ADDON naming a symlink loop says why it cannot be used, not that no such file exists', () => {
+  const a = path.join(scratch, 'loop-a.node');
+  const b = path.join(scratch, 'loop-b.node');
+  fs.symlinkSync(b, a);
+  fs.symlinkSync(a, b);
+  const err = withOverride(a);
+  assert.match(err, 'ELOOP');
+  assert.not.match(err, 'no such file');
+  assert.not.match(err, rebuildAdvice);
+});
+
 test('NETPOLL_ADDON naming a file for another platform keeps the rebuild advice', () => {
   const foreign = path.join(root, 'prebuilds', process.arch === 'arm64' ? 'linux-x64' : 'linux-arm64');
   const file = fs.readdirSync(foreign).map((f) => path.join(foreign, f))[0]!;
