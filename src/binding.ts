@@ -15,8 +15,8 @@
 //   4. Bundled by webpack with the asset relocator: the .node file it copied beside the
 //      bundle (it rewrites the one node-gyp-build call below at build time; that call never
 //      reaches node-gyp-build at run time).
-// A found file is loaded only if no directory from the search root down to it is writable
-// by every user, and the file and those directories are owned by root, this user, the
+// A found file is loaded only if no directory from the search root down to it (the
+// directories that really hold it, symlinks followed) is writable by every user, and the file and those directories are owned by root, this user, the
 // owner of this file or the owner of the search root: a bundle in a shared directory
 // (/tmp) must not load a plant.
 //
@@ -173,21 +173,37 @@ function untrusted(file: string, base: string, codeUids: Set<number>): string | 
   } catch {
     // checked below, with the reason
   }
-  const dirs: string[] = [];
-  for (let d = path.dirname(file); ; d = path.dirname(d)) {
-    dirs.push(d);
-    if (d === base || path.dirname(d) === d || !d.startsWith(base)) break;
-  }
   // Electron reads an asar archive as a directory tree; elsewhere a name ending in .asar is no archive.
   if (process.versions.electron && /\.asar([\\/]|$)/i.test(file)) return undefined;
-  for (const p of [file, ...dirs]) {
+  // The directories that really hold the file, not the names on the way to it: through a
+  // symlink (the file, or a directory such as build/) it lives wherever the link points,
+  // and whoever can write there can swap it.
+  let real: string;
+  let realBase: string;
+  try {
+    real = fs.realpathSync(file);
+    realBase = fs.realpathSync(base);
+  } catch (e) {
+    return `cannot check ${file}: ${(e as Error).message}`;
+  }
+  const inside = real.startsWith(realBase + path.sep);
+  const dirs: string[] = [];
+  // Inside the search root, up to it; a link out of it, up to the filesystem's root.
+  for (let d = path.dirname(real); ; d = path.dirname(d)) {
+    dirs.push(d);
+    if ((inside && d === realBase) || path.dirname(d) === d) break;
+  }
+  for (const p of [real, ...dirs]) {
     let st: fs.Stats;
     try {
       st = fs.statSync(p);
     } catch (e) {
       return `cannot check ${p}: ${(e as Error).message}`;
     }
-    if (st.mode & 0o002) return `${p} is writable by every user (a shared directory: keep the app and its binary in a directory of their own)`;
+    // Above the search root only a shared directory without the sticky bit (/tmp has it)
+    // lets others rename what is in it; below it, none is trusted.
+    const shared = (st.mode & 0o002) !== 0 && (inside || p === real || (st.mode & 0o1000) === 0);
+    if (shared) return `${p} is writable by every user (a shared directory: keep the app and its binary in a directory of their own)`;
     if (!uids.has(st.uid)) return `${p} is owned by uid ${st.uid}, not by root, this user, the owner of netpoll's code or of ${base}`;
   }
   return undefined;
@@ -461,7 +477,14 @@ function loadBinding(): Binding {
   if (override) {
     const file = path.resolve(override);
     looked.push(`${file} (NETPOLL_ADDON)`);
-    if (!fs.existsSync(file)) throw notFound(looked, STEPS.override, new Error(`NETPOLL_ADDON=${override}: no such file`));
+    try {
+      fs.statSync(file);
+    } catch (e) {
+      // Only a missing file is "not found": a symlink loop (ELOOP), a component that is not
+      // a directory or a search permission denied say what they are.
+      if ((e as { code?: unknown }).code !== 'ENOENT') throw wrongOverride(override, file, { kind: 'unreadable', reason: (e as Error).message }, looked);
+      throw notFound(looked, STEPS.override, new Error(`NETPOLL_ADDON=${override}: no such file`));
+    }
     const what = inspect(file);
     if (what.kind !== 'netpoll') throw wrongOverride(override, file, what, looked);
     if (!matches(what.hash)) throw mismatch([{ file, hash: what.hash }], expected!, looked, true);

@@ -186,6 +186,21 @@ test('a binary beside the bundle that another user owns is not loaded (a group-w
   assert.match(err, 'owned by uid 65534');
 });
 
+test('a binary beside the bundle that is a symlink into a directory every user can write is not loaded', () => {
+  const world = path.join(scratch, 'world');
+  fs.mkdirSync(path.join(world, 'build'), { recursive: true });
+  fs.chmodSync(world, 0o777); // not sticky: anyone can rename build/ and put their own in its place
+  fs.copyFileSync(current.file, path.join(world, 'netpoll.node'));
+  fs.copyFileSync(current.file, path.join(world, 'build', 'netpoll.node'));
+  const linked = path.join(scratch, 'linked');
+  fs.mkdirSync(path.join(linked, 'build'), { recursive: true });
+  fs.symlinkSync(path.join(world, 'netpoll.node'), path.join(linked, 'netpoll.node'));
+  fs.symlinkSync(path.join(world, 'build'), path.join(linked, 'build', 'Release'));
+  const err = failure(node([bundleAt(linked)], os.tmpdir()));
+  assert.match(err, 'ERR_NETPOLL_ADDON_NOT_FOUND');
+  assert.match(err, `${world} is writable by every user`);
+});
+
 // ---- the binary must match the JavaScript ----
 
 test('npm run build:ts records the hash of the current csrc/ and binding.gyp in dist/src/source-hash.js', () => {
@@ -285,6 +300,17 @@ test('NETPOLL_ADDON naming a netpoll binary built from other sources is refused'
   const err = withOverride(stale);
   assert.match(err, 'ERR_NETPOLL_ADDON_MISMATCH');
   assert.match(err, `Remove or rebuild ${stale}`);
+});
+
+test('NETPOLL_ADDON naming a symlink loop says why it cannot be used, not that no such file exists', () => {
+  const a = path.join(scratch, 'loop-a.node');
+  const b = path.join(scratch, 'loop-b.node');
+  fs.symlinkSync(b, a);
+  fs.symlinkSync(a, b);
+  const err = withOverride(a);
+  assert.match(err, 'ELOOP');
+  assert.not.match(err, 'no such file');
+  assert.not.match(err, rebuildAdvice);
 });
 
 test('NETPOLL_ADDON naming a file for another platform keeps the rebuild advice', () => {

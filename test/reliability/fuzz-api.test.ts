@@ -931,11 +931,18 @@ function makeHostile(ctx: Context, v: unknown): unknown {
   if ('shape' in v) {
     const revocable = Proxy.revocable({}, {});
     revocable.revoke();
+    // Promise.resolve(inner) rejects when reading inner's `then` throws (a revoked Proxy):
+    // that rejection is the fuzz's own, handled before `then` is replaced below.
+    const resolved = (): Promise<unknown> => {
+      const p = Promise.resolve(inner);
+      p.catch(() => undefined);
+      return p;
+    };
     switch ((v as { shape: string }).shape) {
       case 'promiseThen':
-        return Object.defineProperty(Promise.resolve(inner), 'then', { value: boom });
+        return Object.defineProperty(resolved(), 'then', { value: boom });
       case 'promiseConstructor':
-        return Object.defineProperty(Promise.resolve(inner), 'constructor', { get: boom });
+        return Object.defineProperty(resolved(), 'constructor', { get: boom });
       case 'thenableThrows':
         return { then: boom };
       case 'thenableGetter':
@@ -947,7 +954,7 @@ function makeHostile(ctx: Context, v: unknown): unknown {
       case 'revoked':
         return revocable.proxy;
       case 'proxiedPromise':
-        return new Proxy(Promise.resolve(inner), { get: boom, getPrototypeOf: boom });
+        return new Proxy(resolved(), { get: boom, getPrototypeOf: boom });
       default: {
         const p = Promise.reject(revocable.proxy);
         p.catch(() => undefined); // the task rejects with it when it returns it
