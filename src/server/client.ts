@@ -1,7 +1,7 @@
 // createClient(): outbound connections on the same kind of loop as a server's (gnet's Client).
 import { promises as dns } from 'node:dns';
 import * as net from 'node:net';
-import { socket } from '../index.js';
+import { socket, type SocketAddress } from '../index.js';
 import type { Conn } from './conn.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
@@ -25,7 +25,8 @@ export interface Client {
    * Connects without blocking; resolves with the connection once it is open (after `onOpen`).
    * @param addr - `tcp://host:port`, `tcp4://`, `tcp6://` (a host name is resolved first) or `unix:///path`.
    * @throws (rejects) TypeError for a bad address, RangeError for port 0, a SystemError
-   * (`ECONNREFUSED`, `ENOENT`, …) when the connect fails, `ERR_CLIENT_STOPPED` after `stop()`.
+   * (`ECONNREFUSED`, `ENOENT`, …) when the connect fails (`ENOTCONN` under libkqueue, which
+   * clears the socket's error before netpoll can read it), `ERR_CLIENT_STOPPED` after `stop()`.
    * @example
    * ```ts
    * const conn = await client.dial('tcp://127.0.0.1:6379');
@@ -133,14 +134,24 @@ class LoopClient implements Client, LoopHost {
         reject(err);
       };
       this.#dialing.set(fd, fail);
-      // Writable means the connect finished; SO_ERROR says how.
+      // Writable means the connect finished; SO_ERROR says how. An empty SO_ERROR is not
+      // proof of success: libkqueue reads SO_ERROR itself to build the write filter's EV_EOF
+      // (clearing it), so a refused connect arrives there as a write event with no error
+      // left (docs/backends.md). Whether the socket has a peer is what tells: a failed
+      // connect rejects with getpeername's ENOTCONN rather than opening a dead connection.
       this.loop.watch(fd, true, () => {
-        const err = socket.socketError(fd);
-        if (err !== undefined) return fail(err);
+        let remote: SocketAddress;
+        try {
+          const err = socket.socketError(fd);
+          if (err !== undefined) return fail(err);
+          remote = socket.remoteAddress(fd);
+        } catch (e) {
+          return fail(e as Error);
+        }
         this.#dialing.delete(fd);
         this.loop.unwatch(fd);
         try {
-          resolve(this.loop.open(fd, undefined, true));
+          resolve(this.loop.open(fd, remote, true));
         } catch (e) {
           reject(e);
         }
