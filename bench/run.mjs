@@ -4,7 +4,7 @@
 // several rounds), prints a table of ratios and writes docs/benchmarks.md and
 // docs/benchmarks.svg.
 //
-//   node bench/run.mjs [--quick] [--rounds N] [--only dispatch,echo,http,trigger,remote,reactor,memory] [--out DIR]
+//   node bench/run.mjs [--quick] [--rounds N] [--only dispatch,echo,http,trigger,remote,reactor,memory,server] [--out DIR]
 //
 // --quick: one short round per figure, written to bench/build/ (CI keeps the scripts
 // working with it; its numbers mean little). Each implementation runs in a process of
@@ -263,6 +263,52 @@ function netpollHttpServer() {
   return undefined;
 }
 
+/**
+ * One echo server under bench/loadgen.c with `conns` connections: started once per figure and
+ * warmed up, then measured once per round (with its CPU time per message).
+ */
+function echoImplementation(label, how, conns) {
+  let server;
+  const loadgen = (measureMs, warmupMs, onLine) =>
+    runJson(cBin('loadgen'), [server.port, conns, measureMs, warmupMs, 64], limit(), onLine);
+  const stop = async () => {
+    const s = server;
+    server = undefined;
+    await s?.stop();
+  };
+  return {
+    label,
+    run: async () => {
+      try {
+        if (server === undefined) {
+          server = await startServer(...how());
+          await loadgen(100, timing.serverWarmupMs); // warm-up: JIT, buffers
+        }
+        // The server's CPU time over the measured window: per message, it moves much
+        // less than msgs/s with what else the machine runs.
+        let cpuFrom = NaN;
+        let cpuTo = NaN;
+        // 200 ms for the connections to open and settle, then the measured window.
+        const r = await loadgen(timing.serverMeasureMs, quick ? 30 : 200, (line) => {
+          if (line === 'measuring') cpuFrom = server.cpu();
+          if (line === 'measured') cpuTo = server.cpu();
+        });
+        const cpuUs = ((cpuTo - cpuFrom) / r.msgs) * 1e6;
+        return {
+          ...r,
+          value: r.rate,
+          efficiency: 1e6 / cpuUs,
+          note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server ${cpuUs.toFixed(1)} µs CPU/msg`,
+        };
+      } catch (e) {
+        await stop(); // the next round starts a fresh server
+        throw e;
+      }
+    },
+    finish: stop,
+  };
+}
+
 function echoFigures() {
   const netpollEcho = netpollEchoServer();
   if (!netpollEcho) pending.push('Echo: the netpoll echo server needs the socket toolkit (listenTCP/accept), which is not on this branch yet; only the baselines ran.');
@@ -279,47 +325,7 @@ function echoFigures() {
       title: `Echo, ${conns} connection${conns === 1 ? '' : 's'}`,
       unit: 'msgs/s',
       roundCount: echoRounds,
-      implementations: servers.map(([label, how]) => {
-        let server;
-        const loadgen = (measureMs, warmupMs, onLine) =>
-          runJson(cBin('loadgen'), [server.port, conns, measureMs, warmupMs, 64], limit(), onLine);
-        const stop = async () => {
-          const s = server;
-          server = undefined;
-          await s?.stop();
-        };
-        return {
-          label,
-          run: async () => {
-            try {
-              if (server === undefined) {
-                server = await startServer(...how());
-                await loadgen(100, timing.serverWarmupMs); // warm-up: JIT, buffers
-              }
-              // The server's CPU time over the measured window: per message, it moves much
-              // less than msgs/s with what else the machine runs.
-              let cpuFrom = NaN;
-              let cpuTo = NaN;
-              // 200 ms for the connections to open and settle, then the measured window.
-              const r = await loadgen(timing.serverMeasureMs, quick ? 30 : 200, (line) => {
-                if (line === 'measuring') cpuFrom = server.cpu();
-                if (line === 'measured') cpuTo = server.cpu();
-              });
-              const cpuUs = ((cpuTo - cpuFrom) / r.msgs) * 1e6;
-              return {
-                ...r,
-                value: r.rate,
-                efficiency: 1e6 / cpuUs,
-                note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server ${cpuUs.toFixed(1)} µs CPU/msg`,
-              };
-            } catch (e) {
-              await stop(); // the next round starts a fresh server
-              throw e;
-            }
-          },
-          finish: stop,
-        };
-      }),
+      implementations: servers.map(([label, how]) => echoImplementation(label, how, conns)),
       comparisons: netpollEcho
         ? [
             { subject: 'netpoll', baseline: 'node:net', target: conns === 100 ? { op: '>=', ratio: 1.45 } : undefined },
@@ -335,6 +341,38 @@ function echoFigures() {
         : [{ subject: 'node:net', baseline: 'C epoll echo server', context: true }],
     });
   }
+}
+
+/** One HTTP server under `wrk -t1 -c100`: a fresh server per round, with its CPU time per request. */
+function wrkImplementation(label, how, wrkPath) {
+  return {
+    label,
+    run: async () => {
+      const server = await startServer(...how());
+      try {
+        const url = `http://127.0.0.1:${server.port}/`;
+        const wrk = (seconds) => runText(wrkPath, ['-t1', '-c100', `-d${seconds}s`, '--latency', url], seconds * 1000 + 30_000);
+        if (!quick) await wrk(1); // warm-up: JIT, connections, buffers
+        const cpuFrom = server.cpu();
+        const out = await wrk(timing.wrkSeconds);
+        const cpu = server.cpu() - cpuFrom;
+        const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+        const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+        if (!Number.isFinite(rps)) throw new Error(`could not read wrk's output:\n${out}`);
+        const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0];
+        const p50 = /50%\s+([\d.]+\w+)/.exec(out)?.[1];
+        const p99 = /99%\s+([\d.]+\w+)/.exec(out)?.[1];
+        const cpuUs = (cpu / requests) * 1e6;
+        return {
+          value: rps,
+          efficiency: 1e6 / cpuUs,
+          note: `p50 ${p50}, p99 ${p99}, server ${cpuUs.toFixed(1)} µs CPU/request${errors ? `; ${errors}` : ''}`,
+        };
+      } finally {
+        await server.stop();
+      }
+    },
+  };
 }
 
 function httpFigures() {
@@ -353,34 +391,7 @@ function httpFigures() {
     group: 'http',
     title: 'HTTP plaintext, 100 connections (wrk)',
     unit: 'requests/s',
-    implementations: servers.map(([label, how]) => ({
-      label,
-      run: async () => {
-        const server = await startServer(...how());
-        try {
-          const url = `http://127.0.0.1:${server.port}/`;
-          const wrk = (seconds) => runText(found.wrk, ['-t1', '-c100', `-d${seconds}s`, '--latency', url], seconds * 1000 + 30_000);
-          if (!quick) await wrk(1); // warm-up: JIT, connections, buffers
-          const cpuFrom = server.cpu();
-          const out = await wrk(timing.wrkSeconds);
-          const cpu = server.cpu() - cpuFrom;
-          const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-          const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-          if (!Number.isFinite(rps)) throw new Error(`could not read wrk's output:\n${out}`);
-          const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0];
-          const p50 = /50%\s+([\d.]+\w+)/.exec(out)?.[1];
-          const p99 = /99%\s+([\d.]+\w+)/.exec(out)?.[1];
-          const cpuUs = (cpu / requests) * 1e6;
-          return {
-            value: rps,
-            efficiency: 1e6 / cpuUs,
-            note: `p50 ${p50}, p99 ${p99}, server ${cpuUs.toFixed(1)} µs CPU/request${errors ? `; ${errors}` : ''}`,
-          };
-        } finally {
-          await server.stop();
-        }
-      },
-    })),
+    implementations: servers.map(([label, how]) => wrkImplementation(label, how, found.wrk)),
     comparisons: netpollHttp ? [{ subject: 'netpoll', baseline: 'node:http', target: { op: '>=', ratio: 2 } }] : [],
   });
 }
@@ -588,6 +599,107 @@ function reactorFigures() {
       comparisons: comparisons(true),
     });
   }
+}
+
+/** A program on the path, or undefined. */
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || undefined;
+}
+
+/** netpoll/server (issue 19): echo, Redis protocol, HTTP and idle connections against baselines. */
+function serverFigures() {
+  const script = (name) => join(distBench, name);
+  const viaServer = (name) => () => node(name, serverSeconds());
+  figures.push({
+    group: 'server',
+    title: 'netpoll/server echo, 64 B, 100 connections',
+    unit: 'msgs/s',
+    roundCount: echoRounds,
+    implementations: [
+      echoImplementation('netpoll/server', viaServer('server_echo.js'), 100),
+      echoImplementation('raw poller (examples/echo.ts)', viaServer('netpoll_echo.js'), 100),
+      echoImplementation('node:net', viaServer('net_echo.js'), 100),
+    ],
+    comparisons: [
+      { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', target: { op: '>=', ratio: 0.9 } },
+      { subject: 'netpoll/server', baseline: 'node:net', target: { op: '>=', ratio: 1.5 } },
+    ],
+  });
+
+  const redisBenchmark = which('redis-benchmark');
+  if (!redisBenchmark) {
+    pending.push('netpoll/server Redis protocol: skipped: redis-benchmark is not installed (Debian: redis-tools).');
+  } else {
+    const requests = quick ? 50_000 : 1_000_000;
+    const redisImplementation = (label, name) => ({
+      label,
+      run: async () => {
+        const server = await startServer(...node(name, serverSeconds()));
+        try {
+          const bench = (n) =>
+            runText(redisBenchmark, ['-h', '127.0.0.1', '-p', String(server.port), '-P', '16', '-c', '50', '-q', '-t', 'set,get', '-n', String(n)], 120_000);
+          if (!quick) await bench(200_000); // warm-up: JIT, connections
+          const cpuFrom = server.cpu();
+          const out = (await bench(requests)).replace(/\r/g, '\n');
+          const cpu = server.cpu() - cpuFrom;
+          const set = Number(/^SET: ([\d.]+) requests per second/m.exec(out)?.[1]);
+          const get = Number(/^GET: ([\d.]+) requests per second/m.exec(out)?.[1]);
+          if (!(set > 0 && get > 0)) throw new Error(`could not read redis-benchmark's output:\n${out.trim().slice(-400)}`);
+          // Both tests' requests over both tests' time.
+          const rate = 2 / (1 / set + 1 / get);
+          const cpuUs = (cpu / (2 * requests)) * 1e6;
+          return { value: rate, efficiency: 1e6 / cpuUs, note: `SET ${fmtValue(set, '')}/s, GET ${fmtValue(get, '')}/s, server ${cpuUs.toFixed(2)} µs CPU/request` };
+        } finally {
+          await server.stop();
+        }
+      },
+    });
+    figures.push({
+      group: 'server',
+      title: 'netpoll/server Redis protocol (redis-benchmark -P 16 -c 50, SET and GET)',
+      unit: 'requests/s',
+      implementations: [redisImplementation('netpoll/server (examples/redis.ts)', 'server_redis.js'), redisImplementation('node:net, same handler', 'net_redis.js')],
+      comparisons: [{ subject: 'netpoll/server (examples/redis.ts)', baseline: 'node:net, same handler', target: { op: '>=', ratio: 1.3 } }],
+    });
+  }
+
+  const found = findWrk();
+  if (!found.wrk) {
+    pending.push(`netpoll/server HTTP: skipped: ${found.why}.`);
+  } else {
+    figures.push({
+      group: 'server',
+      title: 'netpoll/server HTTP plaintext, 100 connections (wrk)',
+      unit: 'requests/s',
+      implementations: [wrkImplementation('netpoll/server', viaServer('server_http.js'), found.wrk), wrkImplementation('node:http', viaServer('node_http.js'), found.wrk)],
+      comparisons: [{ subject: 'netpoll/server', baseline: 'node:http', target: { op: '>=', ratio: 2 } }],
+    });
+  }
+
+  // Each side holds its connections' fds, and the client process as many again.
+  const conns = quick ? 500 : 10_000;
+  const fdLimit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
+  if (Number.isFinite(fdLimit) && fdLimit < conns + 200) {
+    pending.push(`netpoll/server idle connections: skipped: the open-file limit (ulimit -n) is ${fdLimit}, below the ${conns + 200} that ${conns} connections need.`);
+    return;
+  }
+  const idleMs = quick ? 250 : 1000;
+  const idleImplementation = (label, kind) => ({
+    label,
+    run: async () => {
+      const r = await runJson(process.execPath, ['--expose-gc', script('server_idle.js'), kind, conns, idleMs], 120_000);
+      if (r.connections !== conns) throw new Error(`${r.connections} of ${conns} connections were open at the end`);
+      return { ...r, value: r.bytes_per_conn, note: `RSS growth; ${r.idle_cpu_ms_per_s.toFixed(2)} ms CPU per second while idle` };
+    },
+  });
+  figures.push({
+    group: 'server',
+    title: `netpoll/server ${conns.toLocaleString('en')} idle connections with an idle timeout, memory per connection`,
+    unit: 'bytes',
+    lowerIsBetter: true,
+    implementations: [idleImplementation('netpoll/server (idleTimeout)', 'server'), idleImplementation('node:net (socket.setTimeout)', 'net')],
+    comparisons: [{ subject: 'netpoll/server (idleTimeout)', baseline: 'node:net (socket.setTimeout)' }],
+  });
 }
 
 function memoryFigures() {
@@ -892,6 +1004,16 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push('  or node:net per process) and examples/multicore.ts (a SO_REUSEPORT listener per worker, Linux');
   lines.push('  only); HTTP plaintext under `wrk -t1` and echo under bench/loadgen.c (as in the echo figures),');
   lines.push('  each at 100 and 1000 connections (bench/multicore_server.ts starts the servers).');
+  lines.push('- **netpoll/server** (issue 19): echo as in the echo figures at 100 connections, bench/server_echo.ts');
+  lines.push('  (examples/server-echo.ts) against the raw-poller echo example (examples/echo.ts) and node:net;');
+  lines.push('  the Redis protocol under `redis-benchmark -P 16 -c 50 -q -t set,get` (the value is both tests\'');
+  lines.push('  requests over both tests\' time), examples/redis.ts against the same handler on node:net');
+  lines.push('  (bench/net_redis.ts); HTTP plaintext under `wrk -t1 -c100`, bench/server_http.ts against node:http');
+  lines.push('  (no Bun.serve row: the benchmarks have no Bun mechanism yet); and idle connections: the server\'s');
+  lines.push('  RSS growth per connection once a child process has opened them all (full GC before each reading;');
+  lines.push('  bench/server_idle.ts), with an idle timeout far longer than the run, against node:net with');
+  lines.push('  `socket.setTimeout`, and the CPU each server spends while they sit idle. Rows whose tool');
+  lines.push('  (redis-benchmark, wrk) is absent are skipped, saying why.');
   lines.push('- **Memory**: bytes the process holds per registered fd with 10,000 fds (socketpairs opened');
   lines.push('  first, then registered with `addRead({ fd, callback })`; full GC before each measurement): live JS');
   lines.push('  heap growth plus growth outside V8\'s heap (RSS growth minus V8 heap growth). The kernel\'s own');
@@ -986,6 +1108,7 @@ async function main() {
   if (wanted('remote')) remoteFigures();
   if (wanted('reactor')) reactorFigures();
   if (wanted('memory')) memoryFigures();
+  if (wanted('server')) serverFigures();
   const m = machine();
   console.log(`\n${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}; load ${loadStart}; ${rounds} round(s)${quick ? ', quick' : ''}\n`);
   const results = [];
