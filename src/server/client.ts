@@ -6,7 +6,7 @@ import type { Conn } from './conn.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
-import { checkInteger, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { checkInteger, invalidValue, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 
 /**
  * Outbound connections served by an event handler (gnet's `Client`), as {@link createClient}
@@ -117,6 +117,7 @@ class LoopClient implements Client, LoopHost {
   async dial(addr: string): Promise<Conn> {
     const where = parseAddress(addr);
     if (this.#state !== ClientState.Running) throw stoppedError();
+    if (where.network === 'udp') throw invalidValue('addr', `must be tcp:// or unix:// (dial does not support udp:// yet). Received ${JSON.stringify(addr)}`);
     if (where.network === 'unix') {
       // A Unix connect completes (or fails) at once.
       return this.loop.open(socket.dialUnix(where.path), undefined, false);

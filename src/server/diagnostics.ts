@@ -30,7 +30,7 @@ export const serverChannel = diagnosticsChannel.channel(ServerDiagnosticsChannel
  * - `close`: a connection closed; `error` is what `onClose` got (undefined for an orderly close).
  * - `error`: something failed without stopping the engine; `source` says what: a handler
  *   method (`'onTraffic'`, …, the connection was closed), `'accept'`, `'socket-option'`,
- *   `'onTick'`, or `'engine'`.
+ *   `'onTick'`, `'recvfrom'` (udp://), or `'engine'`.
  *
  * @example
  * ```ts
@@ -87,7 +87,7 @@ export interface ServerCloseDiagnostic {
 export interface ServerErrorDiagnostic {
   /** `'error'`. */
   type: 'error';
-  /** A handler method's name (`'onTraffic'`, …), `'accept'`, `'socket-option'`, or `'engine'`. */
+  /** A handler method's name (`'onTraffic'`, …), `'accept'`, `'socket-option'`, `'recvfrom'`, or `'engine'`. */
   source: string;
   /** What was thrown. */
   error: unknown;

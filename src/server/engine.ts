@@ -8,9 +8,10 @@ import { Worker } from 'node:worker_threads';
 import { Priority, connectPoller, isSystemError, socket, type RemotePoller, type SocketAddress } from '../index.js';
 import { Balancer } from './balancer.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
+import { receiveDatagrams, type DatagramHost } from './datagram.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type Engine, type EventHandler, type HandlerMethods } from './handler.js';
-import { invalidType, parseAddress, resolveOptions, type LoopWorkerData, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
+import { invalidType, invalidValue, parseAddress, resolveOptions, type LoopWorkerData, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
 
 export type { Engine };
 
@@ -145,7 +146,14 @@ class ServerEngine implements Engine, LoopHost {
   /** Opens the listener: throws as listenTCP/listenUnix do (EADDRINUSE …). */
   listen(host: string): void {
     const o = this.options;
-    if (this.where.network === 'unix') {
+    if (this.where.network === 'udp') {
+      this.#listenFd = socket.bindUDP(host, this.where.port, {
+        reuseAddr: o.reuseAddr,
+        reusePort: o.reusePort,
+        ipv6Only: this.where.family === 6 && host === '::',
+      });
+      this.#address = socket.localAddress(this.#listenFd);
+    } else if (this.where.network === 'unix') {
       this.#listenFd = socket.listenUnix(this.where.path, { backlog: o.backlog });
       this.#ownsPath = true;
       this.#address = this.where.path;
@@ -172,6 +180,21 @@ class ServerEngine implements Engine, LoopHost {
   }
 
   #watchListener(): void {
+    if (this.where.network === 'udp') {
+      const fd = this.#listenFd;
+      const loop = this.loop;
+      const host: DatagramHost = {
+        fd,
+        localAddress: this.#address as SocketAddress,
+        readBuffer: loop.readBuffer,
+        onTraffic: this.handler.onTraffic,
+        stats: loop.stats,
+        requestShutdown: () => this.requestShutdown(),
+        running: () => this.#state === EngineState.Running,
+      };
+      this.loop.watch(fd, false, () => receiveDatagrams(host));
+      return;
+    }
     this.loop.watch(this.#listenFd, false, () => this.#acceptSome());
   }
 
@@ -294,13 +317,13 @@ class ServerEngine implements Engine, LoopHost {
 }
 
 /** The numeric host to listen on for a tcp address: names resolved, '' meaning every interface. */
-async function numericHost(where: ParsedAddress & { network: 'tcp' }): Promise<string> {
+async function numericHost(where: ParsedAddress & { network: 'tcp' | 'udp' }): Promise<string> {
   const { host, family } = where;
   if (host === '') return family === 6 ? '::' : '0.0.0.0';
   const kind = net.isIP(host);
   if (kind !== 0) {
     if (family !== 0 && kind !== family) {
-      const err = new TypeError(`"${host}" is not an IPv${family} address, which tcp${family}:// asks for`) as TypeError & { code: string };
+      const err = new TypeError(`"${host}" is not an IPv${family} address, which ${where.network}${family}:// asks for`) as TypeError & { code: string };
       err.code = 'ERR_INVALID_IP_ADDRESS';
       throw err;
     }
@@ -316,8 +339,10 @@ async function numericHost(where: ParsedAddress & { network: 'tcp' }): Promise<s
  *
  * Addresses are written as gnet writes them: `tcp://host:port` (a host name is resolved
  * first; an empty host means every interface; an IPv6 host goes in brackets), `tcp4://`,
- * `tcp6://`, and `unix:///path/to/socket` (the file is removed by `stop()`). Port 0 lets the
- * kernel choose: `engine.address()` tells which.
+ * `tcp6://`, `unix:///path/to/socket` (the file is removed by `stop()`), and `udp://host:port`
+ * (also `udp4://`, `udp6://`; one loop, each datagram an `onTraffic` whose `write()` answers
+ * the sender: see the guide's UDP section). Port 0 lets the kernel choose: `engine.address()`
+ * tells which.
  *
  * With `{ multicore: true }` the handler is a module instead (a URL, or a path), whose default
  * export is the EventHandler: each of `numEventLoop` worker threads imports it and runs a loop,
@@ -330,7 +355,7 @@ async function numericHost(where: ParsedAddress & { network: 'tcp' }): Promise<s
  * @param options - see {@link ServerOptions}.
  * @returns the running engine.
  * @throws (rejects) TypeError for a bad handler, address or option (`ERR_INVALID_ARG_VALUE`,
- * `ERR_INVALID_ARG_TYPE`); RangeError for a port or size out of range; a SystemError
+ * `ERR_INVALID_ARG_TYPE`; also `udp://` with `multicore`); RangeError for a port or size out of range; a SystemError
  * (`EADDRINUSE`, `EACCES`, `ENOENT`); what `onBoot` threw; with `multicore`, an Error when a
  * loop thread cannot import the module.
  * @example
@@ -357,7 +382,10 @@ export async function serve(handler: EventHandler | URL | string, addr: string, 
     methods = readHandler(handler);
   }
   const where = parseAddress(addr);
-  const host = where.network === 'tcp' ? await numericHost(where) : '';
+  if (where.network === 'udp' && resolved.multicore) {
+    throw invalidValue('addr', `is udp://, which runs on one event loop: { multicore: true } is for tcp:// and unix://. Received ${JSON.stringify(addr)}`);
+  }
+  const host = where.network === 'unix' ? '' : await numericHost(where);
   const engine = new ServerEngine(methods, resolved, where);
   try {
     engine.listen(host);

@@ -167,12 +167,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
 
 /** Where to listen or dial, parsed from gnet's `network://address` form. */
 export type ParsedAddress =
-  | { network: 'tcp'; family: 4 | 6 | 0; host: string; port: number }
+  | { network: 'tcp' | 'udp'; family: 4 | 6 | 0; host: string; port: number }
   | { network: 'unix'; path: string };
 
 /**
- * Parses `tcp://host:port`, `tcp4://…`, `tcp6://…` (an IPv6 host in brackets; an empty host
- * means every interface) and `unix:///path`.
+ * Parses `tcp://host:port`, `tcp4://…`, `tcp6://…`, `udp://host:port`, `udp4://…`, `udp6://…`
+ * (an IPv6 host in brackets; an empty host means every interface) and `unix:///path`.
  * @throws TypeError for a string that is none of these; RangeError for a port outside 0..65535.
  */
 export function parseAddress(addr: unknown, name = 'addr'): ParsedAddress {
@@ -184,15 +184,15 @@ export function parseAddress(addr: unknown, name = 'addr'): ParsedAddress {
     if (rest.length === 0 || rest.includes('\0')) throw invalidValue(name, `must name a socket path, as 'unix:///tmp/app.sock'. Received ${JSON.stringify(addr)}`);
     return { network: 'unix', path: rest };
   }
-  if (scheme !== 'tcp' && scheme !== 'tcp4' && scheme !== 'tcp6') {
-    const hint = scheme === 'udp' || scheme === 'udp4' || scheme === 'udp6' ? ' (udp:// is not available yet)' : '';
-    throw coded(new TypeError(`The "${name}" argument has an unsupported network "${scheme}"${hint}: use tcp://, tcp4://, tcp6:// or unix://`), 'ERR_INVALID_ARG_VALUE');
+  const network = /^(tcp|udp)[46]?$/.exec(scheme)?.[1] as 'tcp' | 'udp' | undefined;
+  if (network === undefined) {
+    throw coded(new TypeError(`The "${name}" argument has an unsupported network "${scheme}": use tcp://, tcp4://, tcp6://, udp://, udp4://, udp6:// or unix://`), 'ERR_INVALID_ARG_VALUE');
   }
   const hp = /^(?:\[([^\]]*)\]|([^:[\]/]*)):(\d{1,5})$/.exec(rest);
   if (hp === null) throw invalidValue(name, `must be 'host:port' after '${scheme}://' (brackets around an IPv6 host). Received ${JSON.stringify(addr)}`);
   const host = hp[1] ?? hp[2] ?? '';
   const port = checkInteger(Number(hp[3]), `${name} port`, 0, 65535);
-  return { network: 'tcp', family: scheme === 'tcp4' ? 4 : scheme === 'tcp6' ? 6 : 0, host, port };
+  return { network, family: scheme.endsWith('4') ? 4 : scheme.endsWith('6') ? 6 : 0, host, port };
 }
 
 /** What the acceptor gives a loop thread. */

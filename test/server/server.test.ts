@@ -470,7 +470,7 @@ test('bad addresses and options are TypeError or RangeError; a port in use is a 
     }
     throw new Error('expected a rejection');
   };
-  for (const addr of ['127.0.0.1:80', 'http://x:1', 'tcp://127.0.0.1', 'tcp://[::1:80', 'unix://', 42, 'udp://127.0.0.1:1']) {
+  for (const addr of ['127.0.0.1:80', 'http://x:1', 'tcp://127.0.0.1', 'tcp://[::1:80', 'unix://', 42, 'sctp://127.0.0.1:1', 'udp://127.0.0.1']) {
     const e = await rejects(serve(echo, addr as string));
     assert.instance(e, TypeError, String(addr));
   }
