@@ -20,12 +20,18 @@ export class Datagram implements Conn {
   #data: Buffer;
   #pos = 0;
 
+  readonly fd: number;
+  /** The engine's socket: `open` turns false when stop() closes it, and the number may be reused. */
+  readonly #socket: DatagramSocket;
+
   constructor(
-    readonly fd: number,
+    udp: DatagramSocket,
     readonly localAddress: SocketAddress,
     readonly remoteAddress: SocketAddress,
     data: Buffer,
   ) {
+    this.#socket = udp;
+    this.fd = udp.fd;
     this.#data = data;
   }
 
@@ -71,11 +77,14 @@ export class Datagram implements Conn {
 
   /**
    * Sends `data` to the sender as one datagram, at once. False when the socket's send buffer
-   * was full and the datagram was dropped (UDP does not retry; no onDrain follows).
+   * was full and the datagram was dropped (UDP does not retry; no onDrain follows), or when the
+   * engine has stopped (a Conn kept past its handler call).
    */
   write(data: Uint8Array | string): boolean {
     if (typeof data === 'string') data = Buffer.from(data);
     else if (!(data instanceof Uint8Array)) throw invalidType('data', 'a Buffer, Uint8Array or string', data);
+    // Once closed, the fd number may belong to something else: never send on it.
+    if (!this.#socket.open) return false;
     return socket.sendTo(this.fd, data, this.remoteAddress.address, this.remoteAddress.port) >= 0;
   }
 
@@ -123,9 +132,15 @@ export class Datagram implements Conn {
   }
 }
 
+/** The engine's UDP socket, as its datagrams' Conns see it. */
+export interface DatagramSocket {
+  readonly fd: number;
+  open: boolean;
+}
+
 /** What receiving needs of the engine. */
 export interface DatagramHost {
-  readonly fd: number;
+  readonly socket: DatagramSocket;
   readonly localAddress: SocketAddress;
   readonly readBuffer: Buffer;
   onTraffic: ((conn: Conn) => unknown) | undefined;
@@ -146,7 +161,7 @@ export function receiveDatagrams(host: DatagramHost): void {
   for (let i = 0; i < MAX_DATAGRAMS_PER_EVENT && host.running(); i++) {
     let d: ReturnType<typeof socket.recvFrom>;
     try {
-      d = socket.recvFrom(host.fd, buf);
+      d = socket.recvFrom(host.socket.fd, buf);
     } catch (e) {
       publish({ type: 'error', source: 'recvfrom', error: e, conn: undefined });
       // ECONNREFUSED and the like report an ICMP error for an earlier send: more may be queued.
@@ -158,7 +173,7 @@ export function receiveDatagrams(host: DatagramHost): void {
     host.stats.bytesIn += d.bytes;
     const method = host.onTraffic;
     if (method === undefined) continue;
-    const conn = new Datagram(host.fd, host.localAddress, d.address, buf.subarray(0, d.bytes));
+    const conn = new Datagram(host.socket, host.localAddress, d.address, buf.subarray(0, d.bytes));
     let result: unknown;
     try {
       result = method(conn);

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { Priority, connectPoller, isSystemError, socket, type RemotePoller, type SocketAddress } from '../index.js';
 import { Balancer } from './balancer.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
-import { receiveDatagrams, type DatagramHost } from './datagram.js';
+import { receiveDatagrams, type DatagramHost, type DatagramSocket } from './datagram.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type Engine, type EventHandler, type HandlerMethods } from './handler.js';
 import { invalidType, invalidValue, parseAddress, resolveOptions, type LoopWorkerData, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
@@ -52,6 +52,8 @@ class ServerEngine implements Engine, LoopHost {
   /** serve() failed: no onShutdown. */
   #abandoned = false;
   #listenFd = -1;
+  /** udp://: the socket its datagrams' Conns answer on, marked closed when stop() closes it. */
+  #udp: DatagramSocket | undefined;
   #acceptTimer: NodeJS.Timeout | undefined;
   #address: SocketAddress | string = '';
 
@@ -183,8 +185,10 @@ class ServerEngine implements Engine, LoopHost {
     if (this.where.network === 'udp') {
       const fd = this.#listenFd;
       const loop = this.loop;
+      const udp: DatagramSocket = { fd, open: true };
+      this.#udp = udp;
       const host: DatagramHost = {
-        fd,
+        socket: udp,
         localAddress: this.#address as SocketAddress,
         readBuffer: loop.readBuffer,
         onTraffic: this.handler.onTraffic,
@@ -290,6 +294,7 @@ class ServerEngine implements Engine, LoopHost {
       queueMicrotask(() => {
         this.#draining = true;
         clearTimeout(this.#acceptTimer);
+        if (this.#udp !== undefined) this.#udp.open = false;
         if (this.#listenFd >= 0) {
           this.loop.unwatch(this.#listenFd);
           socket.close(this.#listenFd);

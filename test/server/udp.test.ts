@@ -37,10 +37,12 @@ const send = (s: dgram.Socket, msg: string, port: number): Promise<void> =>
 test('each datagram is an onTraffic whose write() answers its sender', async () => {
   const seen: { port: number; context: unknown; fd: number }[] = [];
   const unsupported: string[] = [];
+  let kept: Conn | undefined;
   const handler: EventHandler = {
     onOpen: () => assert.unreachable('no onOpen for udp://'),
     onTraffic(conn: Conn) {
       seen.push({ port: conn.remoteAddress.port, context: conn.context, fd: conn.fd });
+      kept = conn;
       conn.context = 'set';
       const head = conn.peek(3).toString();
       assert.is(conn.inboundBuffered, conn.peek().length);
@@ -80,7 +82,11 @@ test('each datagram is an onTraffic whose write() answers its sender', async () 
     b.s.close();
     await within(engine.stop(), 5000, 'stop()');
   }
-  // stop() closed the socket: its port can be bound again.
+  // stop() closed the socket: its port can be bound again, and a Conn kept past its handler
+  // call sends nothing (its fd number may be reused by then).
+  assert.is(kept!.write('late'), false);
+  assert.is(await kept!.asyncWrite('late'), false);
+  assert.is(kept!.peek().length, 0, 'the bytes were only valid in the handler call');
   const again = await serve({}, `udp://127.0.0.1:${portOf(engine)}`);
   await again.stop();
 });
