@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { Action, serve, type Conn, type Engine, type EventHandler } from '../../src/server.js';
 import { socket } from '../../src/index.js';
-import { sleep, within } from '../helpers.js';
+import { libkqueue, sleep, within } from '../helpers.js';
 
 const portOf = (e: Engine): number => (e.address() as { port: number }).port;
 
@@ -121,9 +121,11 @@ test('an fd closed behind the engine\'s back costs that connection only', async 
 
 test('a connection whose fd was closed behind the engine\'s back, and whose number accept gave out again, does not close the new one', async () => {
   const closes: (Error | undefined)[] = [];
+  const opened: number[] = [];
   let victim: Conn | undefined;
   const engine = await serve({
     onOpen(conn) {
+      opened.push(conn.fd);
       if (victim === undefined) {
         victim = conn;
         socket.close(conn.fd); // sabotage: epoll forgets it silently, and the number is free again
@@ -132,12 +134,24 @@ test('a connection whose fd was closed behind the engine\'s back, and whose numb
     onTraffic: (c) => void c.write(c.next()),
     onClose: (_c, err) => void closes.push(err),
   }, 'tcp://127.0.0.1:0');
+  const clients: net.Socket[] = [];
   try {
     const first = net.connect(portOf(engine), '127.0.0.1');
+    clients.push(first);
     first.on('error', () => {});
     await until(() => victim !== undefined, 5000, 'the victim');
-    // The next connection gets the same fd number.
+    // The next connection gets the same fd number: the lowest free one. libkqueue may take
+    // it first for a descriptor of its own (it opens some per registration), and then the
+    // case this test is about does not arise.
     const second = net.connect(portOf(engine), '127.0.0.1');
+    clients.push(second);
+    second.on('error', () => {});
+    await until(() => opened.length === 2, 5000, 'the second connection');
+    if (opened[1] !== opened[0]) {
+      assert.ok(libkqueue, `accept gave fd ${opened[1]}, not the freed ${opened[0]}`);
+      console.log(`  (libkqueue took fd ${opened[0]} for itself: nothing to check)`);
+      return;
+    }
     await until(() => closes.length === 1, 5000, 'the stale connection closed');
     assert.is((closes[0] as Error & { code: string }).code, 'EBADF');
     assert.is(engine.countConnections(), 1);
@@ -145,9 +159,8 @@ test('a connection whose fd was closed behind the engine\'s back, and whose numb
     const got = new Promise<string>((resolve) => second.once('data', (d) => resolve(d.toString())));
     second.write('new one');
     assert.is(await within(got, 5000, 'the echo on the new connection'), 'new one');
-    first.destroy();
-    second.destroy();
   } finally {
+    for (const c of clients) c.destroy();
     await engine.stop();
   }
 });
