@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Priority, connectPoller, isSystemError, socket, type RemotePoller, type SocketAddress } from '../index.js';
+import { Priority, connectPoller, socket, type RemotePoller, type SocketAddress } from '../index.js';
+import { Acceptor } from './acceptor.js';
 import { Balancer } from './balancer.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
 import { receiveDatagrams, type DatagramHost, type DatagramSocket } from './datagram.js';
@@ -15,11 +16,34 @@ import { invalidType, invalidValue, parseAddress, resolveOptions, type LoopWorke
 
 export type { Engine };
 
-/** How many fd numbers a multicore engine tracks the owning loop of (a dead loop's fds above it leak). */
-const FD_OWNER_SLOTS = 1 << 16;
+/** The fd-owner table's length where the system's ceiling on descriptors is unknown (not Linux). */
+const DEFAULT_FD_OWNER_SLOTS = 1 << 20;
+/** At most this long (2 bytes a slot, in shared memory the kernel commits only where written). */
+const MAX_FD_OWNER_SLOTS = 1 << 24;
 
-/** At most this many accepts per listener event: the loop's connections get their turn too. */
-const MAX_ACCEPTS_PER_EVENT = 128;
+/**
+ * How many fd numbers a multicore engine tracks the owning loop of: on Linux every fd there can
+ * be (no descriptor reaches fs.nr_open, which RLIMIT_NOFILE cannot exceed; 1,048,576 by default),
+ * elsewhere the first 1,048,576. A dead loop's connections above it are left open.
+ */
+function fdOwnerSlots(): number {
+  if (process.platform === 'linux') {
+    try {
+      const n = Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim());
+      if (Number.isInteger(n) && n > 0) return Math.min(n, MAX_FD_OWNER_SLOTS);
+    } catch {
+      // no /proc: the default
+    }
+  }
+  return DEFAULT_FD_OWNER_SLOTS;
+}
+
+/**
+ * Whether the kernel spreads connections over SO_REUSEPORT listeners of one address. Linux
+ * does; Darwin and the BSDs (with plain SO_REUSEPORT) give them all to one socket, so there a
+ * multicore engine keeps its acceptor even with `reusePort` (as gnet does).
+ */
+const KERNEL_BALANCES_REUSEPORT = process.platform === 'linux';
 
 const enum EngineState {
   Running,
@@ -54,7 +78,13 @@ class ServerEngine implements Engine, LoopHost {
   #listenFd = -1;
   /** udp://: the socket its datagrams' Conns answer on, marked closed when stop() closes it. */
   #udp: DatagramSocket | undefined;
-  #acceptTimer: NodeJS.Timeout | undefined;
+  #acceptor: Acceptor | undefined;
+  /**
+   * Multicore with `reusePort` (where the kernel balances it): each loop's own listener, by
+   * loop index (-1 once closed). Whoever takes an fd out with Atomics.exchange closes it: the
+   * loop thread when it stops, this thread when the loop died or serve() failed.
+   */
+  #loopListeners: Int32Array | undefined;
   #address: SocketAddress | string = '';
 
   constructor(
@@ -65,11 +95,16 @@ class ServerEngine implements Engine, LoopHost {
     this.loop = new EventLoop(handler, options, this);
   }
 
+  /** gnet's other multicore design: each loop accepts on a SO_REUSEPORT listener of its own. */
+  get #perLoopListeners(): boolean {
+    return this.options.multicore && this.options.reusePort && this.where.network === 'tcp' && KERNEL_BALANCES_REUSEPORT;
+  }
+
   /** Starts the loop threads (multicore); resolves once each imported the handler and booted. */
   async startThreads(handlerUrl: string): Promise<void> {
     const n = this.options.numEventLoop;
     const counts = new Int32Array(new SharedArrayBuffer(4 * n));
-    const owners = new Int32Array(new SharedArrayBuffer(4 * FD_OWNER_SLOTS));
+    const owners = new Uint16Array(new SharedArrayBuffer(2 * fdOwnerSlots()));
     this.#counts = counts;
     this.#alive = new Array<boolean>(n).fill(false);
     this.#balancer = new Balancer(this.options.lb, counts, this.#alive);
@@ -77,7 +112,7 @@ class ServerEngine implements Engine, LoopHost {
     const threads: LoopThread[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
-      const data: LoopWorkerData = { netpollServerLoop: true, handlerUrl, options: this.options, index: i, counts, owners, address: this.#address };
+      const data: LoopWorkerData = { netpollServerLoop: true, handlerUrl, options: this.options, index: i, counts, owners, listeners: this.#loopListeners, address: this.#address };
       const worker = new Worker(file, { workerData: data });
       const t: LoopThread = { worker, remote: undefined, exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
       threads.push(t);
@@ -85,6 +120,9 @@ class ServerEngine implements Engine, LoopHost {
         // A loop thread that ended (or was terminated): no more connections for it.
         this.#alive[i] = false;
         Atomics.store(counts, i, 0);
+        // Its own listener first (reusePort), or the kernel goes on queueing connections there
+        // that nobody accepts; closing it resets those it had queued.
+        this.#closeLoopListener(i);
         // Its connections' fds outlive it (they are the process's): close them, so that their
         // peers see the end instead of a connection that hangs.
         for (let fd = 0; fd < owners.length; fd++) {
@@ -124,6 +162,19 @@ class ServerEngine implements Engine, LoopHost {
     }
   }
 
+  /** Closes loop `i`'s own listener, unless its thread closed it already. */
+  #closeLoopListener(i: number): void {
+    const listeners = this.#loopListeners;
+    if (listeners === undefined) return;
+    const fd = Atomics.exchange(listeners, i, -1);
+    if (fd < 0) return;
+    try {
+      socket.close(fd);
+    } catch {
+      // already closed
+    }
+  }
+
   #threadExited(): void {
     if (this.#draining && this.#alive.every((a) => !a)) this.#finishStop?.();
   }
@@ -160,13 +211,30 @@ class ServerEngine implements Engine, LoopHost {
       this.#ownsPath = true;
       this.#address = this.where.path;
     } else {
-      this.#listenFd = socket.listenTCP(host, this.where.port, {
+      const listenOptions = {
         backlog: o.backlog,
         reuseAddr: o.reuseAddr,
         reusePort: o.reusePort,
         ipv6Only: this.where.family === 6 && (host === '::'),
-      });
-      this.#address = socket.localAddress(this.#listenFd);
+      };
+      const first = socket.listenTCP(host, this.where.port, listenOptions);
+      this.#address = socket.localAddress(first);
+      if (!this.#perLoopListeners) {
+        this.#listenFd = first;
+        return;
+      }
+      // One listener per loop on the same address; port 0 is the port the first one got.
+      // A failure (EADDRINUSE: a socket without SO_REUSEPORT, or another user's, took it)
+      // closes the ones already open before serve() rejects.
+      const fds = [first];
+      try {
+        while (fds.length < o.numEventLoop) fds.push(socket.listenTCP(host, this.#address.port, listenOptions));
+      } catch (e) {
+        for (const fd of fds) socket.close(fd);
+        throw e;
+      }
+      this.#loopListeners = new Int32Array(new SharedArrayBuffer(4 * fds.length));
+      this.#loopListeners.set(fds);
     }
   }
 
@@ -199,38 +267,9 @@ class ServerEngine implements Engine, LoopHost {
       this.loop.watch(fd, false, () => receiveDatagrams(host));
       return;
     }
-    this.loop.watch(this.#listenFd, false, () => this.#acceptSome());
-  }
-
-  #acceptSome(): void {
-    const isTcp = this.where.network === 'tcp';
-    for (let i = 0; i < MAX_ACCEPTS_PER_EVENT && this.#state === EngineState.Running; i++) {
-      let c: ReturnType<typeof socket.accept>;
-      try {
-        c = socket.accept(this.#listenFd);
-      } catch (e) {
-        if (isSystemError(e) && (e.code === 'EMFILE' || e.code === 'ENFILE' || e.code === 'ENOBUFS' || e.code === 'ENOMEM')) {
-          // Out of descriptors: the listener stays readable, and level-triggered polling would
-          // report it again at once, forever. Stop watching it for a while instead.
-          publish({ type: 'error', source: 'accept', error: e, conn: undefined });
-          this.loop.unwatch(this.#listenFd);
-          this.#acceptTimer = setTimeout(() => {
-            if (this.#state === EngineState.Running) this.#watchListener();
-          }, 100);
-          this.#acceptTimer.unref();
-          return;
-        }
-        if (isSystemError(e) && (e.code === 'ECONNABORTED' || e.code === 'EPROTO' || e.code === 'EPERM')) continue;
-        publish({ type: 'error', source: 'accept', error: e, conn: undefined });
-        return;
-      }
-      if (c === null) return;
-      try {
-        this.#handOut(c.fd, c.address, isTcp);
-      } catch (e) {
-        publish({ type: 'error', source: 'socket-option', error: e, conn: undefined });
-      }
-    }
+    if (this.#listenFd < 0) return; // reusePort multicore: the loops accept for themselves
+    this.#acceptor = new Acceptor(this.loop, this.#listenFd, this.where.network === 'tcp', (fd, address, isTcp) => this.#handOut(fd, address, isTcp), () => this.#state === EngineState.Running);
+    this.#acceptor.watch();
   }
 
   address(): SocketAddress | string {
@@ -293,12 +332,16 @@ class ServerEngine implements Engine, LoopHost {
       // Inside a handler method, the rest waits until it returns (the loop is mid-dispatch).
       queueMicrotask(() => {
         this.#draining = true;
-        clearTimeout(this.#acceptTimer);
+        this.#acceptor?.unwatch();
         if (this.#udp !== undefined) this.#udp.open = false;
         if (this.#listenFd >= 0) {
           this.loop.unwatch(this.#listenFd);
           socket.close(this.#listenFd);
           this.#listenFd = -1;
+        }
+        if (this.#threads === undefined && this.#loopListeners !== undefined) {
+          // serve() failed before the loop threads took their listeners.
+          for (let i = 0; i < this.#loopListeners.length; i++) this.#closeLoopListener(i);
         }
         if (this.#threads !== undefined) {
           // Each loop thread flushes and closes its own connections, calls onShutdown, and ends.

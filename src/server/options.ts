@@ -207,6 +207,11 @@ export interface LoopWorkerData {
    * Which loop holds each fd (index + 1; 0 for none), for fds below its length: when a loop
    * thread dies, the acceptor closes what it held (descriptors belong to the process, not the thread).
    */
-  owners: Int32Array;
+  owners: Uint16Array;
+  /**
+   * With `reusePort` (where the kernel balances it): each loop's own listener by index, which
+   * this loop accepts on; -1 once closed (whoever takes it out with Atomics.exchange closes it).
+   */
+  listeners: Int32Array | undefined;
   address: SocketAddress | string;
 }

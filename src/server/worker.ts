@@ -1,7 +1,8 @@
 // A multicore engine's loop thread: imports the handler module, runs one event loop, takes the
 // connections the acceptor hands it through the poller's remote trigger.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { SocketAddress } from '../index.js';
+import { socket, type SocketAddress } from '../index.js';
+import { Acceptor } from './acceptor.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type Engine, type EventHandler } from './handler.js';
@@ -10,6 +11,8 @@ import type { LoopWorkerData } from './options.js';
 /** The Engine a loop thread's handler sees: this loop's view, and a stop() that stops them all. */
 class LoopEngine implements Engine, LoopHost {
   loop!: EventLoop;
+  /** With `reusePort`: this loop's own listener. */
+  acceptor: Acceptor | undefined;
   #stopping = false;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -86,8 +89,18 @@ class LoopEngine implements Engine, LoopHost {
       this.#resolveStopped();
     };
     this.#draining = true;
+    this.closeListener();
     this.loop.closeAll();
     if (this.loop.stats.connections === 0) this.#finish();
+  }
+
+  /** Stops accepting on this loop's own listener (reusePort) and closes it, unless the acceptor thread did. */
+  closeListener(): void {
+    const listeners = this.data.listeners;
+    if (listeners === undefined) return;
+    this.acceptor?.unwatch();
+    const fd = Atomics.exchange(listeners, this.data.index, -1);
+    if (fd >= 0) socket.close(fd);
   }
 }
 
@@ -129,6 +142,12 @@ async function main(data: LoopWorkerData): Promise<void> {
     port.postMessage({ type: 'failed', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
     loop.close();
     return;
+  }
+  const listenFd = data.listeners === undefined ? -1 : Atomics.load(data.listeners, data.index);
+  if (listenFd >= 0) {
+    // gnet's reusePort design: this loop accepts for itself; the kernel picks the listener.
+    engine.acceptor = new Acceptor(loop, listenFd, true, (fd, address, isTcp) => loop.open(fd, address, isTcp), () => !engine.stopping);
+    engine.acceptor.watch();
   }
   loop.startTicking();
   port.postMessage({ type: 'ready', handle });
