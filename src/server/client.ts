@@ -6,7 +6,7 @@ import type { Conn } from './conn.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type EventHandler, type HandlerMethods } from './handler.js';
-import { checkInteger, invalidValue, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { checkInteger, invalidType, invalidValue, parseAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 
 /**
  * Outbound connections served by an event handler (gnet's `Client`), as {@link createClient}
@@ -24,15 +24,21 @@ export interface Client {
   /**
    * Connects without blocking; resolves with the connection once it is open (after `onOpen`).
    * @param addr - `tcp://host:port`, `tcp4://`, `tcp6://` (a host name is resolved first) or `unix:///path`.
-   * @throws (rejects) TypeError for a bad address, RangeError for port 0, a SystemError
-   * (`ECONNREFUSED`, `ENOENT`, …) when the connect fails (`ENOTCONN` under libkqueue, which
-   * clears the socket's error before netpoll can read it), `ERR_CLIENT_STOPPED` after `stop()`.
+   * @param options - `timeout`: milliseconds for the whole dial (name lookup and connect)
+   * before it rejects with `ETIMEDOUT` and its socket is closed; 0 or left out for none of
+   * its own, as node:net (a TCP connect nobody answers then fails when the kernel gives up:
+   * about two minutes on Linux). A Unix connect completes or fails at once.
+   * @throws (rejects) TypeError for a bad address or options, RangeError for port 0 or a
+   * timeout out of range, an Error with code `ETIMEDOUT` when `timeout` passed, a SystemError
+   * (`ECONNREFUSED`, `ENOENT`, `ETIMEDOUT` from the kernel, …) when the connect fails
+   * (`ENOTCONN` under libkqueue, which clears the socket's error before netpoll can read it),
+   * `ERR_CLIENT_STOPPED` after `stop()`.
    * @example
    * ```ts
-   * const conn = await client.dial('tcp://127.0.0.1:6379');
+   * const conn = await client.dial('tcp://127.0.0.1:6379', { timeout: 3000 });
    * ```
    */
-  dial(addr: string): Promise<Conn>;
+  dial(addr: string, options?: { timeout?: number | undefined }): Promise<Conn>;
   /**
    * Serves a connected socket made elsewhere (gnet's `Enroll`), such as a `socketpair()` end
    * or a socket taken from node:net with `takeFd`. The client owns and closes it from now on.
@@ -96,6 +102,22 @@ function stoppedError(): Error {
   return codedError('the client is stopped', 'ERR_CLIENT_STOPPED');
 }
 
+/** Reads dial()'s options once: the timeout in ms, 0 for none. */
+function dialTimeoutOf(options: unknown): number {
+  if (options === undefined) return 0;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidType('options', 'an object', options);
+  let timeout: unknown;
+  for (const key of Object.keys(options)) {
+    if (key !== 'timeout') throw invalidValue('options', `has an unknown option "${key}" (dial takes { timeout })`);
+    timeout = (options as { timeout?: unknown }).timeout;
+  }
+  return timeout === undefined ? 0 : checkInteger(timeout, 'options.timeout', 0, 0x7fffffff);
+}
+
+function timedOut(addr: string, ms: number): Error {
+  return codedError(`dial ${addr} timed out after ${ms} ms`, 'ETIMEDOUT');
+}
+
 class LoopClient implements Client, LoopHost {
   readonly loop: EventLoop;
   #state = ClientState.Running;
@@ -114,8 +136,9 @@ class LoopClient implements Client, LoopHost {
     this.loop = new EventLoop(handler, options, this);
   }
 
-  async dial(addr: string): Promise<Conn> {
+  async dial(addr: string, options?: { timeout?: number | undefined }): Promise<Conn> {
     const where = parseAddress(addr);
+    const timeout = dialTimeoutOf(options);
     if (this.#state !== ClientState.Running) throw stoppedError();
     if (where.network === 'udp') throw invalidValue('addr', `must be tcp:// or unix:// (dial does not support udp:// yet). Received ${JSON.stringify(addr)}`);
     if (where.network === 'unix') {
@@ -123,12 +146,32 @@ class LoopClient implements Client, LoopHost {
       return this.loop.open(socket.dialUnix(where.path), undefined, false);
     }
     if (where.port === 0) checkInteger(where.port, 'addr port', 1, 65535);
+    const started = performance.now();
     let host = where.host === '' ? (where.family === 6 ? '::1' : '127.0.0.1') : where.host;
-    if (net.isIP(host) === 0) host = (await dns.lookup(host, { family: where.family })).address;
+    if (net.isIP(host) === 0) {
+      const lookup = dns.lookup(host, { family: where.family });
+      if (timeout === 0) host = (await lookup).address;
+      else {
+        // dns.lookup cannot be cancelled: past the timeout its answer is simply not used.
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timedOut(addr, timeout)), timeout)));
+        try {
+          host = (await Promise.race([lookup, expired])).address;
+        } finally {
+          clearTimeout(timer);
+          lookup.catch(() => undefined);
+        }
+      }
+    }
     if (this.#state !== ClientState.Running) throw stoppedError();
+    const left = timeout === 0 ? 0 : Math.max(1, Math.ceil(timeout - (performance.now() - started)));
     const fd = socket.dialTCP(host, where.port, { nonblocking: true });
     return new Promise<Conn>((resolve, reject) => {
+      // A connect nobody answers (a SYN dropped by a full backlog or a firewall) never becomes
+      // writable until the kernel gives up: the timeout closes the socket instead.
+      const timer = left === 0 ? undefined : setTimeout(() => fail(timedOut(addr, timeout)), left);
       const fail = (err: Error): void => {
+        clearTimeout(timer);
         this.#dialing.delete(fd);
         this.loop.unwatch(fd);
         socket.close(fd);
@@ -149,6 +192,7 @@ class LoopClient implements Client, LoopHost {
         } catch (e) {
           return fail(e as Error);
         }
+        clearTimeout(timer);
         this.#dialing.delete(fd);
         this.loop.unwatch(fd);
         try {

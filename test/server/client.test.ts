@@ -2,11 +2,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createClient, serve, type Conn, type Engine } from '../../src/server.js';
 import { isSystemError, socketpair, socket } from '../../src/index.js';
-import { libkqueue, sleep, within } from '../helpers.js';
+import { libkqueue, openFdCount, rejection, sleep, within } from '../helpers.js';
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -112,6 +113,90 @@ test('enroll() serves a socketpair end; unix:// dials; stop() flushes and closes
     fs.rmSync(dir, { recursive: true, force: true });
   }
   assert.is(client.countConnections(), 0);
+});
+
+/**
+ * A loopback port whose connects hang: a listener with backlog 0 whose accept queue is filled
+ * by connections nobody accepts. The kernel then drops each new SYN (Linux counts a
+ * ListenOverflow; the BSDs do the same), so the client retries and its connect stays in progress.
+ */
+async function hangingPort(): Promise<{ port: number; close(): void }> {
+  const lfd = socket.listenTCP('127.0.0.1', 0, { backlog: 0 });
+  const port = socket.localAddress(lfd).port;
+  const fillers: net.Socket[] = [];
+  // Two fillers at least fill the queue (backlog 0 holds one); stop at the first that hangs.
+  for (let i = 0; i < 4; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    fillers.push(s);
+    const done = await new Promise<boolean>((resolve) => {
+      s.once('connect', () => resolve(true));
+      setTimeout(() => resolve(false), 300);
+    });
+    if (!done && i >= 1) break;
+  }
+  return {
+    port,
+    close() {
+      for (const s of fillers) s.destroy();
+      socket.close(lfd);
+    },
+  };
+}
+
+test('dial with a timeout: a connect that never completes rejects with ETIMEDOUT and leaves no fd behind', async () => {
+  const hang = await hangingPort();
+  const fdsAtStart = openFdCount();
+  const client = await createClient({});
+  const server = await serve({ onTraffic: (c) => void c.write(c.next()) }, 'tcp://127.0.0.1:0');
+  try {
+    const fds = openFdCount();
+    const t0 = Date.now();
+    const err = await within(rejection(client.dial(`tcp://127.0.0.1:${hang.port}`, { timeout: 300 })), 10000, 'the timeout');
+    const took = Date.now() - t0;
+    assert.instance(err, Error);
+    assert.is(err.code, 'ETIMEDOUT', String(err));
+    assert.match(err.message, /timed out after 300 ms/);
+    assert.ok(took >= 290, `rejected after ${took} ms`);
+    assert.is(openFdCount(), fds);
+    assert.is(client.countConnections(), 0);
+    // Several at once, each closed; a dial that connects in time is not disturbed by its timer.
+    const many = await within(Promise.all([1, 2, 3].map(() => rejection(client.dial(`tcp://127.0.0.1:${hang.port}`, { timeout: 100 })))), 10000, 'three timeouts');
+    for (const e of many) assert.is(e.code, 'ETIMEDOUT');
+    assert.is(openFdCount(), fds);
+    const conn = await within(client.dial(`tcp://127.0.0.1:${portOf(server)}`, { timeout: 200 }), 5000, 'a dial in time');
+    await sleep(300); // past its timeout: still open
+    assert.not.ok(conn.closed);
+    assert.is(client.countConnections(), 1);
+    // stop() fails a dial in progress with ERR_CLIENT_STOPPED before its timeout (and its timer goes).
+    const pending = rejection(client.dial(`tcp://127.0.0.1:${hang.port}`, { timeout: 60_000 }));
+    await sleep(50);
+    await within(client.stop(), 5000, 'stop');
+    assert.is((await within(pending, 5000, 'the pending dial')).code, 'ERR_CLIENT_STOPPED');
+    await server.stop();
+    assert.is(openFdCount(), fdsAtStart, 'the stopped client and server closed everything, the pending dial\'s socket too');
+  } finally {
+    await client.stop();
+    await server.stop();
+    hang.close();
+  }
+});
+
+test('dial options are checked: TypeError for a non-object, an unknown key or a non-number timeout; RangeError out of range', async () => {
+  const client = await createClient({});
+  try {
+    const addr = 'tcp://127.0.0.1:1';
+    assert.instance(await rejection(client.dial(addr, 5 as never)), TypeError);
+    assert.instance(await rejection(client.dial(addr, null as never)), TypeError);
+    assert.instance(await rejection(client.dial(addr, { timeout: '100' } as never)), TypeError);
+    assert.instance(await rejection(client.dial(addr, { timout: 100 } as never)), TypeError);
+    assert.instance(await rejection(client.dial(addr, { timeout: -1 })), RangeError);
+    assert.instance(await rejection(client.dial(addr, { timeout: 1.5 })), RangeError);
+    assert.instance(await rejection(client.dial(addr, { timeout: 2 ** 31 })), RangeError);
+    assert.is(client.countConnections(), 0);
+  } finally {
+    await client.stop();
+  }
 });
 
 test.run();
