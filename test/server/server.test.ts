@@ -2,6 +2,7 @@
 // resume, idle timeouts, handlers that fail, stop(), and the errors bad input must give.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -9,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Action, ServerDiagnosticsChannel, serve, type Conn, type Engine, type EventHandler, type ServerDiagnostic } from '../../src/server.js';
 import { isSystemError, socket } from '../../src/index.js';
-import { sleep, within } from '../helpers.js';
+import { nodeCommand, sleep, within } from '../helpers.js';
 
 function portOf(engine: Engine): number {
   const a = engine.address();
@@ -380,6 +381,83 @@ test('stop() inside onTraffic: queued output is still written, every connection 
   await again.stop();
 });
 
+test('a Conn used after its onClose (write, next, close and the rest) does nothing and throws nothing, even when its fd number serves a new connection', async () => {
+  const opened: Conn[] = [];
+  const closed: Conn[] = [];
+  const engine = await serve(
+    {
+      onOpen: (c) => void opened.push(c),
+      onTraffic: (c) => void c.write(c.next()),
+      onClose: (c) => {
+        closed.push(c);
+        // Inside onClose too: the connection is gone.
+        assert.is(c.write('late'), false);
+        assert.is(c.next().length, 0);
+      },
+    },
+    'tcp://127.0.0.1:0',
+  );
+  const second = await connect(portOf(engine));
+  let first: net.Socket | undefined;
+  try {
+    first = await connect(portOf(engine));
+    await until(() => opened.length === 2, 5000, 'both open');
+    const stale = opened.find((c) => c.remoteAddress.port === first!.localPort)!;
+    first.destroy();
+    await until(() => closed.length === 1, 5000, 'the first closed');
+    assert.is(closed[0], stale);
+    // A third connection most likely gets the stale Conn's fd number back.
+    const third = await connect(portOf(engine));
+    try {
+      await until(() => opened.length === 3, 5000, 'the third open');
+      assert.ok(stale.closed);
+      assert.is(stale.write('x'), false);
+      assert.is(stale.writev(['y', Buffer.from('z')]), false);
+      assert.is(await stale.asyncWrite('w'), false);
+      stale.flush();
+      assert.is(stale.next().length, 0);
+      assert.is(stale.peek(10).length, 0);
+      assert.is(stale.discard(), 0);
+      assert.is(stale.inboundBuffered, 0);
+      assert.is(stale.outboundBuffered, 0);
+      stale.pause();
+      stale.resume();
+      stale.wake();
+      stale.setIdleTimeout(10);
+      stale.close();
+      assert.is(stale.localAddress.port, 0);
+      // Bad arguments are still refused, closed or not.
+      assert.throws(() => stale.next(-1), (e: unknown) => e instanceof RangeError);
+      assert.throws(() => stale.writev('x' as never), (e: unknown) => e instanceof TypeError);
+      // The connections that hold the number now, and the other one, saw none of it.
+      await sleep(50);
+      const echoOf = (s: net.Socket, data: string): Promise<string> =>
+        new Promise((resolve) => {
+          let got = '';
+          const onData = (d: Buffer): void => {
+            got += d.toString();
+            if (got.length >= data.length) {
+              s.off('data', onData);
+              resolve(got);
+            }
+          };
+          s.on('data', onData);
+          s.write(data);
+        });
+      assert.is(await within(echoOf(third, 'ping'), 5000, 'third'), 'ping');
+      assert.is(await within(echoOf(second, 'pong'), 5000, 'second'), 'pong');
+      assert.is(engine.countConnections(), 2);
+      assert.is(closed.length, 1);
+    } finally {
+      third.destroy();
+    }
+  } finally {
+    first?.destroy();
+    second.destroy();
+    await engine.stop();
+  }
+});
+
 test('Action.Close closes after the reply; Action.Shutdown stops the engine', async () => {
   let shutdown = false;
   const engine = await serve({
@@ -548,6 +626,59 @@ test('1,000 connections at once each get their echo; the count goes back to zero
     for (const s of sockets) s.destroy();
     await until(() => engine.countConnections() === 0, 10000, 'all closed');
   } finally {
+    await engine.stop();
+  }
+});
+
+/** The soft and hard RLIMIT_NOFILE (Infinity for unlimited), as a shell started by this process sees them. */
+function fdLimits(): { soft: number; hard: number } | undefined {
+  const r = spawnSync('sh', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const [soft, hard] = r.stdout.trim().split('\n').map((v) => (v.trim() === 'unlimited' ? Infinity : Number(v)));
+  return Number.isFinite(soft) || soft === Infinity ? { soft, hard } : undefined;
+}
+
+test('10,000 connections at once against one engine each get their echo; the count goes back to zero', async () => {
+  const n = 10_000;
+  // The server's process holds n descriptors (the clients run in a child, which holds n of its own).
+  const need = n + 512;
+  const limits = fdLimits();
+  if (limits === undefined || limits.hard < need) {
+    console.log(`  (skipped: 10,000 connections need RLIMIT_NOFILE >= ${need}; the hard limit here is ${limits?.hard ?? 'unknown'}: raise it with ulimit -Hn)`);
+    return;
+  }
+  if (limits.soft < need) {
+    // The hard limit allows it: raise this process's soft limit (children inherit it).
+    const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${need}:${limits.hard === Infinity ? 'unlimited' : limits.hard}`], { encoding: 'utf8' });
+    if (r.status !== 0 || (fdLimits()?.soft ?? 0) < need) {
+      console.log(`  (skipped: the soft RLIMIT_NOFILE is ${limits.soft} < ${need} and prlimit could not raise it: ${r.error?.message ?? r.stderr.trim()})`);
+      return;
+    }
+  }
+  const engine = await serve(echo, 'tcp://127.0.0.1:0', { backlog: 4096 });
+  const [cmd, args] = nodeCommand([path.join(__dirname, 'fixtures', 'many-clients.js'), String(portOf(engine)), String(n), '500']);
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const echoed = new Promise<string>((resolve) => {
+      child.stdout.on('data', (d: string) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      void exited.then(() => resolve(out.trim()));
+    });
+    const line = await within(echoed, 90_000, '10,000 clients echoed');
+    assert.is(line, `echoed ${n}`);
+    await until(() => engine.countConnections() === n, 10_000, 'all 10,000 counted');
+    assert.is(engine.stats().connections, n);
+    child.stdin.write('close\n');
+    assert.is(await within(exited, 20_000, 'the clients closing'), 0);
+    await until(() => engine.countConnections() === 0, 30_000, 'all closed');
+    assert.is(engine.stats().opened, n);
+  } finally {
+    child.kill();
     await engine.stop();
   }
 });
