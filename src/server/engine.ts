@@ -394,7 +394,8 @@ async function numericHost(where: ParsedAddress & { network: 'tcp' | 'udp' }): P
  *
  * With `{ multicore: true }` the handler is a module instead (a URL, or a path), whose default
  * export is the EventHandler: each of `numEventLoop` worker threads imports it and runs a loop,
- * and this thread accepts and hands each connection to a loop by the `lb` load balancer.
+ * and this thread accepts and hands each connection to a loop by the `lb` load balancer; with
+ * `reusePort` too (on Linux), each loop accepts for itself on a SO_REUSEPORT listener of its own.
  * State is per loop thread: see the guide's multicore section.
  *
  * @param handler - the callbacks (every method optional); with `multicore`, the URL or path of

@@ -40,7 +40,12 @@ export interface ServerOptions {
   socketSendBuffer?: number | undefined;
   /** SO_REUSEADDR on the listener. Default true. */
   reuseAddr?: boolean | undefined;
-  /** SO_REUSEPORT on the listener. Default false. */
+  /**
+   * SO_REUSEPORT on the listener. With `multicore` on Linux, gnet's other design: each loop
+   * thread accepts on a SO_REUSEPORT listener of its own on the same address, the kernel
+   * spreading the connections (`lb` does not apply). On macOS and the BSDs (no balancing
+   * there) and for `unix://`, a multicore engine keeps its acceptor. Default false.
+   */
   reusePort?: boolean | undefined;
   /** The listener's backlog. Default 511. */
   backlog?: number | undefined;
