@@ -214,6 +214,15 @@ test('reusePort multicore: a port in use is a SystemError (EADDRINUSE), no loop 
   }
   const bad = await rejection(serve(fixture, 'tcp://127.0.0.1:0', { multicore: true, reusePort: 1 as never }));
   assert.instance(bad, TypeError);
+  if (!linuxOnly) return;
+  // Listeners opened, then a loop thread cannot load the module: serve() rejects and closes them all.
+  const probe = socket.listenTCP('127.0.0.1', 0, { reusePort: true });
+  const free = socket.localAddress(probe).port;
+  socket.close(probe);
+  const missing = pathToFileURL(path.join(__dirname, 'fixtures', 'missing.js'));
+  const failed = await within(rejection(serve(missing, `tcp://127.0.0.1:${free}`, { multicore: true, numEventLoop: 2, reusePort: true })), 15000, 'a failed start');
+  assert.match(String(failed?.message), /could not start/);
+  await until(() => listenersOn(free) === 0, 5000, 'no listener left after a failed start');
 });
 
 test('reusePort multicore on unix:// keeps the acceptor (a socket path cannot be bound twice) and serves', async () => {
