@@ -49,7 +49,7 @@ const owned: ShardTasks = {
   },
   get: (key) => counts.get(key) ?? 0,
 };
-let engine: Engine;
+let engine!: Engine; // set in onBoot
 /** Commands this loop sent to another loop. */
 let forwarded = 0;
 
