@@ -13,6 +13,7 @@ export class Peers {
   /** offer() is allowed (in onBoot, before the handle is made). */
   #open = true;
   #handles: PollerHandle[] | undefined;
+  #closed = false;
   readonly #remotes = new Map<number, RemotePoller>();
 
   constructor(readonly count: number) {}
@@ -21,7 +22,8 @@ export class Peers {
   offer(tasks: unknown): void {
     if (!this.#open) throw codedError('engine.offer() is for onBoot, once (and not on a multicore server\'s own engine)', 'ERR_INVALID_STATE');
     if (typeof tasks !== 'object' || tasks === null) throw invalidType('tasks', 'an object of functions', tasks);
-    const copy: Record<string, (param: never) => unknown> = {};
+    // No prototype: a task named __proto__ stays a task (the poller's handle() checks names).
+    const copy = Object.create(null) as Record<string, (param: never) => unknown>;
     for (const name of Object.keys(tasks)) {
       const fn: unknown = (tasks as Record<string, unknown>)[name];
       if (typeof fn !== 'function') throw invalidType(`tasks.${name}`, 'a function', fn);
@@ -48,6 +50,7 @@ export class Peers {
   /** Engine.peer(). */
   peer(index: number): RemotePoller {
     checkInteger(index, 'index', 0, this.count - 1);
+    if (this.#closed) throw codedError('the engine stopped: its loops take no more tasks', 'ERR_INVALID_STATE');
     let remote = this.#remotes.get(index);
     if (remote !== undefined) return remote;
     const handle = this.#handles?.[index];
@@ -61,6 +64,7 @@ export class Peers {
 
   close(): void {
     this.#open = false;
+    this.#closed = true;
     for (const r of this.#remotes.values()) r.close();
     this.#remotes.clear();
   }

@@ -70,6 +70,7 @@ test('single-threaded: loop 0 of 1; offer() in onBoot only, peer(0) runs the tas
   } finally {
     await engine.stop();
   }
+  assert.throws(() => engine.peer(0), (e: { code?: string }) => e.code === 'ERR_INVALID_STATE', 'a stopped engine reaches no loop');
 });
 
 test('a server whose onBoot offers nothing: peer() says so', async () => {
