@@ -283,8 +283,9 @@ export interface Engine {
    * thread: for every connection, since loops are introduced before the first is accepted).
    * The engine owns the RemotePoller (closed when the engine stops): do not close it.
    * @param index - 0 to `numEventLoop - 1`; this loop's own index works too.
-   * @throws RangeError for an index out of range; Error (code `ERR_INVALID_STATE`) when that
-   * loop offered no tasks, or before the loops were introduced.
+   * @throws TypeError for an index that is not a number, RangeError for one that is not an
+   * integer in range; Error (code `ERR_INVALID_STATE`) when that loop offered no tasks, before
+   * the loops were introduced, or once the engine stopped.
    * @example
    * ```ts
    * const n = await engine.peer<ShardTasks>(ownerOf(key)).trigger(Priority.High, 'incr', key);
