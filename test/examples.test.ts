@@ -456,6 +456,21 @@ test('sharded counter example: 4 clients on 4 loop threads INCR one key 50 times
     const r = await within(rawExchange(port, [pipelined]), 10000, 'pipelined INCRs');
     assert.is(r.text, [...keys.map(() => ':1\r\n'), ...keys.map(() => ':2\r\n'), '+OK\r\n'].join(''));
     assert.ok(r.closedByServer, 'QUIT ends the connection');
+    // A client that half-closes after its commands (`printf … | nc -N`) still gets every answer,
+    // the forwarded ones included, then the close.
+    const halfClosed = await within(
+      new Promise<string>((resolve, reject) => {
+        let text = '';
+        const c = net.connect(port, '127.0.0.1', () => c.end(keys.map((k) => `GET ${k}\r\n`).join('')));
+        c.setEncoding('latin1');
+        c.on('data', (d: string) => (text += d));
+        c.on('error', reject);
+        c.on('close', () => resolve(text));
+      }),
+      10000,
+      'a half-closing client',
+    );
+    assert.is(halfClosed, keys.map(() => ':2\r\n').join(''));
   });
   const forwarded = [...output.matchAll(/(\d+) forwarded/g)].reduce((sum, m) => sum + Number(m[1]), 0);
   assert.ok(forwarded >= (CLIENTS - 1) * ROUNDS, `INCRs went to the key's owner: ${forwarded} forwarded\n${output}`);
