@@ -1,6 +1,6 @@
 // The multicore servers the reactor benchmark compares, with the same worker count:
-//   reactor    examples/reactor.ts: an acceptor thread hands connections to worker pollers
-//   multicore  examples/multicore.ts: a SO_REUSEPORT listener and a poller per worker thread
+//   reactor    examples/reactor.ts: netpoll/server's acceptor hands connections to loop threads
+//   multicore  examples/multicore.ts: the same with reusePort (SO_REUSEPORT)
 //   cluster    node:cluster (round-robin, its default off Windows): node:http or node:net per process
 //
 //   node dist/bench/multicore_server.js <max_seconds> <design> <echo|http> <workers>
@@ -8,8 +8,8 @@
 import cluster from 'node:cluster';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { startMulticore } from '../examples/multicore.js';
-import { startReactor } from '../examples/reactor.js';
+import { serveLoops } from '../examples/reactor.js';
+import { serveEngine } from './server_util.js';
 import { intArg } from './util.js';
 
 const maxSeconds = intArg(2, 60);
@@ -53,13 +53,7 @@ async function clusterPrimary(): Promise<void> {
 
 async function main(): Promise<void> {
   if (design === 'cluster') return cluster.isPrimary ? clusterPrimary() : clusterWorker();
-  const options = { host: '127.0.0.1', port: 0, backlog: 4096 };
-  const server = design === 'reactor' ? await startReactor(kind, options, workers) : await startMulticore(kind, options, workers);
-  process.stdout.write(`PORT ${server.port}\n`);
-  process.once('SIGTERM', server.close);
-  setTimeout(() => process.exit(0), maxSeconds * 1000).unref();
-  await server.done;
-  process.exit(0);
+  serveEngine(serveLoops(kind, 'tcp://127.0.0.1:0', workers, { backlog: 4096, reusePort: design === 'multicore' }));
 }
 
 if (design !== 'reactor' && design !== 'multicore' && design !== 'cluster') {

@@ -1,9 +1,9 @@
-// The netpoll HTTP server under test: examples/http.ts, started the way the other
-// benchmark servers are.
+// The netpoll HTTP server under test: examples/http.ts (the full HTTP/1.1 parser, pipelining
+// and keep-alive, on netpoll/server), started the way the other benchmark servers are.
 //
 //   node dist/bench/netpoll_http.js <max_seconds>
 // listens on 127.0.0.1 (any port), prints "PORT <n>", exits on SIGTERM or after max_seconds.
-import { startHttpServer } from '../examples/http.js';
-import { serve } from './util.js';
+import { startHttp } from '../examples/http.js';
+import { serveEngine } from './server_util.js';
 
-serve(startHttpServer({ host: '127.0.0.1', port: 0, backlog: 4096 }));
+serveEngine(startHttp('tcp://127.0.0.1:0', { backlog: 4096 }));

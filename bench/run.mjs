@@ -617,11 +617,11 @@ function serverFigures() {
     roundCount: echoRounds,
     implementations: [
       echoImplementation('netpoll/server', viaServer('server_echo.js'), 100),
-      echoImplementation('raw poller (examples/echo.ts)', viaServer('netpoll_echo.js'), 100),
+      echoImplementation('raw poller (examples/poller-echo.ts)', viaServer('netpoll_echo.js'), 100),
       echoImplementation('node:net', viaServer('net_echo.js'), 100),
     ],
     comparisons: [
-      { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', target: { op: '>=', ratio: 0.9 } },
+      { subject: 'netpoll/server', baseline: 'raw poller (examples/poller-echo.ts)', target: { op: '>=', ratio: 0.9 } },
       { subject: 'netpoll/server', baseline: 'node:net', target: { op: '>=', ratio: 1.5 } },
     ],
   });
@@ -982,7 +982,7 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push('- **Echo**: bench/loadgen.c keeps one 64-byte message in flight on each of 1, 100 and 1000');
   lines.push('  loopback TCP connections, for a fixed time, and reports round trips per second with p50/p99');
   lines.push('  round-trip latency. Servers: the C epoll echo server (bench/echo_server.c), node:net');
-  lines.push('  (bench/net_echo.ts), netpoll (examples/echo.ts), and the Node-loop floor (bench/floor_echo.ts');
+  lines.push('  (bench/net_echo.ts), netpoll (examples/poller-echo.ts), and the Node-loop floor (bench/floor_echo.ts');
   lines.push('  with bench/floor/floor.c): the least a server on Node\'s event loop can do, one uv_poll per');
   lines.push('  socket on Node\'s own loop and one callback per readable event, which makes the same two');
   lines.push('  Node-API calls per message as netpoll (recv, send) and nothing else. Its ratio to C is what');
@@ -999,13 +999,13 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push('  Hand-off and 200,000 in flight (issue 18): against one-way `postMessage` (no reply message),');
   lines.push('  each message counted once the owner ran it (a round trip after each window says so). Hand-off:');
   lines.push('  `post()` in windows of 32 Ki tasks; in flight: 200,000 `trigger()` calls, then the last awaited.');
-  lines.push(`- **Reactor**: ${multicoreWorkers} workers each (one per CPU) for examples/reactor.ts (an acceptor thread hands`);
-  lines.push('  each connection to a worker poller with a remote trigger), node:cluster (round-robin, node:http');
-  lines.push('  or node:net per process) and examples/multicore.ts (a SO_REUSEPORT listener per worker, Linux');
+  lines.push(`- **Reactor**: ${multicoreWorkers} workers each (one per CPU) for examples/reactor.ts (netpoll/server's acceptor hands`);
+  lines.push('  each connection to a loop thread with a remote trigger), node:cluster (round-robin, node:http');
+  lines.push('  or node:net per process) and examples/multicore.ts (the same with reusePort: SO_REUSEPORT, Linux');
   lines.push('  only); HTTP plaintext under `wrk -t1` and echo under bench/loadgen.c (as in the echo figures),');
   lines.push('  each at 100 and 1000 connections (bench/multicore_server.ts starts the servers).');
   lines.push('- **netpoll/server** (issue 19): echo as in the echo figures at 100 connections, bench/server_echo.ts');
-  lines.push('  (examples/server-echo.ts) against the raw-poller echo example (examples/echo.ts) and node:net;');
+  lines.push('  (examples/echo.ts) against the raw-poller echo example (examples/poller-echo.ts) and node:net;');
   lines.push('  the Redis protocol under `redis-benchmark -P 16 -c 50 -q -t set,get` (the value is both tests\'');
   lines.push('  requests over both tests\' time), examples/redis.ts against the same handler on node:net');
   lines.push('  (bench/net_redis.ts); HTTP plaintext under `wrk -t1 -c100`, bench/server_http.ts against node:http');

@@ -1,7 +1,7 @@
 // The netpoll/server HTTP responder of the plaintext benchmark: what bench/node_http.ts
 // answers (200 "Hello, World!" with Content-Type, Content-Length, Date and Server headers)
 // to every request, pipelining included. It only finds where each request head ends (no
-// request bodies: wrk sends none); examples/http.ts is the full parser on the raw poller.
+// request bodies: wrk sends none); examples/http.ts is the full parser (bench/netpoll_http.ts).
 //
 //   node dist/bench/server_http.js <max_seconds>
 // listens on 127.0.0.1 (any port), prints "PORT <n>", exits on SIGTERM or after max_seconds.

@@ -1,16 +1,21 @@
-// A minimal HTTP/1.1 server for the plaintext benchmark: GET /plaintext (and /)
-// answers 200 "Hello, World!". Keep-alive and pipelining work: every complete
-// request in a read is answered, and the replies leave in one write.
+// A minimal HTTP/1.1 server on netpoll/server for the plaintext benchmark: GET /plaintext
+// (and /) answers 200 "Hello, World!". Keep-alive and pipelining work: every complete request
+// buffered is answered, and the replies leave in one writev when onTraffic returns.
 //
 //   npm run example:http                      # port 8080 (or $PORT, or the first argument)
 //   curl http://127.0.0.1:8080/plaintext
 //   wrk -t2 -c64 -d10s http://127.0.0.1:8080/plaintext
 //
-// Nothing is allocated per request on the fast path: requests are parsed where
-// they lie in the read buffer, and replies are copied from prebuilt buffers
-// (rebuilt once a second, for the Date header) into one output buffer.
-// Request bodies (Content-Length) are skipped; chunked ones are refused (501).
-import { TcpServer, runUntilSignalled, serverOptionsFromCli, type Connection, type ServerOptions } from './tcp-server.js';
+// Nothing is allocated per request on the fast path: requests are parsed where they lie in
+// the connection's input (conn.peek() is a view when the bytes are contiguous), and replies
+// are prebuilt buffers (rebuilt once a second, for the Date header) that conn.write() copies
+// into the outbound buffer. Request bodies (Content-Length) are skipped; chunked ones are
+// refused (501); a head over 8 KiB gets 431, a body over 1 MiB 413.
+//
+// Its default export is the handler, so that examples/reactor.ts and examples/multicore.ts
+// can serve it on several loop threads.
+import { serve, Action, type Conn, type Engine, type EventHandler, type HandlerResult, type ServerOptions } from 'netpoll/server';
+import { addressFromCli, reportLoop, runUntilSignalled } from './cli.js';
 
 const CR = 13, LF = 10, SP = 32, HT = 9, COLON = 58, QUESTION = 63;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -18,7 +23,6 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 8 * 1024;
 /** Largest request body skipped: 413 beyond (this server wants none). */
 const MAX_BODY = 1024 * 1024;
-const OUTPUT_BUFFER_SIZE = 64 * 1024;
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
 const GET = ascii('GET'), HEAD = ascii('HEAD'), HTTP_SLASH = ascii('HTTP/');
@@ -84,7 +88,7 @@ function reply(status: Status, conn: ConnHeader, head: boolean): Buffer {
   return r;
 }
 
-// ---- the parser: bytes in place, results in these variables (one thread, no allocation) ----
+// ---- the parser: bytes in place, results in these variables (one loop per thread, no allocation) ----
 
 let reqStatus: Status = 200;
 let reqKeepAlive = true;
@@ -196,72 +200,54 @@ function refuse(status: Status): number {
   return -1;
 }
 
-export class HttpServer extends TcpServer {
-  /** Requests answered since start. */
-  requests = 0;
-  readonly #out = Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
+/** Requests answered on this thread (each loop thread of a multicore server has its own). */
+let requests = 0;
 
-  protected onData(conn: Connection, buf: Buffer, length: number): void {
-    const chunk = buf.subarray(0, length);
-    let data = chunk;
-    if (conn.leftover !== null) {
-      // The slow path: a request split across reads.
-      data = Buffer.concat([conn.leftover, chunk]);
-      conn.leftover = null;
+/**
+ * Answers every complete request buffered, in order. Stops early when the outbound buffer
+ * passes its high-water mark (the rest stays buffered; onDrain comes back for it) and after a
+ * request that ends the connection (what follows it is never read).
+ */
+function answer(conn: Conn): HandlerResult {
+  refreshDate(Date.now());
+  const data = conn.peek();
+  let pos = 0;
+  let result: HandlerResult = Action.None;
+  while (pos < data.length) {
+    // Stray CRLFs between requests are allowed (RFC 9112 §2.2).
+    if (data[pos] === CR || data[pos] === LF) {
+      pos++;
+      continue;
     }
-    this.#serve(conn, data, data !== chunk);
-  }
-
-  protected override onDrained(conn: Connection): void {
-    const data = conn.leftover;
-    if (data === null) return;
-    conn.leftover = null;
-    this.#serve(conn, data, true);
-  }
-
-  /** Answers every complete request in `data`; keeps the rest (copied unless `owned`). */
-  #serve(conn: Connection, data: Buffer, owned: boolean): void {
-    refreshDate(Date.now());
-    const out = this.#out;
-    let outLength = 0;
-    let pos = 0;
-    let close = false;
-    while (pos < data.length) {
-      // Stray CRLFs between requests are allowed (RFC 9112 §2.2).
-      if (data[pos] === CR || data[pos] === LF) {
-        pos++;
-        continue;
-      }
-      const used = parseRequest(data, pos);
-      if (used === 0) break;
-      const connHeader = !reqKeepAlive ? ConnHeader.Close : reqHttp10 ? ConnHeader.KeepAlive : ConnHeader.Implicit;
-      const r = reply(reqStatus, connHeader, reqHead);
-      if (outLength + r.length > out.length) {
-        const sent = this.send(conn, out, outLength);
-        outLength = 0;
-        if (!sent) break; // blocked: this request and the rest wait for onDrained
-      }
-      r.copy(out, outLength);
-      outLength += r.length;
-      this.requests++;
-      if (used < 0 || !reqKeepAlive) {
-        close = true;
-        pos = data.length; // nothing after a last request is read
-        break;
-      }
-      pos += used;
+    const used = parseRequest(data, pos);
+    if (used === 0) break;
+    const connHeader = !reqKeepAlive ? ConnHeader.Close : reqHttp10 ? ConnHeader.KeepAlive : ConnHeader.Implicit;
+    const room = conn.write(reply(reqStatus, connHeader, reqHead));
+    requests++;
+    if (used < 0 || !reqKeepAlive) {
+      result = Action.Close; // closes once the replies are written
+      pos = data.length;
+      break;
     }
-    if (pos < data.length) conn.leftover = owned ? data.subarray(pos) : Buffer.from(data.subarray(pos));
-    if (outLength > 0) this.send(conn, out, outLength);
-    if (close) this.end(conn);
+    pos += used;
+    if (!room) break; // the peer is not reading: the rest waits for onDrain
   }
+  conn.discard(pos);
+  return result;
 }
 
-/** Starts an HTTP server on this thread; `server.port` tells where. */
-export function startHttpServer(options: ServerOptions = {}): HttpServer {
-  return new HttpServer(options);
+const http: EventHandler = {
+  onTraffic: answer,
+  onDrain: answer,
+  onShutdown: (engine) => reportLoop(engine, `, ${requests} requests`),
+};
+export default http;
+
+/** Serves HTTP on `addr` ('tcp://127.0.0.1:0', …). */
+export function startHttp(addr: string, options?: ServerOptions): Promise<Engine> {
+  return serve(http, addr, options);
 }
 
 if (require.main === module) {
-  runUntilSignalled(startHttpServer(serverOptionsFromCli(8080)), 'http server');
+  runUntilSignalled(startHttp(addressFromCli(8080, process.argv[2])), 'http server', '', (e) => ` after ${e.stats().opened} connections, ${requests} requests`);
 }

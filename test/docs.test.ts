@@ -77,7 +77,8 @@ test('every example that imports netpoll type-checks against src/', () => {
   const index = path.join(root, 'src', 'index.js'); // node16 resolution maps it to index.ts
   const files = programs.map((b) => {
     const file = fileOf(b);
-    fs.writeFileSync(file, b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(index)}`));
+    const server = path.join(root, 'src', 'server.js');
+    fs.writeFileSync(file, b.code.replaceAll("from 'netpoll'", `from ${JSON.stringify(index)}`).replaceAll("from 'netpoll/server'", `from ${JSON.stringify(server)}`));
     return file;
   });
   const problems = typeCheck(files).map((d) => {

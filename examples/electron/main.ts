@@ -1,4 +1,4 @@
-// Electron's main process: starts the netpoll echo server (server.ts) and a window
+// Electron's main process: starts the netpoll/server echo server (server.ts) and a window
 // that shows its connection counts. Run with `npm start` in this folder.
 import { app, BrowserWindow } from 'electron';
 import * as path from 'node:path';
@@ -12,9 +12,9 @@ function show(counts: Counts): void {
   window?.webContents.send('counts', counts);
 }
 
-app.whenReady().then(() => {
-  const server = startCounterServer({ port: Number(process.env.PORT ?? 7070), onCounts: show });
-  server.done.catch((err: unknown) => console.error('the netpoll server failed:', err));
+app.whenReady().then(async () => {
+  const server = await startCounterServer({ port: Number(process.env.PORT ?? 7070), onCounts: show });
+  server.done.catch((err: unknown) => console.error('the netpoll server failed to stop:', err));
   latest = server.counts();
   console.log(`netpoll echo server listening on ${latest.address}`);
 

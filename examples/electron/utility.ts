@@ -27,10 +27,17 @@ export type MainMessage = { type: 'stop' };
 /**
  * Starts the counter server and wires it to `parentPort`: counts go out as they change,
  * `{ type: 'stop' }` closes the server, and `stopped` (or `failed`) says it is done.
+ * Resolves with the server once it listens (undefined when it could not start: `failed` said why).
  */
-export function runUtility(parentPort: ParentPort, options: Omit<CounterServerOptions, 'onCounts'> = {}): CounterServer {
+export async function runUtility(parentPort: ParentPort, options: Omit<CounterServerOptions, 'onCounts'> = {}): Promise<CounterServer | undefined> {
   const send = (message: UtilityMessage): void => parentPort.postMessage(message);
-  const server = startCounterServer({ ...options, onCounts: (counts) => send({ type: 'counts', counts }) });
+  let server: CounterServer;
+  try {
+    server = await startCounterServer({ ...options, onCounts: (counts) => send({ type: 'counts', counts }) });
+  } catch (err) {
+    send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
   parentPort.on('message', ({ data }) => {
     if ((data as MainMessage | null)?.type === 'stop') server.close();
   });
@@ -44,4 +51,4 @@ export function runUtility(parentPort: ParentPort, options: Omit<CounterServerOp
 
 // Started by utilityProcess.fork() (or the test suite's stand-in): there is a parentPort.
 const parentPort = (process as NodeJS.Process & { parentPort?: ParentPort | null }).parentPort;
-if (parentPort) runUtility(parentPort, { port: Number(process.env.PORT ?? 7070) });
+if (parentPort) void runUtility(parentPort, { port: Number(process.env.PORT ?? 7070) });

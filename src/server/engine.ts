@@ -5,13 +5,14 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Priority, connectPoller, socket, type RemotePoller, type SocketAddress } from '../index.js';
+import { Priority, connectPoller, socket, type PollerHandle, type PollerTasks, type RemotePoller, type SocketAddress } from '../index.js';
 import { Acceptor } from './acceptor.js';
 import { Balancer } from './balancer.js';
 import { publish, type ConnInfo, type EngineStats } from './diagnostics.js';
 import { receiveDatagrams, type DatagramHost, type DatagramSocket } from './datagram.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type Engine, type EventHandler, type HandlerMethods } from './handler.js';
+import { Peers } from './peers.js';
 import { invalidType, invalidValue, parseAddress, resolveOptions, type LoopWorkerData, type ParsedAddress, type ResolvedOptions, type ServerOptions } from './options.js';
 
 export type { Engine };
@@ -86,6 +87,7 @@ class ServerEngine implements Engine, LoopHost {
    */
   #loopListeners: Int32Array | undefined;
   #address: SocketAddress | string = '';
+  readonly #peers: Peers;
 
   constructor(
     readonly handler: HandlerMethods,
@@ -93,6 +95,31 @@ class ServerEngine implements Engine, LoopHost {
     readonly where: ParsedAddress,
   ) {
     this.loop = new EventLoop(handler, options, this);
+    this.#peers = new Peers(options.multicore ? options.numEventLoop : 1);
+    // A multicore server's own engine runs no handler: it offers nothing.
+    if (options.multicore) this.#peers.take();
+  }
+
+  get loopIndex(): number {
+    return this.options.multicore ? -1 : 0;
+  }
+
+  get numEventLoop(): number {
+    return this.options.multicore ? this.options.numEventLoop : 1;
+  }
+
+  offer<T extends PollerTasks>(tasks: T): void {
+    this.#peers.offer(tasks);
+  }
+
+  peer<T extends PollerTasks>(index: number): RemotePoller<T> {
+    return this.#peers.peer(index) as unknown as RemotePoller<T>;
+  }
+
+  /** Single-threaded: after onBoot, this loop's poller offers what onBoot offered. */
+  introduceSelf(): void {
+    const tasks = this.#peers.take();
+    if (tasks !== undefined && !this.options.multicore) this.#peers.introduce([this.loop.poller.handle(tasks) as unknown as PollerHandle]);
   }
 
   /** gnet's other multicore design: each loop accepts on a SO_REUSEPORT listener of its own. */
@@ -111,6 +138,8 @@ class ServerEngine implements Engine, LoopHost {
     const file = path.join(__dirname, 'worker.js');
     const threads: LoopThread[] = [];
     const ready: Promise<void>[] = [];
+    /** Each loop's handle, when its onBoot offered tasks (engine.offer). */
+    const offered: (PollerHandle | null)[] = new Array<PollerHandle | null>(n).fill(null);
     for (let i = 0; i < n; i++) {
       const data: LoopWorkerData = { netpollServerLoop: true, handlerUrl, options: this.options, index: i, counts, owners, listeners: this.#loopListeners, address: this.#address };
       const worker = new Worker(file, { workerData: data });
@@ -139,9 +168,10 @@ class ServerEngine implements Engine, LoopHost {
       });
       ready.push(
         new Promise<void>((resolve, reject) => {
-          worker.on('message', (m: { type: string; handle?: unknown; error?: string }) => {
+          worker.on('message', (m: { type: string; handle?: unknown; offered?: boolean; error?: string }) => {
             if (m.type === 'ready') {
               t.remote = connectPoller(m.handle as never);
+              offered[i] = m.offered === true ? (m.handle as PollerHandle) : null;
               this.#alive[i] = true;
               resolve();
             } else if (m.type === 'failed') reject(new Error(`loop thread ${i} could not start: ${m.error}`));
@@ -156,6 +186,9 @@ class ServerEngine implements Engine, LoopHost {
     this.#threads = threads;
     try {
       await Promise.all(ready);
+      // Every loop learns the others' offered tasks before the first connection is accepted.
+      await Promise.all(threads.map((t) => t.remote!.trigger(Priority.High, 'peers', offered)));
+      this.#peers.introduce(offered.map((h) => h ?? undefined));
     } catch (e) {
       await Promise.all(threads.map((t) => t.worker.terminate()));
       throw e;
@@ -319,6 +352,7 @@ class ServerEngine implements Engine, LoopHost {
         this.#finishStop = undefined;
         clearTimeout(this.#stopTimer);
         this.#state = EngineState.Stopped;
+        this.#peers.close();
         this.loop.close();
         if (this.#ownsPath && this.where.network === 'unix') fs.rmSync(this.where.path, { force: true });
         try {
@@ -440,6 +474,7 @@ export async function serve(handler: EventHandler | URL | string, addr: string, 
     engine.listen(host);
     if (handlerUrl !== undefined) await engine.startThreads(handlerUrl);
     methods.onBoot?.(engine);
+    engine.introduceSelf();
   } catch (e) {
     await engine.abandon().catch(() => {});
     throw e;

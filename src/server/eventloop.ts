@@ -194,6 +194,14 @@ export class EventLoop implements ConnOwner {
       this.#settle(conn);
       if (gone(conn)) return;
     }
+    // A wake still queued with input buffered (resume() after a pause): that onTraffic comes
+    // first, before more is read, so that an end of stream read now cannot close the
+    // connection before the handler saw what the peer sent ahead of it.
+    if (isReadEvent(event) && conn.reading && conn.wakeQueued && conn.inboundBuffered > 0) {
+      conn.wakeQueued = false;
+      this.#invoke(conn, 'onTraffic');
+      if (gone(conn)) return;
+    }
     if (isReadEvent(event) && conn.reading) this.#read(conn);
   }
 
@@ -469,6 +477,7 @@ export class EventLoop implements ConnOwner {
     if (conn.wakeQueued || this.#closed) return;
     conn.wakeQueued = true;
     void this.poller.trigger(Priority.Low, () => {
+      if (!conn.wakeQueued) return; // delivered already, ahead of a read (#processIO)
       conn.wakeQueued = false;
       if (conn.state === ConnState.Open && !conn.paused) this.#invoke(conn, 'onTraffic');
     });

@@ -1,6 +1,6 @@
 // What a user gives the engine: the event handler and the actions its methods return.
 import type { Conn } from './conn.js';
-import type { SocketAddress } from '../index.js';
+import type { AnyTasks, PollerTasks, RemotePoller, SocketAddress } from '../index.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 
 /**
@@ -252,4 +252,44 @@ export interface Engine {
   stop(): Promise<void>;
   /** True once `stop()` was called (or a handler returned `Action.Shutdown`). */
   readonly stopping: boolean;
+  /**
+   * Which loop this engine is: 0 to `numEventLoop - 1` in a multicore loop thread (the engine
+   * its handler gets), 0 for a single-threaded server, -1 for a multicore server's own engine
+   * (the one `serve()` returns: it accepts, and runs no handler).
+   */
+  readonly loopIndex: number;
+  /** How many loops serve connections: `numEventLoop` with `multicore`, else 1. */
+  readonly numEventLoop: number;
+  /**
+   * Offers `tasks` to the other loops (and to any thread holding the engine), to be run on
+   * this loop's thread, one at a time, with the poller's remote trigger ({@link Engine.peer}
+   * reaches them). Multicore state is per loop: this is how one loop hands work to another,
+   * for example to the loop that owns a key. Call it in `onBoot`, once.
+   * @param tasks - task functions by name, as for `Poller.handle()`.
+   * @throws TypeError when `tasks` is not an object of functions; RangeError (code
+   * `ERR_RESERVED_TASK`) for a name the engine uses itself (`adopt`, `stop`, `peers`);
+   * Error (code `ERR_INVALID_STATE`) outside `onBoot`, a second time, or on a multicore
+   * server's own engine.
+   * @example
+   * ```ts
+   * onBoot(engine) { engine.offer({ incr: (key: string) => shard.incr(key) }); }
+   * ```
+   */
+  offer<T extends PollerTasks>(tasks: T): void;
+  /**
+   * The tasks loop `index` offered, to trigger from this thread: `peer(i).trigger(Priority.High,
+   * 'incr', key)` runs `incr(key)` on loop i's thread and resolves with its result (it rejects
+   * with `ErrPollerClosed` once that loop stopped). Ready once `serve()` resolved (in a loop
+   * thread: for every connection, since loops are introduced before the first is accepted).
+   * The engine owns the RemotePoller (closed when the engine stops): do not close it.
+   * @param index - 0 to `numEventLoop - 1`; this loop's own index works too.
+   * @throws TypeError for an index that is not a number, RangeError for one that is not an
+   * integer in range; Error (code `ERR_INVALID_STATE`) when that loop offered no tasks, before
+   * the loops were introduced, or once the engine stopped.
+   * @example
+   * ```ts
+   * const n = await engine.peer<ShardTasks>(ownerOf(key)).trigger(Priority.High, 'incr', key);
+   * ```
+   */
+  peer<T extends PollerTasks = AnyTasks>(index: number): RemotePoller<T>;
 }

@@ -1,12 +1,13 @@
 // A multicore engine's loop thread: imports the handler module, runs one event loop, takes the
 // connections the acceptor hands it through the poller's remote trigger.
 import { parentPort, workerData } from 'node:worker_threads';
-import { socket, type SocketAddress } from '../index.js';
+import { socket, type PollerHandle, type PollerTasks, type RemotePoller, type SocketAddress } from '../index.js';
 import { Acceptor } from './acceptor.js';
 import type { ConnInfo, EngineStats } from './diagnostics.js';
 import { codedError, EventLoop, type LoopHost } from './eventloop.js';
 import { readHandler, type Engine, type EventHandler } from './handler.js';
 import type { LoopWorkerData } from './options.js';
+import { Peers } from './peers.js';
 
 /** The Engine a loop thread's handler sees: this loop's view, and a stop() that stops them all. */
 class LoopEngine implements Engine, LoopHost {
@@ -18,9 +19,27 @@ class LoopEngine implements Engine, LoopHost {
   #resolveStopped!: () => void;
   #draining = false;
   #finish: (() => void) | undefined;
+  readonly peers: Peers;
 
   constructor(readonly data: LoopWorkerData) {
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+    this.peers = new Peers(data.options.numEventLoop);
+  }
+
+  get loopIndex(): number {
+    return this.data.index;
+  }
+
+  get numEventLoop(): number {
+    return this.data.options.numEventLoop;
+  }
+
+  offer<T extends PollerTasks>(tasks: T): void {
+    this.peers.offer(tasks);
+  }
+
+  peer<T extends PollerTasks>(index: number): RemotePoller<T> {
+    return this.peers.peer(index) as unknown as RemotePoller<T>;
   }
 
   address(): SocketAddress | string {
@@ -80,6 +99,7 @@ class LoopEngine implements Engine, LoopHost {
     this.#finish = () => {
       this.#finish = undefined;
       clearTimeout(timer);
+      this.peers.close();
       this.loop.close();
       try {
         onShutdown?.(this);
@@ -124,7 +144,18 @@ async function main(data: LoopWorkerData): Promise<void> {
   const engine = new LoopEngine(data);
   const loop = new EventLoop(handler, data.options, engine);
   engine.loop = loop;
+  try {
+    handler.onBoot?.(engine);
+  } catch (e) {
+    port.postMessage({ type: 'failed', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    loop.close();
+    return;
+  }
+  // The handle is made after onBoot, which may have offered tasks to the other loops
+  // (engine.offer); their names never clash with these (RESERVED_TASKS).
+  const offered = engine.peers.take();
   const handle = loop.poller.handle({
+    ...offered,
     adopt: (p: { fd: number; address: SocketAddress | null; isTcp: boolean }) => {
       try {
         loop.open(p.fd, p.address ?? undefined, p.isTcp);
@@ -135,22 +166,19 @@ async function main(data: LoopWorkerData): Promise<void> {
     stop: () => {
       engine.drain(handler.onShutdown);
     },
+    peers: (handles: (PollerHandle | null)[]) => {
+      engine.peers.introduce(handles.map((h) => h ?? undefined));
+      // Accepting starts only now, so that engine.peer() works from the first connection on.
+      const listenFd = data.listeners === undefined ? -1 : Atomics.load(data.listeners, data.index);
+      if (listenFd >= 0) {
+        // gnet's reusePort design: this loop accepts for itself; the kernel picks the listener.
+        engine.acceptor = new Acceptor(loop, listenFd, true, (fd, address, isTcp) => loop.open(fd, address, isTcp), () => !engine.stopping);
+        engine.acceptor.watch();
+      }
+    },
   });
-  try {
-    handler.onBoot?.(engine);
-  } catch (e) {
-    port.postMessage({ type: 'failed', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
-    loop.close();
-    return;
-  }
-  const listenFd = data.listeners === undefined ? -1 : Atomics.load(data.listeners, data.index);
-  if (listenFd >= 0) {
-    // gnet's reusePort design: this loop accepts for itself; the kernel picks the listener.
-    engine.acceptor = new Acceptor(loop, listenFd, true, (fd, address, isTcp) => loop.open(fd, address, isTcp), () => !engine.stopping);
-    engine.acceptor.watch();
-  }
   loop.startTicking();
-  port.postMessage({ type: 'ready', handle });
+  port.postMessage({ type: 'ready', handle, offered: offered !== undefined });
 }
 
 if ((workerData as { netpollServerLoop?: boolean } | null)?.netpollServerLoop === true) void main(workerData as LoopWorkerData);

@@ -114,13 +114,17 @@ test('redis example on unix://, driven by socat', async () => {
   }
 });
 
-test('echo example: node:net clients, a large payload, a half-close', async () => {
-  const server = await start('server-echo.js', '0');
+test('echo example on unix://: node:net clients, a large payload, a half-close, and socat', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netpoll-echo-'));
+  const file = path.join(dir, 'echo.sock');
+  const server = await start('echo.js', `unix://${file}`);
+  let connections = 11;
   try {
+    assert.is(server.where, file);
     const roundTrip = (data: Buffer): Promise<Buffer> =>
       new Promise((resolve, reject) => {
         const chunks: Buffer[] = [];
-        const s = net.connect(server.port, '127.0.0.1', () => s.end(data));
+        const s = net.connect(file, () => s.end(data));
         s.on('data', (d) => chunks.push(d));
         s.on('error', reject);
         s.on('close', () => resolve(Buffer.concat(chunks)));
@@ -129,8 +133,14 @@ test('echo example: node:net clients, a large payload, a half-close', async () =
     small.forEach((b, i) => assert.is(b.toString(), `client ${i}`));
     const big = Buffer.alloc(2 << 20, 'ab');
     assert.ok((await within(roundTrip(big), 20000, 'the 2 MiB echo')).equals(big));
+    if (installed('socat')) {
+      assert.is(await run('socat', ['-t', '2', '-', `UNIX-CONNECT:${file}`], 'one\ntwo\n'), 'one\ntwo\n');
+      connections++;
+    } else console.log('  (socat not installed: that part skipped)');
   } finally {
-    assert.match(await server.stop(), /echo server stopped after 11 connections/);
+    assert.match(await server.stop(), new RegExp(`echo server stopped after ${connections} connections`));
+    assert.not.ok(fs.existsSync(file), 'stop() removed the socket file');
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
