@@ -17,17 +17,39 @@ export type LoadBalancing = 'round-robin' | 'least-connections' | 'source-addr-h
 /** Picks a loop among `alive` ones; -1 when none is left. */
 export class Balancer {
   #next = 0;
+  /**
+   * Connections handed to each loop whose adoption it has not confirmed yet: `counts` only
+   * shows those a loop has opened, so without these a burst of accepts would all go to the
+   * loop that looked emptiest before the burst.
+   */
+  readonly #inFlight: Int32Array;
   constructor(
     readonly kind: LoadBalancing,
     readonly counts: Int32Array,
     readonly alive: boolean[],
-  ) {}
+  ) {
+    this.#inFlight = new Int32Array(alive.length);
+  }
+
+  /** Loop `i` was handed a connection (a pick that is followed by a hand-off). */
+  handedOff(i: number): void {
+    this.#inFlight[i]!++;
+  }
+
+  /** Loop `i` answered a hand-off: adopted (now in `counts`) or refused. */
+  landed(i: number): void {
+    if (this.#inFlight[i]! > 0) this.#inFlight[i]!--;
+  }
+
+  #load(i: number): number {
+    return Atomics.load(this.counts, i) + this.#inFlight[i]!;
+  }
 
   pick(remote: SocketAddress | undefined): number {
     const n = this.alive.length;
     if (this.kind === 'least-connections') {
       let best = -1;
-      for (let i = 0; i < n; i++) if (this.alive[i] && (best < 0 || Atomics.load(this.counts, i) < Atomics.load(this.counts, best))) best = i;
+      for (let i = 0; i < n; i++) if (this.alive[i] && (best < 0 || this.#load(i) < this.#load(best))) best = i;
       return best;
     }
     let start: number;

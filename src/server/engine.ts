@@ -226,7 +226,15 @@ class ServerEngine implements Engine, LoopHost {
       return;
     }
     // The fd crosses as a number: the process's descriptors are shared by its threads.
-    remote.trigger(Priority.High, 'adopt', { fd, address, isTcp }).catch(() => socket.close(fd));
+    const balancer = this.#balancer!;
+    balancer.handedOff(i);
+    remote.trigger(Priority.High, 'adopt', { fd, address, isTcp }).then(
+      () => balancer.landed(i),
+      () => {
+        balancer.landed(i);
+        socket.close(fd);
+      },
+    );
   }
 
   /** Opens the listener: throws as listenTCP/listenUnix do (EADDRINUSE …). */

@@ -75,6 +75,30 @@ test('Action.Shutdown in a loop thread stops the whole engine', async () => {
   assert.is(engine.countConnections(), 0);
 });
 
+test('least-connections spreads a burst of connections evenly: hand-offs not yet adopted count', async () => {
+  const engine = await within(serve(fixture, 'tcp://127.0.0.1:0', { multicore: true, numEventLoop: 2, lb: 'least-connections' }), 15000, 'two loop threads');
+  const sockets: net.Socket[] = [];
+  try {
+    // All 8 connect at once and stay open: the acceptor picks while none is adopted yet.
+    await within(
+      Promise.all(
+        Array.from({ length: 8 }, () => new Promise<void>((resolve, reject) => {
+          const s = net.connect(portOf(engine), '127.0.0.1', () => resolve());
+          s.on('error', reject);
+          sockets.push(s);
+        })),
+      ),
+      10000,
+      'eight connections',
+    );
+    for (let t = 0; t < 200 && engine.countConnections() < 8; t++) await sleep(25);
+    assert.equal(engine.stats().loops.map((l) => l.connections), [4, 4]);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await within(engine.stop(), 15000, 'stop');
+  }
+});
+
 test('multicore least-connections and source-addr-hash serve; a module that does not load rejects serve()', async () => {
   for (const lb of ['least-connections', 'source-addr-hash'] as const) {
     const engine = await within(serve(fixture, 'tcp://127.0.0.1:0', { multicore: true, numEventLoop: 2, lb }), 15000, lb);
