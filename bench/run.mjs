@@ -146,7 +146,13 @@ function runJson(cmd, args, limitMs, onLine) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      if (code === 0 && line) return resolve(JSON.parse(line));
+      if (code === 0 && line) {
+        try {
+          return resolve(JSON.parse(line));
+        } catch (e) {
+          return reject(new Error(`${relative(root, cmd) || cmd} ${args.join(' ')}: ${e.message}: ${line}`));
+        }
+      }
       reject(new Error(`${relative(root, cmd) || cmd} ${args.join(' ')}: ${signal ?? `exit ${code}`}\n${err.trim()}`));
     });
   });
