@@ -1233,7 +1233,7 @@ function markdown({ rows, pending, runs }, m, started) {
     lines.push('- Runs, merged with `--only` (load average, 1 min, at start / end):');
     for (const t of runText) lines.push(`  - ${Object.keys(runs).filter((g) => runs[g] === t).join(', ')}: ${t}`);
   }
-  lines.push(`- Echo: ${echoRounds} rounds; each server is started once per figure and warmed up for ${timing.serverWarmupMs} ms, then the servers take turns, ${timing.serverMeasureMs} ms measured each. HTTP: a fresh server per round, wrk for 1 s, then ${timing.wrkSeconds} s measured`);
+  lines.push(`- ${runText.length > 1 ? 'Timing of the newest run: echo' : 'Echo'}: ${echoRounds} rounds; each server is started once per figure and warmed up for ${timing.serverWarmupMs} ms, then the servers take turns, ${timing.serverMeasureMs} ms measured each. HTTP: a fresh server per round, wrk for 1 s, then ${timing.wrkSeconds} s measured`);
   lines.push('');
   lines.push('## Results');
   lines.push('');
@@ -1411,7 +1411,7 @@ async function main() {
   const elapsedS = (Date.now() - started.getTime()) / 1000;
   mkdirSync(outDir, { recursive: true });
   const ran = GROUPS.filter(wanted);
-  const run = `${started.toISOString().slice(0, 10)}, load ${loadStart} / ${loadEnd}, ${rounds} round${rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${elapsedS.toFixed(0)} s`;
+  const run = `${started.toISOString().slice(0, 10)}, load ${loadStart} / ${loadEnd}, ${rounds} round${rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${elapsedS.toFixed(0)} s${bunFound?.version ? `; Bun ${bunFound.version}` : ''}`;
   const fresh = {
     rows,
     pending: pending.map((text, i) => ({ group: pendingGroup[i] ?? 'other', text })),

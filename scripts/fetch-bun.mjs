@@ -62,7 +62,16 @@ function readFileSafe(path) {
  * A runnable Bun: `{ bun, version }`, or `{ why }` saying why there is none. With
  * `install: false` nothing is fetched (the cache and the PATH only).
  */
-export function findBun({ install = true, log = () => {} } = {}) {
+export function findBun(options = {}) {
+  try {
+    return lookUp(options);
+  } catch (e) {
+    // Say why rather than end the benchmark run (a full disk, a concurrent install, …).
+    return { why: `Bun could not be set up: ${e.message}` };
+  }
+}
+
+function lookUp({ install = true, log = () => {} }) {
   if (process.env.NETPOLL_BUN) {
     const version = versionOf(process.env.NETPOLL_BUN);
     return version ? { bun: process.env.NETPOLL_BUN, version } : { why: `$NETPOLL_BUN (${process.env.NETPOLL_BUN}) does not run` };
@@ -98,7 +107,8 @@ export function findBun({ install = true, log = () => {} } = {}) {
   }
   if (!info?.version) {
     const have = cached()[0];
-    return have ?? { why: `the npm registry could not be asked for the bun package (${view.err.split('\n').at(-1)}), and ${cache} holds no Bun` };
+    const reason = view.err.split('\n').find((l) => /\bcode\b|ERR/.test(l)) ?? view.err.split('\n')[0];
+    return have ?? { why: `the npm registry could not be asked for the bun package (${reason}), and ${cache} holds no Bun` };
   }
   const have = cached().find((c) => c.version === info.version);
   if (have) return have;
