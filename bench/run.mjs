@@ -1390,6 +1390,8 @@ const PROFILE_NOTES = `## Where the time goes (perf profiles, not regenerated)
 // ---- main ----
 
 async function main() {
+  const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
+  if (unknown.length) throw new RangeError(`--only: no group ${unknown.join(', ')}; the groups are ${GROUPS.join(', ')}`);
   const started = new Date();
   const loadStart = os.loadavg()[0].toFixed(2);
   build();
