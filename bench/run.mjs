@@ -355,7 +355,7 @@ function echoImplementation(label, how, conns, { measureMs = timing.serverMeasur
           value: r.rate,
           efficiency: 1e6 / cpuUs,
           rss,
-          note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server ${cpuUs.toFixed(1)} µs CPU/msg, RSS ${fmtValue(rss, 'MB')}`,
+          note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server ${cpuUs.toFixed(1)} µs CPU/msg${Number.isFinite(rss) ? `, RSS ${fmtValue(rss, 'MB')}` : ''}`,
         };
       } catch (e) {
         await stop(); // the next round starts a fresh server
