@@ -770,7 +770,7 @@ function serverFigures() {
         title: `netpoll/server echo, ${manyConns.toLocaleString('en')} connections, server RSS`,
         unit: 'MB',
         lowerIsBetter: true,
-        pick: (r) => ({ value: r.rss }),
+        pick: (r) => (Number.isFinite(r.rss) ? { value: r.rss } : { skipped: 'no /proc/<pid>/status to read the RSS from' }),
         comparisons: [
           ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.listen', target: { op: '<=', ratio: 1 } }] : []),
           { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', context: true },
