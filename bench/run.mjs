@@ -9,11 +9,20 @@
 // --quick: one short round per figure, written to bench/build/ (CI keeps the scripts
 // working with it; its numbers mean little). Each implementation runs in a process of
 // its own, with a hard time limit; everything talks to loopback only.
+// --only: runs those groups and replaces just their rows (and "not measured" notes) in the
+// existing report (docs/benchmarks.md, or --out's, or bench/build's with --quick); the other
+// groups' rows stay as they were, and the report's Machine section says which run each
+// group's rows come from. Where there is no report yet, it holds only those groups.
+// --out DIR: where benchmarks.md and benchmarks.svg go (default docs/, bench/build/ with --quick).
+// The Bun baselines (netpoll/server group) need Bun: scripts/fetch-bun.mjs finds it or
+// installs it into ~/.cache; with --quick it is used only if already there, never installed.
+// Without it those rows are skipped, saying why.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findBun } from '../scripts/fetch-bun.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchDir = join(root, 'bench');
@@ -137,7 +146,13 @@ function runJson(cmd, args, limitMs, onLine) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      if (code === 0 && line) return resolve(JSON.parse(line));
+      if (code === 0 && line) {
+        try {
+          return resolve(JSON.parse(line));
+        } catch (e) {
+          return reject(new Error(`${relative(root, cmd) || cmd} ${args.join(' ')}: ${e.message}: ${line}`));
+        }
+      }
       reject(new Error(`${relative(root, cmd) || cmd} ${args.join(' ')}: ${signal ?? `exit ${code}`}\n${err.trim()}`));
     });
   });
@@ -168,7 +183,7 @@ function startServer(cmd, args) {
       const m = /PORT (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ port: Number(m[1]), stop, cpu: () => cpuSeconds(child.pid) });
+        resolve({ port: Number(m[1]), stop, cpu: () => treeCpuSeconds(child.pid), rss: () => treeRssBytes(child.pid) });
       }
     });
     child.on('close', (code) => {
@@ -189,6 +204,43 @@ function cpuSeconds(pid) {
   } catch {
     return NaN;
   }
+}
+
+/** A process and its descendants (node:cluster's workers are child processes), from /proc. */
+function processTree(pid) {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const tid of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${tid}/children`, 'utf8').trim();
+        if (children) pids.push(...children.split(' ').map(Number));
+      }
+    } catch {
+      // gone, or no /proc: what was found is what there is
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds of a server and every process it started (a multicore server's workers). */
+function treeCpuSeconds(pid) {
+  return processTree(pid).reduce((sum, p) => {
+    const cpu = cpuSeconds(p);
+    return p === pid || Number.isFinite(cpu) ? sum + cpu : sum; // a worker may have just exited
+  }, 0);
+}
+
+/** Resident memory (bytes) of a server and every process it started; NaN where there is no /proc. */
+function treeRssBytes(pid) {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      total += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+    } catch {
+      if (p === pid) return NaN;
+    }
+  }
+  return total;
 }
 
 const node = (script, ...args) => [process.execPath, [join(distBench, script), ...args.map(String)]];
@@ -267,10 +319,10 @@ function netpollHttpServer() {
  * One echo server under bench/loadgen.c with `conns` connections: started once per figure and
  * warmed up, then measured once per round (with its CPU time per message).
  */
-function echoImplementation(label, how, conns) {
+function echoImplementation(label, how, conns, { measureMs = timing.serverMeasureMs, settleMs = quick ? 30 : 200 } = {}) {
   let server;
   const loadgen = (measureMs, warmupMs, onLine) =>
-    runJson(cBin('loadgen'), [server.port, conns, measureMs, warmupMs, 64], limit(), onLine);
+    runJson(cBin('loadgen'), [server.port, conns, measureMs, warmupMs, 64], limit() + measureMs, onLine);
   const stop = async () => {
     const s = server;
     server = undefined;
@@ -288,17 +340,22 @@ function echoImplementation(label, how, conns) {
         // less than msgs/s with what else the machine runs.
         let cpuFrom = NaN;
         let cpuTo = NaN;
-        // 200 ms for the connections to open and settle, then the measured window.
-        const r = await loadgen(timing.serverMeasureMs, quick ? 30 : 200, (line) => {
+        let rss = NaN;
+        // Time for the connections to open and settle (200 ms), then the measured window.
+        const r = await loadgen(measureMs, settleMs, (line) => {
           if (line === 'measuring') cpuFrom = server.cpu();
-          if (line === 'measured') cpuTo = server.cpu();
+          if (line === 'measured') {
+            cpuTo = server.cpu();
+            rss = server.rss(); // with every connection still open
+          }
         });
         const cpuUs = ((cpuTo - cpuFrom) / r.msgs) * 1e6;
         return {
           ...r,
           value: r.rate,
           efficiency: 1e6 / cpuUs,
-          note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server ${cpuUs.toFixed(1)} µs CPU/msg`,
+          rss,
+          note: `p50 ${fmtUs(r.p50_us)}, p99 ${fmtUs(r.p99_us)}, server ${cpuUs.toFixed(1)} µs CPU/msg${Number.isFinite(rss) ? `, RSS ${fmtValue(rss, 'MB')}` : ''}`,
         };
       } catch (e) {
         await stop(); // the next round starts a fresh server
@@ -606,10 +663,65 @@ function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || undefined;
 }
 
+/** Bun (for its baselines), found or installed once per run; --quick never installs it. */
+let bunFound;
+function findBunOnce() {
+  bunFound ??= findBun({ install: !quick, log: (m) => console.log(m) });
+  if (!bunFound.bun && !bunFound.reported) {
+    bunFound.reported = true;
+    pending.push(`netpoll/server Bun rows: skipped: ${bunFound.why}${quick ? ' (--quick does not install Bun; `node scripts/fetch-bun.mjs` does)' : ''}.`);
+  }
+  return bunFound.bun;
+}
+
+/** A Bun baseline server (bench/bun_server.mjs), run by Bun itself. */
+const viaBun = (bun, kind) => () => [bun, [join(benchDir, 'bun_server.mjs'), serverSeconds(), kind]];
+
+/**
+ * Keeps every result (or error) of `impl`'s rounds, in order, so that a second figure can
+ * report another quantity of the same runs (the server's RSS beside its throughput).
+ */
+function recorded(impl) {
+  const records = [];
+  return {
+    ...impl,
+    records,
+    run: async () => {
+      try {
+        const r = await impl.run();
+        records.push({ r });
+        return r;
+      } catch (e) {
+        records.push({ e });
+        throw e;
+      }
+    },
+  };
+}
+
+/** A figure of another quantity (`pick` of each round's result) of the same runs as `source`. */
+function derivedFigure(source, { pick, ...figure }) {
+  return {
+    ...figure,
+    group: source.group,
+    roundCount: source.roundCount,
+    implementations: source.implementations.map((impl) => ({
+      label: impl.label,
+      run: async () => {
+        const record = impl.records.shift();
+        if (!record) throw new Error('no run of its own figure to report');
+        if (record.e) throw record.e;
+        return record.r.skipped ? record.r : pick(record.r);
+      },
+    })),
+  };
+}
+
 /** netpoll/server (issue 19): echo, Redis protocol, HTTP and idle connections against baselines. */
 function serverFigures() {
   const script = (name) => join(distBench, name);
-  const viaServer = (name) => () => node(name, serverSeconds());
+  const viaServer = (name, ...args) => () => node(name, serverSeconds(), ...args);
+  const bun = findBunOnce();
   figures.push({
     group: 'server',
     title: 'netpoll/server echo, 64 B, 100 connections',
@@ -619,12 +731,54 @@ function serverFigures() {
       echoImplementation('netpoll/server', viaServer('server_echo.js'), 100),
       echoImplementation('raw poller (examples/poller-echo.ts)', viaServer('netpoll_echo.js'), 100),
       echoImplementation('node:net', viaServer('net_echo.js'), 100),
+      ...(bun ? [echoImplementation('Bun.listen', viaBun(bun, 'echo'), 100)] : []),
     ],
     comparisons: [
       { subject: 'netpoll/server', baseline: 'raw poller (examples/poller-echo.ts)', target: { op: '>=', ratio: 0.9 } },
       { subject: 'netpoll/server', baseline: 'node:net', target: { op: '>=', ratio: 1.5 } },
+      ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.listen', context: true }] : []),
     ],
   });
+
+  // 10,000 connections, each with one message in flight: a round trip takes as long as the
+  // server needs for all the others, so the window is longer than the 100-connection one's.
+  const manyConns = quick ? 500 : 10_000;
+  const fdLimit = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
+  const fdsOk = !(Number.isFinite(fdLimit) && fdLimit < manyConns + 200);
+  if (!fdsOk) pending.push(`netpoll/server ${manyConns} connections: skipped: the hard open-file limit (ulimit -Hn) is ${fdLimit}, below the ${manyConns + 200} that ${manyConns} connections need.`);
+  else {
+    const many = { measureMs: quick ? 250 : 3000, settleMs: quick ? 100 : 1000 };
+    const echoMany = {
+      group: 'server',
+      title: `netpoll/server echo, 64 B, ${manyConns.toLocaleString('en')} connections`,
+      unit: 'msgs/s',
+      implementations: [
+        echoImplementation('netpoll/server', viaServer('server_echo.js'), manyConns, many),
+        ...(bun ? [echoImplementation('Bun.listen', viaBun(bun, 'echo'), manyConns, many)] : []),
+        echoImplementation('raw poller (examples/echo.ts)', viaServer('netpoll_echo.js'), manyConns, many),
+        echoImplementation('node:net', viaServer('net_echo.js'), manyConns, many),
+      ].map(recorded),
+      comparisons: [
+        ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.listen', target: { op: '>=', ratio: 1 } }] : []),
+        { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', context: true },
+        { subject: 'netpoll/server', baseline: 'node:net', context: true },
+      ],
+    };
+    figures.push(echoMany);
+    figures.push(
+      derivedFigure(echoMany, {
+        title: `netpoll/server echo, ${manyConns.toLocaleString('en')} connections, server RSS`,
+        unit: 'MB',
+        lowerIsBetter: true,
+        pick: (r) => (Number.isFinite(r.rss) ? { value: r.rss } : { skipped: 'no /proc/<pid>/status to read the RSS from' }),
+        comparisons: [
+          ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.listen', target: { op: '<=', ratio: 1 } }] : []),
+          { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', context: true },
+          { subject: 'netpoll/server', baseline: 'node:net', context: true },
+        ],
+      }),
+    );
+  }
 
   const redisBenchmark = which('redis-benchmark');
   if (!redisBenchmark) {
@@ -671,19 +825,37 @@ function serverFigures() {
       group: 'server',
       title: 'netpoll/server HTTP plaintext, 100 connections (wrk)',
       unit: 'requests/s',
-      implementations: [wrkImplementation('netpoll/server', viaServer('server_http.js'), found.wrk), wrkImplementation('node:http', viaServer('node_http.js'), found.wrk)],
-      comparisons: [{ subject: 'netpoll/server', baseline: 'node:http', target: { op: '>=', ratio: 2 } }],
+      implementations: [
+        wrkImplementation('netpoll/server', viaServer('server_http.js'), found.wrk),
+        wrkImplementation('node:http', viaServer('node_http.js'), found.wrk),
+        ...(bun ? [wrkImplementation('Bun.serve', viaBun(bun, 'http'), found.wrk)] : []),
+      ],
+      comparisons: [
+        { subject: 'netpoll/server', baseline: 'node:http', target: { op: '>=', ratio: 2 } },
+        ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.serve', target: { op: '>=', ratio: 1.2 } }] : []),
+      ],
+    });
+    // Two event loops (worker threads) against two node:cluster worker processes.
+    figures.push({
+      group: 'server',
+      title: 'netpoll/server multicore HTTP plaintext, 2 loops, 100 connections (wrk)',
+      unit: 'requests/s',
+      implementations: [
+        wrkImplementation('netpoll/server (multicore, numEventLoop 2)', viaServer('server_http.js', 'multicore', 2), found.wrk),
+        wrkImplementation('node:cluster, 2 workers', viaServer('multicore_server.js', 'cluster', 'http', 2), found.wrk),
+      ],
+      comparisons: [{ subject: 'netpoll/server (multicore, numEventLoop 2)', baseline: 'node:cluster, 2 workers', target: { op: '>=', ratio: 1.5 } }],
     });
   }
 
   // Each side holds its connections' fds, and the client process as many again.
   const conns = quick ? 500 : 10_000;
-  const fdLimit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
-  if (Number.isFinite(fdLimit) && fdLimit < conns + 200) {
-    pending.push(`netpoll/server idle connections: skipped: the open-file limit (ulimit -n) is ${fdLimit}, below the ${conns + 200} that ${conns} connections need.`);
+  const softLimit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
+  if (Number.isFinite(softLimit) && softLimit < conns + 200) {
+    pending.push(`netpoll/server idle connections: skipped: the open-file limit (ulimit -n) is ${softLimit}, below the ${conns + 200} that ${conns} connections need.`);
     return;
   }
-  const idleMs = quick ? 250 : 1000;
+  const idleMs = quick ? 250 : 3000;
   const idleImplementation = (label, kind) => ({
     label,
     run: async () => {
@@ -692,14 +864,25 @@ function serverFigures() {
       return { ...r, value: r.bytes_per_conn, note: `RSS growth; ${r.idle_cpu_ms_per_s.toFixed(2)} ms CPU per second while idle` };
     },
   });
-  figures.push({
+  const idle = {
     group: 'server',
     title: `netpoll/server ${conns.toLocaleString('en')} idle connections with an idle timeout, memory per connection`,
     unit: 'bytes',
     lowerIsBetter: true,
-    implementations: [idleImplementation('netpoll/server (idleTimeout)', 'server'), idleImplementation('node:net (socket.setTimeout)', 'net')],
-    comparisons: [{ subject: 'netpoll/server (idleTimeout)', baseline: 'node:net (socket.setTimeout)' }],
-  });
+    implementations: [idleImplementation('netpoll/server (idleTimeout)', 'server'), idleImplementation('node:net (socket.setTimeout)', 'net')].map(recorded),
+    comparisons: [{ subject: 'netpoll/server (idleTimeout)', baseline: 'node:net (socket.setTimeout)', context: true }],
+  };
+  figures.push(idle);
+  // The timer wheel arms one timer for its earliest bucket and runs nothing until then.
+  figures.push(
+    derivedFigure(idle, {
+      title: `netpoll/server ${conns.toLocaleString('en')} idle connections with an idle timeout, CPU while idle`,
+      unit: 'ms CPU/s',
+      lowerIsBetter: true,
+      pick: (r) => ({ value: r.idle_cpu_ms_per_s }),
+      comparisons: [{ subject: 'netpoll/server (idleTimeout)', baseline: 'node:net (socket.setTimeout)', absTarget: { op: '<=', value: 1 } }],
+    }),
+  );
 }
 
 function memoryFigures() {
@@ -738,9 +921,16 @@ function fmtUs(us) {
 function fmtValue(v, unit) {
   if (unit === 'µs') return fmtUs(v);
   if (unit === 'bytes') return `${v.toFixed(0)} B`;
+  if (unit === 'MB') return `${(v / 1e6).toFixed(1)} MB`;
+  if (unit === 'ms CPU/s') return `${v.toFixed(2)} ms CPU/s`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)}k`;
   return v.toFixed(0);
+}
+
+/** A value with its unit, where fmtValue does not already say it. */
+function withUnit(v, unit) {
+  return ['bytes', 'µs', 'MB', 'ms CPU/s'].includes(unit) ? fmtValue(v, unit) : `${fmtValue(v, unit)} ${unit}`;
 }
 
 function fmtRatio(r) {
@@ -752,6 +942,10 @@ function meets(target, ratio) {
   if (target.op === '>=') return ratio >= target.ratio;
   if (target.op === '>') return ratio > target.ratio;
   return ratio <= target.ratio;
+}
+
+function meetsAbs(target, value) {
+  return target.op === '<=' ? value <= target.value : value >= target.value;
 }
 
 async function runFigure(fig, results) {
@@ -813,15 +1007,17 @@ function summarize(fig, results) {
       row.min = Math.min(...ratios);
       row.max = Math.max(...ratios);
       row.met = meets(cmp.target, row.ratio);
-      if (cmp.absTarget && row.met !== false) row.met = abs[cmp.subject].value >= cmp.absTarget.value;
+      if (cmp.absTarget && row.met !== false) row.met = meetsAbs(cmp.absTarget, abs[cmp.subject].value);
+    } else if (cmp.absTarget && typeof abs[cmp.subject]?.value === 'number') {
+      // No ratio (a baseline of 0 or none), but the subject's absolute target can still be judged.
+      row.met = meetsAbs(cmp.absTarget, abs[cmp.subject].value);
     } else {
       row.skipped = abs[cmp.subject].skipped ?? abs[cmp.baseline].skipped;
     }
     results.push(row);
   }
   for (const [label, a] of Object.entries(abs)) {
-    const unit = fig.unit === 'bytes' || fig.unit === 'µs' ? '' : ` ${fig.unit}`;
-    const shown = a.skipped ? `skipped (${a.skipped})` : `${fmtValue(a.value, fig.unit)}${unit}${a.note ? ` (${a.note})` : ''}`;
+    const shown = a.skipped ? `skipped (${a.skipped})` : `${withUnit(a.value, fig.unit)}${a.note ? ` (${a.note})` : ''}`;
     console.log(`  ${fig.title} | ${label}: ${shown}`);
   }
 }
@@ -829,7 +1025,8 @@ function summarize(fig, results) {
 function targetText(row) {
   const parts = [];
   if (row.target) parts.push(`${row.target.op.replace('>=', '≥').replace('<=', '≤')} ${row.target.ratio}×`);
-  if (row.absTarget) parts.push(`≥ ${fmtValue(row.absTarget.value, row.figure.unit)} ${row.figure.unit}`);
+  if (row.absTarget) parts.push(`${row.absTarget.op.replace('>=', '≥').replace('<=', '≤')} ${withUnit(row.absTarget.value, row.figure.unit)}`);
+  if (!parts.length && row.context) parts.push('none (context)');
   return parts.join(', ');
 }
 
@@ -838,9 +1035,12 @@ function tableRows(results) {
     const fig = row.figure;
     const s = fig.abs[row.subject];
     const b = fig.abs[row.baseline];
-    const absText = (a) => (a.skipped ? 'skipped' : `${fmtValue(a.value, fig.unit)}${fig.unit === 'bytes' || fig.unit === 'µs' ? '' : ` ${fig.unit}`}${a.note ? ` (${a.note})` : ''}`);
+    const absText = (a) => (a.skipped ? 'skipped' : `${withUnit(a.value, fig.unit)}${a.note ? ` (${a.note})` : ''}`);
     const verdict = row.skipped ? `skipped: ${row.skipped}` : row.met === undefined ? '' : row.met ? 'met' : 'NOT met';
     return {
+      group: fig.group,
+      // c: context only (no target, not drawn); l: lower is better.
+      flags: `${row.context ? 'c' : ''}${fig.lowerIsBetter ? 'l' : ''}`,
       figure: fig.title,
       subject: row.subject,
       baseline: row.baseline,
@@ -890,9 +1090,19 @@ function escapeXml(s) {
 }
 
 /** A horizontal bar per ratio on a log scale centred on 1×, with the target as a red tick. */
-function svgChart(results) {
-  const rows = results.filter((r) => r.ratio !== undefined && !r.context);
-  const label = (r) => `${r.figure.title}: ${r.subject} vs ${r.baseline}`;
+function svgChart(tableRows) {
+  // From the table's own cells, so that rows kept from an earlier run (--only) are drawn too.
+  const number = (text) => Number(/([\d.]+)×/.exec(text)?.[1] ?? NaN);
+  const rows = tableRows
+    .filter((r) => !r.flags.includes('c') && Number.isFinite(number(r.ratio)))
+    .map((r) => ({
+      label: `${r.figure}: ${r.subject} vs ${r.baseline}`,
+      ratio: number(r.ratio),
+      target: Number.isFinite(number(r.target)) ? { ratio: number(r.target) } : undefined,
+      met: r.verdict === 'met' ? true : r.verdict === 'NOT met' ? false : undefined,
+      lowerIsBetter: r.flags.includes('l'),
+    }));
+  const label = (r) => r.label;
   const labelWidth = 430;
   const chartWidth = 420;
   const rowHeight = 22;
@@ -920,7 +1130,7 @@ function svgChart(results) {
     const y = top + i * rowHeight;
     const x0 = x(1);
     const x1 = x(r.ratio);
-    const good = r.met ?? (r.figure.lowerIsBetter ? r.ratio <= 1 : r.ratio >= 1);
+    const good = r.met ?? (r.lowerIsBetter ? r.ratio <= 1 : r.ratio >= 1);
     parts.push(`<text x="${labelWidth - 8}" y="${y + 14}" text-anchor="end">${escapeXml(label(r))}</text>`);
     parts.push(`<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 3}" width="${Math.max(1, Math.abs(x1 - x0)).toFixed(1)}" height="${rowHeight - 6}" fill="${good ? '#4a9d5b' : '#d9822b'}"/>`);
     const labelX = Math.max(x0, x1, r.target ? x(r.target.ratio) : 0) + 4;
@@ -934,12 +1144,77 @@ function svgChart(results) {
   return parts.join('\n') + '\n';
 }
 
-function markdown(rows, m, load, started, elapsedS) {
-  const esc = (s) => String(s).replace(/\|/g, '\\|');
+/** The groups in the order their rows appear in the report. */
+const GROUPS = ['dispatch', 'echo', 'http', 'trigger', 'remote', 'reactor', 'memory', 'server'];
+
+/** Where the report keeps which group each row and note belongs to (an HTML comment, invisible). */
+const DATA_MARK = '<!-- bench-data ';
+
+const escCell = (s) => String(s).replace(/\|/g, '\\|');
+
+/**
+ * The rows, notes and run descriptions of an existing report, for --only to keep the other
+ * groups'. A report written before reports carried their data is grouped by figure title.
+ */
+function readReport(file) {
+  if (!existsSync(file)) return undefined;
+  const text = readFileSync(file, 'utf8');
+  const cols = ['figure', 'subject', 'baseline', 'ratio', 'spread', 'target', 'verdict', 'cpuRatio', 'subjectAbs', 'baselineAbs'];
+  const table = text
+    .split('\n')
+    .filter((l) => l.startsWith('| ') && !l.startsWith('| figure |') && !l.startsWith('| ---'))
+    .map((l) => Object.fromEntries(l.slice(2, -2).split(/ (?<!\\)\| /).map((c, i) => [cols[i], c.replace(/\\\|/g, '|')])));
+  const notes = [];
+  const at = text.indexOf('Not measured in this run:');
+  if (at >= 0) for (const l of text.slice(at).split('\n').slice(2)) {
+    if (!l.startsWith('- ')) break;
+    notes.push(l.slice(2));
+  }
+  const dataAt = text.indexOf(DATA_MARK);
+  let data;
+  try {
+    data = dataAt >= 0 ? JSON.parse(text.slice(dataAt + DATA_MARK.length, text.indexOf(' -->', dataAt))) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (data && data.rows.length === table.length && data.pending.length === notes.length) {
+    return {
+      rows: table.map((r, i) => ({ ...r, group: data.rows[i][0], flags: data.rows[i][1] })),
+      pending: notes.map((text, i) => ({ group: data.pending[i], text })),
+      runs: data.runs,
+    };
+  }
+  const prefixes = [['Dispatch', 'dispatch'], ['Echo', 'echo'], ['HTTP', 'http'], ['trigger()', 'trigger'], ['Cross-thread', 'remote'], ['Reactor', 'reactor'], ['Memory', 'memory'], ['netpoll/server', 'server']];
+  const groupOf = (title) => prefixes.find(([p]) => title.startsWith(p))?.[1] ?? 'other';
+  const date = /on (\d{4}-\d\d-\d\d)/.exec(text)?.[1] ?? 'an earlier run';
+  const load = /at start \/ end: ([\d.]+) \/ ([\d.]+)/.exec(text);
+  const run = `${date}${load ? `, load ${load[1]} / ${load[2]}` : ''}`;
+  return {
+    rows: table.map((r) => ({ ...r, group: groupOf(r.figure), flags: r.target ? '' : 'c' })),
+    pending: notes.map((text) => ({ group: groupOf(text), text })),
+    runs: Object.fromEntries([...GROUPS, 'other'].map((g) => [g, run])),
+  };
+}
+
+/** This run's rows and notes in place of the same groups' in `old` (--only); the rest kept. */
+function mergeReport(old, fresh, ranGroups) {
+  const order = [...GROUPS, 'other'];
+  const byGroup = (list) => [...list].sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
+  const keep = (x) => !ranGroups.includes(x.group);
+  return {
+    rows: byGroup([...old.rows.filter(keep), ...fresh.rows]),
+    pending: byGroup([...old.pending.filter(keep), ...fresh.pending]),
+    runs: { ...Object.fromEntries(Object.entries(old.runs).filter(([g]) => !ranGroups.includes(g))), ...fresh.runs },
+  };
+}
+
+function markdown({ rows, pending, runs }, m, started) {
+  const esc = escCell;
+  const runText = [...new Set(Object.values(runs))];
   const lines = [];
   lines.push('# Benchmarks');
   lines.push('');
-  lines.push(`Generated by \`npm run bench\` (bench/run.mjs) on ${started.toISOString().slice(0, 10)}${quick ? ' in --quick mode (one short round: these numbers are only a smoke test)' : ''}.`);
+  lines.push(`Generated by \`npm run bench\` (bench/run.mjs) on ${started.toISOString().slice(0, 10)}${quick ? ' in --quick mode (one short round: these numbers are only a smoke test)' : ''}${runText.length > 1 ? ', some groups with `--only` (see Machine)' : ''}.`);
   lines.push('Every figure is a ratio to a baseline measured in the same run: each implementation runs in');
   lines.push(`a process of its own, alternating with its baselines, ${rounds} round${rounds === 1 ? '' : 's'} (echo: ${echoRounds}; the order rotates each round), and the`);
   lines.push('ratio is the median of the per-round ratios ("rounds" shows their spread). Absolute numbers');
@@ -953,8 +1228,12 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push(`- CPU: ${m.cpu}, ${m.cores} cores; memory ${m.memory}`);
   lines.push(`- Kernel: ${m.kernel}`);
   lines.push(`- Node.js: ${m.node}`);
-  lines.push(`- Load average (1 min) at start / end: ${load.start} / ${load.end}; run took ${elapsedS.toFixed(0)} s`);
-  lines.push(`- Echo: ${echoRounds} rounds; each server is started once per figure and warmed up for ${timing.serverWarmupMs} ms, then the servers take turns, ${timing.serverMeasureMs} ms measured each. HTTP: a fresh server per round, wrk for 1 s, then ${timing.wrkSeconds} s measured`);
+  if (runText.length === 1) lines.push(`- Run: ${runText[0]} (load average, 1 min, at start / end)`);
+  else {
+    lines.push('- Runs, merged with `--only` (load average, 1 min, at start / end):');
+    for (const t of runText) lines.push(`  - ${Object.keys(runs).filter((g) => runs[g] === t).join(', ')}: ${t}`);
+  }
+  lines.push(`- ${runText.length > 1 ? 'Timing of the newest run: echo' : 'Echo'}: ${echoRounds} rounds; each server is started once per figure and warmed up for ${timing.serverWarmupMs} ms, then the servers take turns, ${timing.serverMeasureMs} ms measured each. HTTP: a fresh server per round, wrk for 1 s, then ${timing.wrkSeconds} s measured`);
   lines.push('');
   lines.push('## Results');
   lines.push('');
@@ -967,9 +1246,11 @@ function markdown(rows, m, load, started, elapsedS) {
   if (pending.length) {
     lines.push('Not measured in this run:');
     lines.push('');
-    for (const p of pending) lines.push(`- ${p}`);
+    for (const p of pending) lines.push(`- ${p.text}`);
     lines.push('');
   }
+  lines.push(`${DATA_MARK}${JSON.stringify({ rows: rows.map((r) => [r.group, r.flags]), pending: pending.map((p) => p.group), runs })} -->`);
+  lines.push('');
   lines.push('![netpoll / baseline ratios](benchmarks.svg)');
   lines.push('');
   lines.push('## What each figure measures');
@@ -1005,15 +1286,26 @@ function markdown(rows, m, load, started, elapsedS) {
   lines.push('  only); HTTP plaintext under `wrk -t1` and echo under bench/loadgen.c (as in the echo figures),');
   lines.push('  each at 100 and 1000 connections (bench/multicore_server.ts starts the servers).');
   lines.push('- **netpoll/server** (issue 19): echo as in the echo figures at 100 connections, bench/server_echo.ts');
-  lines.push('  (examples/echo.ts) against the raw-poller echo example (examples/poller-echo.ts) and node:net;');
+  lines.push('  (examples/echo.ts) against the raw-poller echo example (examples/poller-echo.ts), node:net and');
+  lines.push('  `Bun.listen` (bench/bun_server.mjs, run by Bun; context, no target);');
+  lines.push('  10,000 connections echoing: the same load generator with one 64-byte message in flight on each of');
+  lines.push('  10,000 connections, 3 s measured after 1 s of settling (each round trip waits for the other 9,999),');
+  lines.push('  against `Bun.listen`, the raw poller and node:net; the "server RSS" rows are each server\'s resident');
+  lines.push('  memory (with its child processes) read as the measured window closes, every connection still open;');
   lines.push('  the Redis protocol under `redis-benchmark -P 16 -c 50 -q -t set,get` (the value is both tests\'');
-  lines.push('  requests over both tests\' time), examples/redis.ts against the same handler on node:net');
-  lines.push('  (bench/net_redis.ts); HTTP plaintext under `wrk -t1 -c100`, bench/server_http.ts against node:http');
-  lines.push('  (no Bun.serve row: the benchmarks have no Bun mechanism yet); and idle connections: the server\'s');
-  lines.push('  RSS growth per connection once a child process has opened them all (full GC before each reading;');
+  lines.push('  requests over both tests\' time), examples/redis.ts against the same commands on node:net');
+  lines.push('  (bench/net_redis.ts; both use examples/redis-commands.ts, so only the transport differs);');
+  lines.push('  HTTP plaintext under `wrk -t1 -c100`, bench/server_http.ts against node:http and `Bun.serve`;');
+  lines.push('  multicore HTTP: the same responder with `multicore: true, numEventLoop: 2` (two loop threads');
+  lines.push('  and the acceptor) against node:cluster with 2 node:http workers (bench/multicore_server.ts), CPU');
+  lines.push('  per request counted over the whole process tree; and idle connections: the server\'s RSS growth');
+  lines.push('  per connection once a child process has opened them all (full GC before each reading;');
   lines.push('  bench/server_idle.ts), with an idle timeout far longer than the run, against node:net with');
-  lines.push('  `socket.setTimeout`, and the CPU each server spends while they sit idle. Rows whose tool');
-  lines.push('  (redis-benchmark, wrk) is absent are skipped, saying why.');
+  lines.push('  `socket.setTimeout`; "CPU while idle" is the server process\'s CPU time (all threads) over 3 s in');
+  lines.push('  which the connections sit open and silent and no timeout is due, per second: the timer wheel arms');
+  lines.push('  one timer for its earliest bucket and runs nothing until then, so the target is an absolute');
+  lines.push('  ≤ 1 ms per second (0.1% of a core). Bun is found or installed by scripts/fetch-bun.mjs;');
+  lines.push('  without it, and for rows whose tool (redis-benchmark, wrk) is absent, the rows are skipped, saying why.');
   lines.push('- **Memory**: bytes the process holds per registered fd with 10,000 fds (socketpairs opened');
   lines.push('  first, then registered with `addRead({ fd, callback })`; full GC before each measurement): live JS');
   lines.push('  heap growth plus growth outside V8\'s heap (RSS growth minus V8 heap growth). The kernel\'s own');
@@ -1098,17 +1390,18 @@ const PROFILE_NOTES = `## Where the time goes (perf profiles, not regenerated)
 // ---- main ----
 
 async function main() {
+  const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
+  if (unknown.length) throw new RangeError(`--only: no group ${unknown.join(', ')}; the groups are ${GROUPS.join(', ')}`);
   const started = new Date();
   const loadStart = os.loadavg()[0].toFixed(2);
   build();
-  if (wanted('dispatch')) dispatchFigures();
-  if (wanted('echo')) echoFigures();
-  if (wanted('http')) httpFigures();
-  if (wanted('trigger')) triggerFigures();
-  if (wanted('remote')) remoteFigures();
-  if (wanted('reactor')) reactorFigures();
-  if (wanted('memory')) memoryFigures();
-  if (wanted('server')) serverFigures();
+  // Which group each "not measured" note belongs to (the floor's, from build(), is echo's).
+  const pendingGroup = pending.map(() => 'echo');
+  const makers = { dispatch: dispatchFigures, echo: echoFigures, http: httpFigures, trigger: triggerFigures, remote: remoteFigures, reactor: reactorFigures, memory: memoryFigures, server: serverFigures };
+  for (const group of GROUPS.filter(wanted)) {
+    makers[group]();
+    while (pendingGroup.length < pending.length) pendingGroup.push(group);
+  }
   const m = machine();
   console.log(`\n${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}; load ${loadStart}; ${rounds} round(s)${quick ? ', quick' : ''}\n`);
   const results = [];
@@ -1119,11 +1412,21 @@ async function main() {
   const loadEnd = os.loadavg()[0].toFixed(2);
   const elapsedS = (Date.now() - started.getTime()) / 1000;
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'benchmarks.md'), markdown(rows, m, { start: loadStart, end: loadEnd }, started, elapsedS));
-  writeFileSync(join(outDir, 'benchmarks.svg'), svgChart(results));
+  const ran = GROUPS.filter(wanted);
+  const run = `${started.toISOString().slice(0, 10)}, load ${loadStart} / ${loadEnd}, ${rounds} round${rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${elapsedS.toFixed(0)} s${bunFound?.version ? `; Bun ${bunFound.version}` : ''}`;
+  const fresh = {
+    rows,
+    pending: pending.map((text, i) => ({ group: pendingGroup[i] ?? 'other', text })),
+    runs: Object.fromEntries(ran.map((g) => [g, run])),
+  };
+  const reportFile = join(outDir, 'benchmarks.md');
+  const old = only ? readReport(reportFile) : undefined;
+  const report = old ? mergeReport(old, fresh, ran) : fresh;
+  writeFileSync(reportFile, markdown(report, m, started));
+  writeFileSync(join(outDir, 'benchmarks.svg'), svgChart(report.rows));
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(join(buildDir, 'benchmarks.json'), JSON.stringify({ machine: m, quick, rounds, figures: figures.map((f) => ({ title: f.title, unit: f.unit, rounds: f.rounds, abs: f.abs })) }, null, 1) + '\n');
-  console.log(`\nwrote ${relative(root, join(outDir, 'benchmarks.md'))} and benchmarks.svg (${elapsedS.toFixed(0)} s)`);
+  console.log(`\n${old ? `replaced the ${ran.join(', ')} rows of` : 'wrote'} ${relative(root, reportFile)} and benchmarks.svg (${elapsedS.toFixed(0)} s)`);
   if (errors.length) {
     // A benchmark that broke (as opposed to one skipped for a stated reason) fails the run.
     console.error(`\n${errors.length} benchmark run(s) failed:\n${errors.join('\n')}`);

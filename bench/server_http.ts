@@ -1,40 +1,20 @@
-// The netpoll/server HTTP responder of the plaintext benchmark: what bench/node_http.ts
-// answers (200 "Hello, World!" with Content-Type, Content-Length, Date and Server headers)
-// to every request, pipelining included. It only finds where each request head ends (no
-// request bodies: wrk sends none); examples/http.ts is the full parser (bench/netpoll_http.ts).
+// The netpoll/server HTTP plaintext server under test (bench/server_http_handler.ts), on one
+// event loop on this thread, or with `multicore` on <loops> loop threads (numEventLoop).
+// Its responder only finds where each request head ends (wrk sends no bodies);
+// examples/http.ts is the full parser (bench/netpoll_http.ts).
 //
-//   node dist/bench/server_http.js <max_seconds>
+//   node dist/bench/server_http.js <max_seconds> [multicore <loops>]
 // listens on 127.0.0.1 (any port), prints "PORT <n>", exits on SIGTERM or after max_seconds.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { serve } from 'netpoll/server';
+import handler from './server_http_handler.js';
+import { intArg } from './util.js';
 import { serveEngine } from './server_util.js';
 
-const HEAD_END = Buffer.from('\r\n\r\n');
-let response = build();
-// The Date header changes once a second; the reply is rebuilt then, not per request.
-setInterval(() => (response = build()), 1000).unref();
-
-function build(): Buffer {
-  return Buffer.from(
-    'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n' +
-      `Date: ${new Date().toUTCString()}\r\nServer: netpoll\r\n\r\nHello, World!`,
-    'latin1',
-  );
-}
-
+const addr = 'tcp://127.0.0.1:0';
 serveEngine(
-  serve(
-    {
-      onTraffic(conn) {
-        const input = conn.peek();
-        let from = 0;
-        for (let end = input.indexOf(HEAD_END, from); end >= 0; end = input.indexOf(HEAD_END, from)) {
-          from = end + 4;
-          conn.write(response);
-        }
-        conn.discard(from);
-      },
-    },
-    'tcp://127.0.0.1:0',
-    { backlog: 4096 },
-  ),
+  process.argv[3] === 'multicore'
+    ? serve(pathToFileURL(join(__dirname, 'server_http_handler.js')), addr, { multicore: true, numEventLoop: intArg(4, 2), backlog: 4096 })
+    : serve(handler, addr, { backlog: 4096 }),
 );
