@@ -755,12 +755,12 @@ function serverFigures() {
       implementations: [
         echoImplementation('netpoll/server', viaServer('server_echo.js'), manyConns, many),
         ...(bun ? [echoImplementation('Bun.listen', viaBun(bun, 'echo'), manyConns, many)] : []),
-        echoImplementation('raw poller (examples/echo.ts)', viaServer('netpoll_echo.js'), manyConns, many),
+        echoImplementation('raw poller (examples/poller-echo.ts)', viaServer('netpoll_echo.js'), manyConns, many),
         echoImplementation('node:net', viaServer('net_echo.js'), manyConns, many),
       ].map(recorded),
       comparisons: [
         ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.listen', target: { op: '>=', ratio: 1 } }] : []),
-        { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', context: true },
+        { subject: 'netpoll/server', baseline: 'raw poller (examples/poller-echo.ts)', context: true },
         { subject: 'netpoll/server', baseline: 'node:net', context: true },
       ],
     };
@@ -773,7 +773,7 @@ function serverFigures() {
         pick: (r) => (Number.isFinite(r.rss) ? { value: r.rss } : { skipped: 'no /proc/<pid>/status to read the RSS from' }),
         comparisons: [
           ...(bun ? [{ subject: 'netpoll/server', baseline: 'Bun.listen', target: { op: '<=', ratio: 1 } }] : []),
-          { subject: 'netpoll/server', baseline: 'raw poller (examples/echo.ts)', context: true },
+          { subject: 'netpoll/server', baseline: 'raw poller (examples/poller-echo.ts)', context: true },
           { subject: 'netpoll/server', baseline: 'node:net', context: true },
         ],
       }),
