@@ -19,13 +19,20 @@ export class SlabPool {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class OutboundBuffer {
-  /** The queued chunks, oldest first; the first `#head` bytes of chunk 0 are already written. */
-  #chunks: Buffer[] = [];
+  // The queue lives in slots [#first, #first + #count) of three parallel arrays. Slots are
+  // reused, never removed: an emptied queue starts again at slot 0, so the arrays keep their
+  // size and no write or consume changes an array's length (V8 does that in its runtime).
+  /** The queued chunks, oldest first; the first `#head` bytes of the oldest are already written. */
+  readonly #chunks: Buffer[] = [];
   /** Per chunk: how many of its bytes are filled. */
-  #ends: number[] = [];
+  readonly #ends: number[] = [];
   /** Per chunk: whether it is a slab of the pool (still fillable when last; given back once written). */
-  #owned: boolean[] = [];
+  readonly #owned: boolean[] = [];
+  #first = 0;
+  #count = 0;
   #head = 0;
   #length = 0;
 
@@ -35,6 +42,21 @@ export class OutboundBuffer {
     return this.#length;
   }
 
+  /** How many chunks are queued. */
+  get chunks(): number {
+    return this.#count;
+  }
+
+  /** The oldest chunk (there must be one): its unwritten bytes start at {@link firstStart}. */
+  get firstChunk(): Buffer {
+    return this.#chunks[this.#first];
+  }
+
+  /** Where the unwritten bytes of the oldest chunk start. */
+  get firstStart(): number {
+    return this.#head;
+  }
+
   /** Queues the bytes of `data`; `copy` forces a copy even when large. */
   push(data: Uint8Array, copy: boolean): void {
     const n = data.length;
@@ -42,8 +64,8 @@ export class OutboundBuffer {
     const slabSize = this.pool.size;
     this.#length += n;
     let off = 0;
-    const last = this.#chunks.length - 1;
-    if (n < slabSize && last >= 0 && this.#owned[last]) {
+    const last = this.#first + this.#count - 1;
+    if (n < slabSize && this.#count > 0 && this.#owned[last]) {
       const tail = this.#chunks[last];
       const used = this.#ends[last];
       const k = Math.min(tail.length - used, n);
@@ -67,8 +89,8 @@ export class OutboundBuffer {
 
   /** Queues a string's UTF-8 bytes. */
   pushString(s: string): void {
-    const last = this.#chunks.length - 1;
-    if (last >= 0 && this.#owned[last]) {
+    const last = this.#first + this.#count - 1;
+    if (this.#count > 0 && this.#owned[last]) {
       const tail = this.#chunks[last];
       const used = this.#ends[last];
       if (s.length * 3 <= tail.length - used) {
@@ -84,12 +106,13 @@ export class OutboundBuffer {
   /** The queued bytes as views for writev, at most `max` of them. */
   iovecs(max: number): Buffer[] {
     const chunks = this.#chunks;
-    const n = Math.min(chunks.length, max);
+    const n = Math.min(this.#count, max);
     const out = new Array<Buffer>(n);
     for (let i = 0; i < n; i++) {
-      const c = chunks[i];
+      const slot = this.#first + i;
+      const c = chunks[slot];
       const start = i === 0 ? this.#head : 0;
-      const end = this.#ends[i];
+      const end = this.#ends[slot];
       out[i] = start === 0 && end === c.length ? c : c.subarray(start, end);
     }
     return out;
@@ -98,8 +121,9 @@ export class OutboundBuffer {
   /** Drops the first `n` bytes (they were written). */
   consume(n: number): void {
     this.#length -= n;
-    while (n > 0 && this.#chunks.length > 0) {
-      const left = this.#ends[0] - this.#head;
+    if (this.#length === 0) return this.clear(); // all written: the usual case
+    while (n > 0 && this.#count > 0) {
+      const left = this.#ends[this.#first] - this.#head;
       if (n < left) {
         this.#head += n;
         return;
@@ -109,22 +133,41 @@ export class OutboundBuffer {
     }
   }
 
-  /** Drops everything (the connection is gone). */
+  /** Drops everything (the connection is gone, or all was written). */
   clear(): void {
-    while (this.#chunks.length > 0) this.#dropFirst();
+    while (this.#count > 0) this.#dropFirst();
+    this.#first = 0;
+    this.#head = 0;
     this.#length = 0;
   }
 
   #add(chunk: Buffer, end: number, owned: boolean): void {
-    this.#chunks.push(chunk);
-    this.#ends.push(end);
-    this.#owned.push(owned);
+    let slot = this.#first + this.#count;
+    if (slot === this.#chunks.length && this.#first > 0 && this.#first >= this.#count) {
+      // Out of slots at the end while the front ones are free: move the queue to the front.
+      for (let i = 0; i < this.#count; i++) {
+        const from = this.#first + i;
+        this.#chunks[i] = this.#chunks[from];
+        this.#ends[i] = this.#ends[from];
+        this.#owned[i] = this.#owned[from];
+        this.#chunks[from] = EMPTY;
+      }
+      this.#first = 0;
+      slot = this.#count;
+    }
+    this.#chunks[slot] = chunk;
+    this.#ends[slot] = end;
+    this.#owned[slot] = owned;
+    this.#count++;
   }
 
   #dropFirst(): void {
-    const c = this.#chunks.shift()!;
-    this.#ends.shift();
-    if (this.#owned.shift() === true) this.pool.put(c);
+    const slot = this.#first;
+    const c = this.#chunks[slot];
+    this.#chunks[slot] = EMPTY; // a caller's large buffer is not kept alive by a free slot
+    if (this.#owned[slot]) this.pool.put(c);
+    this.#count--;
+    this.#first = this.#count === 0 ? 0 : slot + 1;
     this.#head = 0;
   }
 }
