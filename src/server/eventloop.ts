@@ -19,6 +19,14 @@ import { Action, type HandlerMethods, type TickResult } from './handler.js';
 import type { ResolvedOptions } from './options.js';
 import { TimerWheel } from './timers.js';
 
+// Taken once: tsc's CommonJS output reads a re-exported name through a getter on the index
+// module's exports object, which V8 cannot inline; per event, that lookup cost as much as the
+// loop's own work.
+const { read: readFd, write: writeFd, writev: writevFd, IOV_MAX } = socket;
+const isErrorOnly = isErrorOnlyEvent;
+const isRead = isReadEvent;
+const isWrite = isWriteEvent;
+
 const READ = 1;
 const WRITE = 2;
 /** Whether `conn` is closed: a call, so that TypeScript does not keep a narrowing across calls that close it. */
@@ -196,7 +204,7 @@ export class EventLoop implements ConnOwner {
 
   /** gnet's processIO: errors without data close at once; then write before read; read, then the end. */
   #processIO(conn: Connection, event: IOEvent, flags: IOFlags): void {
-    if (isErrorOnlyEvent(event, flags)) {
+    if (isErrorOnly(event, flags)) {
       // Broken, nothing to read or write: do not bother writing (gnet releases the output).
       let err: Error | undefined;
       try {
@@ -208,12 +216,12 @@ export class EventLoop implements ConnOwner {
     }
     // Output first: when the peer is slow or gone, what it was sent leaves (or fails) before
     // more requests are taken in.
-    if (isWriteEvent(event)) {
+    if (isWrite(event)) {
       conn.waitingWritable = false;
       this.#settle(conn);
       if (gone(conn)) return;
     }
-    if (isReadEvent(event) && conn.reading) this.#read(conn);
+    if (isRead(event) && conn.reading) this.#read(conn);
   }
 
   #read(conn: Connection): void {
@@ -223,7 +231,7 @@ export class EventLoop implements ConnOwner {
     for (;;) {
       let n: number;
       try {
-        n = socket.read(conn.fd, buf);
+        n = readFd(conn.fd, buf);
       } catch (e) {
         return this.closeNow(conn, asError(e)); // ECONNRESET and the like
       }
@@ -266,7 +274,7 @@ export class EventLoop implements ConnOwner {
       try {
         // One chunk (the usual case: the replies of one onTraffic share a slab) goes out with
         // write() and an offset, without the array and the view that writev would take.
-        n = out.chunks === 1 ? socket.write(conn.fd, out.firstChunk, out.firstStart, want) : socket.writev(conn.fd, out.iovecs(socket.IOV_MAX));
+        n = out.chunks === 1 ? writeFd(conn.fd, out.firstChunk, out.firstStart, want) : writevFd(conn.fd, out.iovecs(IOV_MAX));
       } catch (e) {
         out.clear();
         return this.closeNow(conn, asError(e)); // EPIPE, ECONNRESET
