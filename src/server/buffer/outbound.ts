@@ -21,6 +21,24 @@ export class SlabPool {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Strings up to this long are tried as ASCII in JavaScript: short replies ('+OK\r\n') are the usual writes. */
+const SHORT_STRING = 64;
+
+/**
+ * Writes `s` at `at` if it is all ASCII (then its UTF-8 bytes are its char codes): its length,
+ * or -1 (what was stored is garbage past the end, to be overwritten). For short strings this
+ * beats Buffer#write, whose call into C++ costs more than the copy.
+ */
+function writeAscii(buf: Buffer, s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    buf[at + i] = c;
+  }
+  return n;
+}
+
 export class OutboundBuffer {
   // The queue lives in slots [#first, #first + #count) of three parallel arrays. Slots are
   // reused, never removed: an emptied queue starts again at slot 0, so the arrays keep their
@@ -87,20 +105,23 @@ export class OutboundBuffer {
     this.#add(slab, rest, true);
   }
 
-  /** Queues a string's UTF-8 bytes. */
+  /** Queues a string's UTF-8 bytes, written straight into a slab when it fits one. */
   pushString(s: string): void {
-    const last = this.#first + this.#count - 1;
-    if (this.#count > 0 && this.#owned[last]) {
-      const tail = this.#chunks[last];
-      const used = this.#ends[last];
-      if (s.length * 3 <= tail.length - used) {
-        const n = tail.write(s, used);
-        this.#ends[last] = used + n;
-        this.#length += n;
-        return;
-      }
+    const len = s.length;
+    if (len === 0) return;
+    const most = len * 3; // UTF-8 bytes per UTF-16 unit, at most
+    let last = this.#first + this.#count - 1;
+    if (this.#count === 0 || !this.#owned[last] || this.#chunks[last].length - this.#ends[last] < most) {
+      if (most > this.pool.size) return this.push(Buffer.from(s), false);
+      this.#add(this.pool.get(), 0, true);
+      last = this.#first + this.#count - 1;
     }
-    this.push(Buffer.from(s), false);
+    const tail = this.#chunks[last];
+    const used = this.#ends[last];
+    const n = len <= SHORT_STRING ? writeAscii(tail, s, used) : -1;
+    const wrote = n >= 0 ? n : tail.write(s, used);
+    this.#ends[last] = used + wrote;
+    this.#length += wrote;
   }
 
   /** The queued bytes as views for writev, at most `max` of them. */
