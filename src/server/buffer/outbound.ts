@@ -24,6 +24,9 @@ const EMPTY = Buffer.alloc(0);
 /** Strings up to this long are tried as ASCII in JavaScript: short replies ('+OK\r\n') are the usual writes. */
 const SHORT_STRING = 64;
 
+/** Queue slots an emptied queue keeps. */
+const MAX_KEPT_SLOTS = 64;
+
 /**
  * Writes `s` at `at` if it is all ASCII (then its UTF-8 bytes are its char codes): its length,
  * or -1 (what was stored is garbage past the end, to be overwritten). For short strings this
@@ -44,11 +47,11 @@ export class OutboundBuffer {
   // reused, never removed: an emptied queue starts again at slot 0, so the arrays keep their
   // size and no write or consume changes an array's length (V8 does that in its runtime).
   /** The queued chunks, oldest first; the first `#head` bytes of the oldest are already written. */
-  readonly #chunks: Buffer[] = [];
+  #chunks: Buffer[] = [];
   /** Per chunk: how many of its bytes are filled. */
-  readonly #ends: number[] = [];
+  #ends: number[] = [];
   /** Per chunk: whether it is a slab of the pool (still fillable when last; given back once written). */
-  readonly #owned: boolean[] = [];
+  #owned: boolean[] = [];
   #first = 0;
   #count = 0;
   #head = 0;
@@ -157,6 +160,13 @@ export class OutboundBuffer {
   /** Drops everything (the connection is gone, or all was written). */
   clear(): void {
     while (this.#count > 0) this.#dropFirst();
+    if (this.#chunks.length > MAX_KEPT_SLOTS) {
+      // A burst of many chunks (large writes past the high-water mark) made the arrays long:
+      // they are not kept for the connection's lifetime.
+      this.#chunks = [];
+      this.#ends = [];
+      this.#owned = [];
+    }
     this.#first = 0;
     this.#head = 0;
     this.#length = 0;
