@@ -75,7 +75,7 @@ export class EventLoop implements ConnOwner {
   /** Settling the dirty list now (a nested call leaves what it adds to the running loop). */
   #settlingDirty = false;
   /**
-   * The connection whose outermost handler call runs now: #invoke settles it when the call
+   * The connection whose outermost handler call runs now: #call settles it when the call
    * returns, so its writes need no place in the dirty list.
    */
   #current: Connection | undefined = undefined;
