@@ -113,18 +113,27 @@ export class OutboundBuffer {
     const len = s.length;
     if (len === 0) return;
     const most = len * 3; // UTF-8 bytes per UTF-16 unit, at most
-    let last = this.#first + this.#count - 1;
-    if (this.#count === 0 || !this.#owned[last] || this.#chunks[last].length - this.#ends[last] < most) {
-      if (most > this.pool.size) return this.push(Buffer.from(s), false);
-      this.#add(this.pool.get(), 0, true);
-      last = this.#first + this.#count - 1;
+    const short = len <= SHORT_STRING;
+    const last = this.#first + this.#count - 1;
+    if (this.#count > 0 && this.#owned[last]) {
+      const tail = this.#chunks[last];
+      const used = this.#ends[last];
+      const room = tail.length - used;
+      // An ASCII string needs only its length; others may need up to `most`.
+      const n = short && room >= len ? writeAscii(tail, s, used) : -1;
+      if (n >= 0 || room >= most) return this.#filled(last, n >= 0 ? n : tail.write(s, used));
     }
-    const tail = this.#chunks[last];
-    const used = this.#ends[last];
-    const n = len <= SHORT_STRING ? writeAscii(tail, s, used) : -1;
-    const wrote = n >= 0 ? n : tail.write(s, used);
-    this.#ends[last] = used + wrote;
-    this.#length += wrote;
+    if (most > this.pool.size) return this.push(Buffer.from(s), false);
+    const slab = this.pool.get();
+    const n = short ? writeAscii(slab, s, 0) : -1;
+    this.#add(slab, 0, true);
+    this.#filled(this.#first + this.#count - 1, n >= 0 ? n : slab.write(s, 0));
+  }
+
+  /** `n` more bytes of the chunk in `slot` are filled. */
+  #filled(slot: number, n: number): void {
+    this.#ends[slot] += n;
+    this.#length += n;
   }
 
   /** The queued bytes as views for writev, at most `max` of them. */
