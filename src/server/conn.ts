@@ -349,9 +349,15 @@ export class Connection implements Conn, TimerEntry {
   #queue(data: unknown, name: string): void {
     if (typeof data === 'string') return this.outbound.pushString(data);
     if (!(data instanceof Uint8Array)) throw invalidType(name, 'a Buffer, Uint8Array or string', data);
-    // A view of memory the loop reuses is copied whatever its size.
+    // Writes shorter than a slab are copied anyway; a longer view of memory the loop reuses
+    // is copied too.
+    const out = this.outbound;
+    out.push(data, data.length >= out.pool.size && this.#aliasesLoopMemory(data));
+  }
+
+  #aliasesLoopMemory(data: Uint8Array): boolean {
     const b = data.buffer;
-    this.outbound.push(data, b === this.owner.readBuffer.buffer || b === this.inbound.storage);
+    return b === this.owner.readBuffer.buffer || b === this.inbound.storage;
   }
 
   flush(): void {

@@ -19,6 +19,14 @@ import { Action, type HandlerMethods, type TickResult } from './handler.js';
 import type { ResolvedOptions } from './options.js';
 import { TimerWheel } from './timers.js';
 
+// Taken once: tsc's CommonJS output reads a re-exported name through a getter on the index
+// module's exports object, which V8 cannot inline; per event, that lookup cost as much as the
+// loop's own work.
+const { read: readFd, write: writeFd, writev: writevFd, IOV_MAX } = socket;
+const isErrorOnly = isErrorOnlyEvent;
+const isRead = isReadEvent;
+const isWrite = isWriteEvent;
+
 const READ = 1;
 const WRITE = 2;
 /** Whether `conn` is closed: a call, so that TypeScript does not keep a narrowing across calls that close it. */
@@ -61,9 +69,30 @@ export class EventLoop implements ConnOwner {
   readonly #others = new Map<number, (event: IOEvent, flags: IOFlags) => void>();
   readonly #wheel: TimerWheel<Connection>;
   /** Connections to settle once the current handler call returns. */
-  #dirty: Connection[] = [];
+  readonly #dirty: Connection[] = [];
   /** How deep in handler calls we are: settling waits until the outermost returns. */
   #depth = 0;
+  /** Settling the dirty list now (a nested call leaves what it adds to the running loop). */
+  #settlingDirty = false;
+  /**
+   * The connection whose outermost handler call runs now: #call settles it when the call
+   * returns, so its writes need no place in the dirty list.
+   */
+  #current: Connection | undefined = undefined;
+  /** The handler's per-connection methods, read once (the hot path calls them per event). */
+  readonly #onTraffic: ((conn: Connection) => unknown) | undefined;
+  /**
+   * The clock for activity stamps: read once per poll batch or per 16 stamps, not per read
+   * and write (performance.now() costs about 50 ns). A stamp is stale by at most the time the
+   * handler calls since the last read took, within one synchronous run of the loop (a
+   * microtask ends it): an idle timeout may come that much early, which matters only for
+   * timeouts as short as 16 handler calls are slow.
+   */
+  #now = 0;
+  #clockUses = 0;
+  readonly #clockExpires = (): void => {
+    this.#clockUses = 0;
+  };
   #closed = false;
   #tickTimer: NodeJS.Timeout | undefined;
   readonly polling: Promise<Error>;
@@ -78,6 +107,7 @@ export class EventLoop implements ConnOwner {
     this.pool = new SlabPool(options.writeBufferCap);
     this.highWaterMark = options.highWaterMark;
     this.lowWaterMark = options.lowWaterMark;
+    this.#onTraffic = handler.onTraffic as ((conn: Connection) => unknown) | undefined;
     this.#wheel = new TimerWheel<Connection>((c) => this.#expire(c));
     this.poller = openPoller();
     this.polling = this.poller.polling(this.#onEvent);
@@ -177,7 +207,7 @@ export class EventLoop implements ConnOwner {
 
   /** gnet's processIO: errors without data close at once; then write before read; read, then the end. */
   #processIO(conn: Connection, event: IOEvent, flags: IOFlags): void {
-    if (isErrorOnlyEvent(event, flags)) {
+    if (isErrorOnly(event, flags)) {
       // Broken, nothing to read or write: do not bother writing (gnet releases the output).
       let err: Error | undefined;
       try {
@@ -189,7 +219,7 @@ export class EventLoop implements ConnOwner {
     }
     // Output first: when the peer is slow or gone, what it was sent leaves (or fails) before
     // more requests are taken in.
-    if (isWriteEvent(event)) {
+    if (isWrite(event)) {
       conn.waitingWritable = false;
       this.#settle(conn);
       if (gone(conn)) return;
@@ -197,12 +227,12 @@ export class EventLoop implements ConnOwner {
     // A wake still queued with input buffered (resume() after a pause): that onTraffic comes
     // first, before more is read, so that an end of stream read now cannot close the
     // connection before the handler saw what the peer sent ahead of it.
-    if (isReadEvent(event) && conn.reading && conn.wakeQueued && conn.inboundBuffered > 0) {
+    if (isRead(event) && conn.reading && conn.wakeQueued && conn.inboundBuffered > 0) {
       conn.wakeQueued = false;
       this.#invoke(conn, 'onTraffic');
       if (gone(conn)) return;
     }
-    if (isReadEvent(event) && conn.reading) this.#read(conn);
+    if (isRead(event) && conn.reading) this.#read(conn);
   }
 
   #read(conn: Connection): void {
@@ -212,7 +242,7 @@ export class EventLoop implements ConnOwner {
     for (;;) {
       let n: number;
       try {
-        n = socket.read(conn.fd, buf);
+        n = readFd(conn.fd, buf);
       } catch (e) {
         return this.closeNow(conn, asError(e)); // ECONNRESET and the like
       }
@@ -226,7 +256,7 @@ export class EventLoop implements ConnOwner {
       this.#active(conn);
       conn.curStart = 0;
       conn.curEnd = n;
-      this.#invoke(conn, 'onTraffic');
+      this.#traffic(conn);
       // What the handler left unread moves to the connection's own buffer (the read buffer is the loop's).
       if (conn.curEnd > conn.curStart) {
         if (conn.state !== ConnState.Closed) conn.inbound.append(buf.subarray(conn.curStart, conn.curEnd));
@@ -253,8 +283,9 @@ export class EventLoop implements ConnOwner {
       const want = out.length;
       let n: number;
       try {
-        const iov = out.iovecs(socket.IOV_MAX);
-        n = iov.length === 1 ? socket.write(conn.fd, iov[0]) : socket.writev(conn.fd, iov);
+        // One chunk (the usual case: the replies of one onTraffic share a slab) goes out with
+        // write() and an offset, without the array and the view that writev would take.
+        n = out.chunks === 1 ? writeFd(conn.fd, out.firstChunk, out.firstStart, want) : writevFd(conn.fd, out.iovecs(IOV_MAX));
       } catch (e) {
         out.clear();
         return this.closeNow(conn, asError(e)); // EPIPE, ECONNRESET
@@ -282,8 +313,22 @@ export class EventLoop implements ConnOwner {
   }
 
   #active(conn: Connection): void {
-    conn.lastActivity = performance.now();
-    if (conn.timeout > 0) conn.deadline = conn.lastActivity + conn.timeout;
+    const now = this.#clock();
+    conn.lastActivity = now;
+    if (conn.timeout > 0) conn.deadline = now + conn.timeout;
+  }
+
+  /** performance.now(), read again after a microtask checkpoint (each poll batch ends in one) or 16 uses. */
+  #clock(): number {
+    if (this.#clockUses === 0) {
+      this.#now = performance.now();
+      queueMicrotask(this.#clockExpires);
+    } else if (this.#clockUses >= 16) {
+      this.#now = performance.now();
+      this.#clockUses = 1;
+    }
+    this.#clockUses++;
+    return this.#now;
   }
 
   /**
@@ -389,26 +434,43 @@ export class EventLoop implements ConnOwner {
   // ---- handler calls ----
 
   #invoke(conn: Connection, name: 'onOpen' | 'onTraffic' | 'onDrain'): void {
-    const method = this.handler[name];
+    this.#call(conn, this.handler[name] as ((conn: Connection) => unknown) | undefined, name);
+  }
+
+  /** onTraffic: the per-event call, with the method read once. */
+  #traffic(conn: Connection): void {
+    this.#call(conn, this.#onTraffic, 'onTraffic');
+  }
+
+  #call(conn: Connection, method: ((conn: Connection) => unknown) | undefined, name: string): void {
     if (typeof method !== 'function') {
       if (this.#depth === 0) this.#settle(conn);
       return;
     }
+    const outer = this.#depth === 0;
+    if (outer) this.#current = conn;
     this.#depth++;
     let result: unknown;
     try {
       result = method(conn);
     } catch (e) {
       this.#depth--;
+      if (outer) this.#current = undefined;
       this.#fail(conn, e, name);
       if (this.#depth === 0) this.#settleDirty();
       return;
     }
     this.#depth--;
-    this.#act(conn, result, name);
+    if (outer) this.#current = undefined;
+    if (result !== undefined) this.#act(conn, result, name);
     if (this.#depth === 0) {
       this.#settle(conn);
       this.#settleDirty();
+    } else if (!conn.dirty) {
+      // A nested call (an onDrain from a write inside another handler call): the outermost
+      // call settles its own connection only, so this one waits in the dirty list.
+      conn.dirty = true;
+      this.#dirty.push(conn);
     }
   }
 
@@ -446,6 +508,8 @@ export class EventLoop implements ConnOwner {
 
   touch(conn: Connection): void {
     if (this.#depth > 0) {
+      // The connection of the outermost handler call is settled when that call returns.
+      if (conn === this.#current && this.#depth === 1) return;
       if (!conn.dirty) {
         conn.dirty = true;
         this.#dirty.push(conn);
@@ -456,13 +520,24 @@ export class EventLoop implements ConnOwner {
   }
 
   #settleDirty(): void {
-    while (this.#dirty.length > 0) {
-      const list = this.#dirty;
-      this.#dirty = [];
-      for (const c of list) {
+    // Settling may call handlers that dirty more connections: they join this list, and this
+    // loop (not a nested one) reaches them.
+    if (this.#settlingDirty) return;
+    const list = this.#dirty;
+    if (list.length === 0) return;
+    this.#settlingDirty = true;
+    let i = 0;
+    try {
+      for (; i < list.length; i++) {
+        const c = list[i];
         c.dirty = false;
         this.#settle(c);
       }
+    } finally {
+      // Only a bug here ends the loop early: what is left may be dirtied (and listed) again.
+      for (; i < list.length; i++) list[i].dirty = false;
+      list.length = 0;
+      this.#settlingDirty = false;
     }
   }
 
