@@ -165,6 +165,56 @@ test('a connection whose fd was closed behind the engine\'s back, and whose numb
   }
 });
 
+test('hostile values returned by onClose, onTick, onOpen and onTraffic (throwing getters, Proxies, revoked Proxies) cost at most their connection; stop() still resolves', async () => {
+  const hostile = [
+    () => ({ get then() { throw new Error('then getter'); } }),
+    () => new Proxy({}, { get() { throw new Error('proxy get'); } }),
+    () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy; },
+    () => { const p = Promise.resolve(1); Object.defineProperty(p, 'constructor', { get() { throw new Error('constructor getter'); } }); return p; },
+  ];
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown): void => void uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    for (const make of hostile) {
+      let ticks = 0;
+      const closes: (Error | undefined)[] = [];
+      const engine = await serve({
+        onOpen: (c) => (c.context === undefined ? undefined : make()) as never,
+        onTraffic: (c) => (c.write(c.next()), make()) as never,
+        onClose: (_c, err) => (closes.push(err), make()) as never,
+        onTick: () => (ticks++ === 0 ? { delay: 5, get action() { return make(); } } : make()) as never,
+      }, 'tcp://127.0.0.1:0');
+      try {
+        const clients: net.Socket[] = [];
+        for (let i = 0; i < 3; i++) {
+          const s = net.connect(portOf(engine), '127.0.0.1', () => s.write('x'));
+          s.on('error', () => {});
+          clients.push(s);
+        }
+        await until(() => closes.length === 3, 5000, 'three closes');
+        for (let i = 0; i < 2; i++) {
+          const s = net.connect(portOf(engine), '127.0.0.1');
+          s.on('error', () => {});
+          clients.push(s);
+        }
+        await until(() => engine.countConnections() === 2, 5000, 'two more');
+        await until(() => ticks >= 2, 5000, 'a second tick');
+        await within(engine.stop(), 5000, 'stop');
+        assert.is(engine.countConnections(), 0);
+        assert.is(closes.length, 5);
+        for (const s of clients) s.destroy();
+      } finally {
+        await within(engine.stop(), 5000, 'stop (finally)');
+      }
+    }
+    await sleep(20);
+    assert.equal(uncaught, []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+});
+
 test('stop() gives a peer that never reads stopTimeout ms, then closes it with ERR_ENGINE_STOPPED', async () => {
   const closes: (Error | undefined)[] = [];
   const engine = await serve({
