@@ -1,10 +1,11 @@
 // netpoll/server against hostile handlers and peers: throwing getters, re-entrant stop(),
-// onClose that throws or writes, an fd closed behind the engine's back, a peer that never
-// reads during stop(), random operation sequences against real sockets.
+// onClose that throws or writes, hostile return values, an fd closed behind the engine's
+// back, a peer that never reads during stop(). Random operation sequences against real
+// sockets are test/reliability/model-server.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
-import { Action, serve, type Conn, type Engine, type EventHandler } from '../../src/server.js';
+import { serve, type Conn, type Engine, type EventHandler } from '../../src/server.js';
 import { socket } from '../../src/index.js';
 import { libkqueue, sleep, within } from '../helpers.js';
 
@@ -234,56 +235,6 @@ test('stop() gives a peer that never reads stopTimeout ms, then closes it with E
   assert.ok(Date.now() - t0 >= 150);
   assert.is((closes[0] as Error & { code: string }).code, 'ERR_ENGINE_STOPPED');
   s.destroy();
-});
-
-test('random open, write, pause, resume, close and stop sequences against real sockets leave nothing behind', async () => {
-  let seed = 12345;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
-  for (let round = 0; round < 4; round++) {
-    const conns: Conn[] = [];
-    let closes = 0;
-    let opens = 0;
-    const engine = await serve({
-      onOpen: (c) => void (opens++, conns.push(c)),
-      onTraffic(c) {
-        const op = rnd(8);
-        if (op === 0) throw new Error('random failure');
-        if (op === 1) return Action.Close;
-        if (op === 2) c.pause();
-        if (op === 3) return 'garbage' as never;
-        c.write(c.next());
-        return undefined;
-      },
-      onClose: () => void closes++,
-    }, 'tcp://127.0.0.1:0', { highWaterMark: 1024, idleTimeout: rnd(2) === 0 ? 50 : 0 });
-    const port = portOf(engine);
-    const clients: net.Socket[] = [];
-    for (let i = 0; i < 20; i++) {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('error', () => {});
-      s.on('data', () => {});
-      clients.push(s);
-    }
-    for (let step = 0; step < 60; step++) {
-      const s = clients[rnd(clients.length)];
-      const op = rnd(6);
-      if (op === 0) s.write(Buffer.alloc(rnd(5000) + 1));
-      else if (op === 1) s.pause();
-      else if (op === 2) s.resume();
-      else if (op === 3 && conns.length > 0) conns[rnd(conns.length)].resume();
-      else if (op === 4 && rnd(4) === 0) s.destroy();
-      else if (op === 5 && rnd(6) === 0) s.end();
-      if (rnd(4) === 0) await sleep(1);
-    }
-    await sleep(20);
-    await within(engine.stop(), 8000, `stop, round ${round}`);
-    assert.is(engine.countConnections(), 0);
-    assert.is(closes, opens, 'every open got its close');
-    for (const s of clients) s.destroy();
-  }
 });
 
 test.run();
