@@ -216,6 +216,52 @@ test('hostile values returned by onClose, onTick, onOpen and onTraffic (throwing
   }
 });
 
+test('a written buffer detached or shrunk before it is sent closes its connection with a TypeError (no spinning on a zero-length writev); a SharedArrayBuffer view is sent', async () => {
+  const spoil: Record<string, (c: Conn) => void> = {
+    transferred(c) {
+      const u = new Uint8Array(1 << 20).fill(65);
+      c.write(u);
+      structuredClone(u.buffer, { transfer: [u.buffer] });
+    },
+    resized(c) {
+      const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(1 << 20, { maxByteLength: 2 << 20 });
+      c.write(new Uint8Array(ab).fill(66));
+      ab.resize(10);
+    },
+    shared(c) {
+      c.write(new Uint8Array(new SharedArrayBuffer(1 << 20)).fill(67));
+      c.close();
+    },
+  };
+  for (const [name, fn] of Object.entries(spoil)) {
+    const closes: (Error | undefined)[] = [];
+    const engine = await serve({
+      onTraffic(c) {
+        c.discard();
+        fn(c);
+      },
+      onClose: (_c, err) => void closes.push(err),
+    }, 'tcp://127.0.0.1:0', { stopTimeout: 30_000 });
+    try {
+      let received = 0;
+      const s = net.connect(portOf(engine), '127.0.0.1', () => s.write('go'));
+      s.on('data', (d) => (received += d.length));
+      s.on('error', () => {});
+      await until(() => closes.length === 1, 5000, `${name}: the close`);
+      if (name === 'shared') {
+        assert.is(closes[0], undefined);
+        await until(() => received === 1 << 20, 5000, 'the shared bytes');
+      } else {
+        assert.instance(closes[0], TypeError, name);
+        assert.match(closes[0]!.message, /detached|shrunk/);
+      }
+      s.destroy();
+    } finally {
+      await within(engine.stop(), 5000, `${name}: stop`);
+    }
+  }
+});
+
 test('stop() gives a peer that never reads stopTimeout ms, then closes it with ERR_ENGINE_STOPPED', async () => {
   const closes: (Error | undefined)[] = [];
   const engine = await serve({

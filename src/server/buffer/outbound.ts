@@ -81,7 +81,12 @@ export class OutboundBuffer {
     this.push(Buffer.from(s), false);
   }
 
-  /** The queued bytes as views for writev, at most `max` of them. */
+  /**
+   * The queued bytes as views for writev, at most `max` of them.
+   * @throws TypeError when a chunk queued without a copy was detached (transferred) or its
+   * resizable ArrayBuffer shrunk since: its bytes are gone, and a writev of what is left
+   * would write nothing, again and again.
+   */
   iovecs(max: number): Buffer[] {
     const chunks = this.#chunks;
     const n = Math.min(chunks.length, max);
@@ -90,6 +95,9 @@ export class OutboundBuffer {
       const c = chunks[i];
       const start = i === 0 ? this.#head : 0;
       const end = this.#ends[i];
+      if (c.length < end) {
+        throw Object.assign(new TypeError('A buffer given to write() was detached or shrunk before it was sent'), { code: 'ERR_INVALID_STATE' });
+      }
       out[i] = start === 0 && end === c.length ? c : c.subarray(start, end);
     }
     return out;
