@@ -19,7 +19,7 @@ if (!libkqueue) {
   for (const scenarios of ['./poller.test.js', './iterate.test.js', './queue.test.js', './lifetime.test.js', './diagnostics.test.js']) require(scenarios);
   // netpoll/server on the waiter thread: its loops (the multicore ones in worker threads,
   // which inherit the variable) and its clients, with hostile handlers and peers.
-  for (const scenarios of ['./server/server.test.js', './server/client.test.js', './server/multicore.test.js', './server/attack.test.js']) require(scenarios);
+  for (const scenarios of ['./server/server.test.js', './server/client.test.js', './server/multicore.test.js', './server/attack.test.js', './reliability/model-server.test.js']) require(scenarios);
 }
 
 const { close, pipe, write } = socket;
