@@ -149,8 +149,9 @@ test('a connection whose fd was closed behind the engine\'s back, and whose numb
     second.on('error', () => {});
     await until(() => opened.length === 2, 5000, 'the second connection');
     if (opened[1] !== opened[0]) {
-      assert.ok(libkqueue, `accept gave fd ${opened[1]}, not the freed ${opened[0]}`);
-      console.log(`  (libkqueue took fd ${opened[0]} for itself: nothing to check)`);
+      // Something else took the number first: libkqueue (it opens descriptors of its own per
+      // registration), or, seen under ASan, the process itself between the close and the accept.
+      console.log(`  (fd ${opened[0]} went to something else${libkqueue ? ' (libkqueue)' : ''}, not to accept: nothing to check)`);
       return;
     }
     await until(() => closes.length === 1, 5000, 'the stale connection closed');
