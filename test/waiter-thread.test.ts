@@ -3,9 +3,9 @@
 // chosen with NETPOLL_WAITER_THREAD=1 or openPoller({ waiterThread: true }), which is
 // how CI tests it.
 //
-// This file first runs the core poller scenarios again with every poller on a waiter
-// thread (workers and child processes inherit the variable), then what only that path
-// has: the thread's own lifetime.
+// This file first runs the core poller scenarios and netpoll/server's again with every
+// poller on a waiter thread (workers and child processes inherit the variable), then what
+// only that path has: the thread's own lifetime.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
@@ -17,6 +17,9 @@ process.env.NETPOLL_WAITER_THREAD = '1';
 // Under libkqueue every file of the suite ran on the waiter thread already.
 if (!libkqueue) {
   for (const scenarios of ['./poller.test.js', './iterate.test.js', './queue.test.js', './lifetime.test.js', './diagnostics.test.js']) require(scenarios);
+  // netpoll/server on the waiter thread: its loops (the multicore ones in worker threads,
+  // which inherit the variable) and its clients, with hostile handlers and peers.
+  for (const scenarios of ['./server/server.test.js', './server/client.test.js', './server/multicore.test.js', './server/attack.test.js', './reliability/model-server.test.js']) require(scenarios);
 }
 
 const { close, pipe, write } = socket;

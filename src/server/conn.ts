@@ -76,7 +76,8 @@ export interface Conn {
   /**
    * Queues `data` to be written when the handler returns (at once when called outside the
    * handler). The bytes are copied unless the write is at least `writeBufferCap` long, as
-   * node:net does not copy: do not change such a buffer after writing it. On a closing or
+   * node:net does not copy: do not change such a buffer after writing it (transferring or
+   * shrinking its ArrayBuffer before it is sent closes the connection with a TypeError). On a closing or
    * closed connection, nothing is queued.
    * @param data - bytes, or a string (written as UTF-8).
    * @returns false once the outbound buffer is above the high-water mark (or the connection

@@ -474,15 +474,30 @@ export class EventLoop implements ConnOwner {
     }
   }
 
-  /** Does what a handler method returned. */
+  /**
+   * Does what a handler method returned. Never throws: what a returned value's getters or
+   * traps throw (`then`, a revoked Proxy) counts as the method's error.
+   */
   #act(conn: Connection | undefined, result: unknown, name: string): void {
     if (result === Action.Close) {
       if (conn !== undefined) conn.close();
     } else if (result === Action.Shutdown) {
       this.host.requestShutdown();
-    } else if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    } else if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
+      let settled: Promise<unknown>;
+      try {
+        if (typeof (result as PromiseLike<unknown>).then !== 'function') return;
+        settled = Promise.resolve(result as PromiseLike<unknown>);
+      } catch (e) {
+        if (conn !== undefined && conn.state !== ConnState.Closed) this.#fail(conn, e, name);
+        else {
+          this.stats.handlerErrors++;
+          publish({ type: 'error', source: name, error: e, conn });
+        }
+        return;
+      }
       // An async method: its rejection is this connection's error, not an unhandled rejection.
-      Promise.resolve(result as PromiseLike<unknown>).then(
+      settled.then(
         (value) => {
           if (value === Action.Close || value === Action.Shutdown) this.#act(conn, value, name);
         },
@@ -602,9 +617,18 @@ export class EventLoop implements ConnOwner {
     if (this.#depth === 0) this.#settleDirty();
     let delay: unknown = result;
     if (result !== null && typeof result === 'object') {
-      const r = result as TickResult;
-      delay = r.delay;
-      this.#act(undefined, r.action, 'onTick');
+      // Its getters and traps may throw: that ends ticking, as a throwing onTick does.
+      let action: unknown;
+      try {
+        const r = result as TickResult;
+        delay = r.delay;
+        action = r.action;
+      } catch (e) {
+        this.stats.handlerErrors++;
+        publish({ type: 'error', source: 'onTick', error: e, conn: undefined });
+        return;
+      }
+      this.#act(undefined, action, 'onTick');
     }
     if (typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 && !this.#closed) {
       this.#tickTimer = setTimeout(this.#tick, Math.min(delay, 0x7fffffff));

@@ -7,7 +7,9 @@ import type { ConnInfo, EngineStats } from './diagnostics.js';
  * What a handler method asks the engine to do next (gnet's `Action`): `Action.None` (0) goes
  * on, `Action.Close` (1) closes the connection (an orderly close: `onClose` gets no error),
  * `Action.Shutdown` (2) stops the whole engine gracefully, as {@link Engine.stop} does.
- * Anything else a method returns (`undefined` included) counts as `Action.None`.
+ * Anything else a method returns (`undefined` included) counts as `Action.None`, except a
+ * promise (or thenable), whose rejection counts as a throw, as does reading a returned value's
+ * `then` when that throws (a getter, a revoked Proxy).
  *
  * @example
  * ```ts

@@ -1,10 +1,11 @@
 // netpoll/server against hostile handlers and peers: throwing getters, re-entrant stop(),
-// onClose that throws or writes, an fd closed behind the engine's back, a peer that never
-// reads during stop(), random operation sequences against real sockets.
+// onClose that throws or writes, hostile return values, an fd closed behind the engine's
+// back, a peer that never reads during stop(). Random operation sequences against real
+// sockets are test/reliability/model-server.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
-import { Action, serve, type Conn, type Engine, type EventHandler } from '../../src/server.js';
+import { serve, type Conn, type Engine, type EventHandler } from '../../src/server.js';
 import { socket } from '../../src/index.js';
 import { libkqueue, sleep, within } from '../helpers.js';
 
@@ -148,8 +149,9 @@ test('a connection whose fd was closed behind the engine\'s back, and whose numb
     second.on('error', () => {});
     await until(() => opened.length === 2, 5000, 'the second connection');
     if (opened[1] !== opened[0]) {
-      assert.ok(libkqueue, `accept gave fd ${opened[1]}, not the freed ${opened[0]}`);
-      console.log(`  (libkqueue took fd ${opened[0]} for itself: nothing to check)`);
+      // Something else took the number first: libkqueue (it opens descriptors of its own per
+      // registration), or, seen under ASan, the process itself between the close and the accept.
+      console.log(`  (fd ${opened[0]} went to something else${libkqueue ? ' (libkqueue)' : ''}, not to accept: nothing to check)`);
       return;
     }
     await until(() => closes.length === 1, 5000, 'the stale connection closed');
@@ -162,6 +164,102 @@ test('a connection whose fd was closed behind the engine\'s back, and whose numb
   } finally {
     for (const c of clients) c.destroy();
     await engine.stop();
+  }
+});
+
+test('hostile values returned by onClose, onTick, onOpen and onTraffic (throwing getters, Proxies, revoked Proxies) cost at most their connection; stop() still resolves', async () => {
+  const hostile = [
+    () => ({ get then() { throw new Error('then getter'); } }),
+    () => new Proxy({}, { get() { throw new Error('proxy get'); } }),
+    () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy; },
+    () => { const p = Promise.resolve(1); Object.defineProperty(p, 'constructor', { get() { throw new Error('constructor getter'); } }); return p; },
+  ];
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown): void => void uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    for (const make of hostile) {
+      let ticks = 0;
+      const closes: (Error | undefined)[] = [];
+      const engine = await serve({
+        onOpen: (c) => (c.context === undefined ? undefined : make()) as never,
+        onTraffic: (c) => (c.write(c.next()), make()) as never,
+        onClose: (_c, err) => (closes.push(err), make()) as never,
+        onTick: () => (ticks++ === 0 ? { delay: 5, get action() { return make(); } } : make()) as never,
+      }, 'tcp://127.0.0.1:0');
+      try {
+        const clients: net.Socket[] = [];
+        for (let i = 0; i < 3; i++) {
+          const s = net.connect(portOf(engine), '127.0.0.1', () => s.write('x'));
+          s.on('error', () => {});
+          clients.push(s);
+        }
+        await until(() => closes.length === 3, 5000, 'three closes');
+        for (let i = 0; i < 2; i++) {
+          const s = net.connect(portOf(engine), '127.0.0.1');
+          s.on('error', () => {});
+          clients.push(s);
+        }
+        await until(() => engine.countConnections() === 2, 5000, 'two more');
+        await until(() => ticks >= 2, 5000, 'a second tick');
+        await within(engine.stop(), 5000, 'stop');
+        assert.is(engine.countConnections(), 0);
+        assert.is(closes.length, 5);
+        for (const s of clients) s.destroy();
+      } finally {
+        await within(engine.stop(), 5000, 'stop (finally)');
+      }
+    }
+    await sleep(20);
+    assert.equal(uncaught, []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+});
+
+test('a written buffer detached or shrunk before it is sent closes its connection with a TypeError (no spinning on a zero-length writev); a SharedArrayBuffer view is sent', async () => {
+  const spoil: Record<string, (c: Conn) => void> = {
+    transferred(c) {
+      const u = new Uint8Array(1 << 20).fill(65);
+      c.write(u);
+      structuredClone(u.buffer, { transfer: [u.buffer] });
+    },
+    resized(c) {
+      const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(1 << 20, { maxByteLength: 2 << 20 });
+      c.write(new Uint8Array(ab).fill(66));
+      ab.resize(10);
+    },
+    shared(c) {
+      c.write(new Uint8Array(new SharedArrayBuffer(1 << 20)).fill(67));
+      c.close();
+    },
+  };
+  for (const [name, fn] of Object.entries(spoil)) {
+    const closes: (Error | undefined)[] = [];
+    const engine = await serve({
+      onTraffic(c) {
+        c.discard();
+        fn(c);
+      },
+      onClose: (_c, err) => void closes.push(err),
+    }, 'tcp://127.0.0.1:0', { stopTimeout: 30_000 });
+    try {
+      let received = 0;
+      const s = net.connect(portOf(engine), '127.0.0.1', () => s.write('go'));
+      s.on('data', (d) => (received += d.length));
+      s.on('error', () => {});
+      await until(() => closes.length === 1, 5000, `${name}: the close`);
+      if (name === 'shared') {
+        assert.is(closes[0], undefined);
+        await until(() => received === 1 << 20, 5000, 'the shared bytes');
+      } else {
+        assert.instance(closes[0], TypeError, name);
+        assert.match(closes[0]!.message, /detached|shrunk/);
+      }
+      s.destroy();
+    } finally {
+      await within(engine.stop(), 5000, `${name}: stop`);
+    }
   }
 });
 
@@ -184,56 +282,6 @@ test('stop() gives a peer that never reads stopTimeout ms, then closes it with E
   assert.ok(Date.now() - t0 >= 150);
   assert.is((closes[0] as Error & { code: string }).code, 'ERR_ENGINE_STOPPED');
   s.destroy();
-});
-
-test('random open, write, pause, resume, close and stop sequences against real sockets leave nothing behind', async () => {
-  let seed = 12345;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
-  for (let round = 0; round < 4; round++) {
-    const conns: Conn[] = [];
-    let closes = 0;
-    let opens = 0;
-    const engine = await serve({
-      onOpen: (c) => void (opens++, conns.push(c)),
-      onTraffic(c) {
-        const op = rnd(8);
-        if (op === 0) throw new Error('random failure');
-        if (op === 1) return Action.Close;
-        if (op === 2) c.pause();
-        if (op === 3) return 'garbage' as never;
-        c.write(c.next());
-        return undefined;
-      },
-      onClose: () => void closes++,
-    }, 'tcp://127.0.0.1:0', { highWaterMark: 1024, idleTimeout: rnd(2) === 0 ? 50 : 0 });
-    const port = portOf(engine);
-    const clients: net.Socket[] = [];
-    for (let i = 0; i < 20; i++) {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('error', () => {});
-      s.on('data', () => {});
-      clients.push(s);
-    }
-    for (let step = 0; step < 60; step++) {
-      const s = clients[rnd(clients.length)];
-      const op = rnd(6);
-      if (op === 0) s.write(Buffer.alloc(rnd(5000) + 1));
-      else if (op === 1) s.pause();
-      else if (op === 2) s.resume();
-      else if (op === 3 && conns.length > 0) conns[rnd(conns.length)].resume();
-      else if (op === 4 && rnd(4) === 0) s.destroy();
-      else if (op === 5 && rnd(6) === 0) s.end();
-      if (rnd(4) === 0) await sleep(1);
-    }
-    await sleep(20);
-    await within(engine.stop(), 8000, `stop, round ${round}`);
-    assert.is(engine.countConnections(), 0);
-    assert.is(closes, opens, 'every open got its close');
-    for (const s of clients) s.destroy();
-  }
 });
 
 test.run();

@@ -70,7 +70,9 @@ export class OutboundBuffer {
 
   /** The oldest chunk (there must be one): its unwritten bytes start at {@link firstStart}. */
   get firstChunk(): Buffer {
-    return this.#chunks[this.#first];
+    const c = this.#chunks[this.#first];
+    if (c.length < this.#ends[this.#first]) throw detachedError();
+    return c;
   }
 
   /** Where the unwritten bytes of the oldest chunk start. */
@@ -136,7 +138,12 @@ export class OutboundBuffer {
     this.#length += n;
   }
 
-  /** The queued bytes as views for writev, at most `max` of them. */
+  /**
+   * The queued bytes as views for writev, at most `max` of them.
+   * @throws TypeError when a chunk queued without a copy was detached (transferred) or its
+   * resizable ArrayBuffer shrunk since: its bytes are gone, and a writev of what is left
+   * would write nothing, again and again.
+   */
   iovecs(max: number): Buffer[] {
     const chunks = this.#chunks;
     const n = Math.min(this.#count, max);
@@ -146,6 +153,7 @@ export class OutboundBuffer {
       const c = chunks[slot];
       const start = i === 0 ? this.#head : 0;
       const end = this.#ends[slot];
+      if (c.length < end) throw detachedError();
       out[i] = start === 0 && end === c.length ? c : c.subarray(start, end);
     }
     return out;
@@ -210,4 +218,9 @@ export class OutboundBuffer {
     this.#first = this.#count === 0 ? 0 : slot + 1;
     this.#head = 0;
   }
+}
+
+/** A chunk queued without a copy lost its bytes (transferred, or its resizable buffer shrunk). */
+function detachedError(): TypeError {
+  return Object.assign(new TypeError('A buffer given to write() was detached or shrunk before it was sent'), { code: 'ERR_INVALID_STATE' });
 }
