@@ -6,7 +6,7 @@
 //   node dist/bench/net_redis.js <max_seconds>
 // listens on 127.0.0.1 (any port), prints "PORT <n>", exits on SIGTERM or after max_seconds.
 import * as net from 'node:net';
-import { serveRequests, CLOSE, type RedisDb, type ReplySink } from '../examples/redis-commands.js';
+import { RedisSession, CLOSE, type RedisDb, type ReplySink } from '../examples/redis-commands.js';
 import { intArg } from './util.js';
 
 const maxSeconds = intArg(2, 60);
@@ -23,14 +23,16 @@ class Replies implements ReplySink {
 const server = net.createServer({ noDelay: true }, (socket) => {
   let input: Buffer = Buffer.alloc(0);
   let closing = false;
+  const out = new Replies();
+  const session = new RedisSession(db, out);
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
     if (closing) return; // after QUIT or a protocol error, what follows is not read
     input = input.length === 0 ? chunk : Buffer.concat([input, chunk]);
-    const out = new Replies();
-    const used = serveRequests(db, input, out);
+    const used = session.serve(input);
     // Replies may be views of the input: they are copied here, before the input is let go.
     if (out.parts.length) socket.write(Buffer.concat(out.parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))));
+    out.parts.length = 0;
     if (used === CLOSE) (closing = true), socket.end(); // QUIT or a protocol error
     else input = input.subarray(used);
   });

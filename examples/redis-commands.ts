@@ -6,7 +6,13 @@
 // The parser reads bytes where they lie, in JavaScript: lengths are parsed digit by digit and
 // lines end where a byte compare finds CR, so a request costs no call into C++ per line and no
 // copy of its arguments. Arguments are offsets into the input; a key becomes a string once per
-// command, and a value is copied only when SET stores it.
+// command, and a value is copied only when SET stores it. Each connection has a RedisSession,
+// which remembers how far it got into a request not all there yet.
+//
+// Bad requests get Redis's `-ERR Protocol error: …` and the connection closes. Sizes are
+// Redis's: a bulk string up to 512 MB is awaited (nothing is allocated for its declared length,
+// but the transport holds what arrives), an inline line up to 64 KiB. Inline commands are
+// split at whitespace; unlike Redis's, they take no quotes.
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -29,16 +35,9 @@ export interface ReplySink {
   write(data: Uint8Array | string): unknown;
 }
 
-/** What {@link serveRequests} returns when the connection must close once the replies written are sent (QUIT, a protocol error). */
+/** What {@link RedisSession.serve} returns when the connection must close once the replies written are sent (QUIT, a protocol error). */
 export const CLOSE = -1;
 
-// The request being parsed: argument k is input[starts[k], starts[k] + lengths[k]), and
-// heads[k] is where its `$<length>\r\n` begins (-1 for an inline command's words). One set
-// per thread (each worker has its own module): a request is run before the next is parsed.
-const starts: number[] = [];
-const lengths: number[] = [];
-const heads: number[] = [];
-let argc = 0;
 /** Where the line that readNumber last parsed ends (its CR). */
 let lineEnd = 0;
 /** Why the last request could not be parsed, as Redis says it. */
@@ -77,124 +76,173 @@ function fail(why: string): number {
   return BAD;
 }
 
-/** Parses the array of bulk strings at `pos` (its '*'); returns where the next request begins, WAIT or BAD. */
-function readArray(buf: Buffer, pos: number, end: number): number {
-  argc = 0;
-  const count = readNumber(buf, pos + 1, end);
-  if (count === MORE) return WAIT;
-  if (!(count <= MAX_ARGS)) return fail('invalid multibulk length'); // NaN too
-  let i = lineEnd + 2;
-  for (let k = 0; k < count; k++) {
-    if (i >= end) return WAIT;
-    if (buf[i] !== DOLLAR) return fail(`expected '$', got '${String.fromCharCode(buf[i])}'`);
-    const len = readNumber(buf, i + 1, end);
-    if (len === MORE) return WAIT;
-    if (!(len >= 0 && len <= MAX_BULK)) return fail('invalid bulk length');
-    const start = lineEnd + 2;
-    // Nothing is allocated for a declared length: the bytes are awaited where they arrive.
-    if (start + len + 2 > end) return WAIT;
-    heads[argc] = i;
-    starts[argc] = start;
-    lengths[argc++] = len;
-    i = start + len + 2; // as Redis does, the two bytes after the value are not looked at
-  }
-  return i; // a count of 0 or less is an empty request, skipped
-}
-
 const isSpace = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 
-/** Parses an inline command at `pos` (what `nc` sends: words on a line ending in LF or CRLF). */
-function readInline(buf: Buffer, pos: number, end: number): number {
-  argc = 0;
-  let nl = pos;
-  while (nl < end && buf[nl] !== LF) nl++;
-  if (nl === end) return end - pos > MAX_INLINE ? fail('too big inline request') : WAIT;
-  for (let i = pos; i < nl; ) {
-    if (isSpace(buf[i])) {
-      i++;
-      continue;
-    }
-    heads[argc] = -1;
-    starts[argc] = i;
-    while (i < nl && !isSpace(buf[i])) i++;
-    lengths[argc] = i - starts[argc];
-    argc++;
-  }
-  return nl + 1;
-}
-
 /**
- * Runs every complete request at the start of `input` on `db`, their replies written to
- * `out`, and says how many bytes they took (a request not all there yet is left for the next
- * call, with more bytes after it), or CLOSE after QUIT or a protocol error (replied to as Redis
- * replies, `-ERR Protocol error: …`).
+ * One connection's requests on `db`, their replies written to `out`. It remembers how far it
+ * got into a request not all there yet, so that a request arriving in many reads (a million
+ * arguments, a byte at a time) is parsed once, not again on every read.
  */
-export function serveRequests(db: RedisDb, input: Buffer, out: ReplySink): number {
-  const end = input.length;
-  let pos = 0;
-  while (pos < end) {
-    const next = input[pos] === STAR ? readArray(input, pos, end) : readInline(input, pos, end);
-    if (next === WAIT) break;
-    if (next === BAD) return out.write(`-ERR Protocol error: ${problem}\r\n`), CLOSE;
-    pos = next;
-    if (argc > 0 && !runCommand(db, input, out)) return CLOSE;
+export class RedisSession {
+  // The request being parsed, from `base`: argument k is input[base + starts[k], + lengths[k]),
+  // and base + heads[k] is where its `$<length>\r\n` begins (-1 for an inline command's words).
+  private readonly starts: number[] = [];
+  private readonly lengths: number[] = [];
+  private readonly heads: number[] = [];
+  private argc = 0;
+  private base = 0;
+  /** For an array not all there yet: its count, and where (from its start) its next argument begins; 0 when none is. */
+  private count = 0;
+  private resumeAt = 0;
+
+  constructor(
+    private readonly db: RedisDb,
+    private readonly out: ReplySink,
+  ) {}
+
+  /**
+   * Runs every complete request at the start of `input`, and says how many bytes they took, or
+   * CLOSE after QUIT or a protocol error (replied to as Redis replies, `-ERR Protocol error: …`).
+   * A request not all there yet is left: the next call's input must begin with it (the bytes
+   * not used, then what arrived since), as a transport's input buffer does.
+   */
+  serve(input: Buffer): number {
+    const end = input.length;
+    let pos = 0;
+    while (pos < end) {
+      this.base = pos;
+      const next = input[pos] === STAR ? this.readArray(input, end) : this.readInline(input, end);
+      if (next === WAIT) break;
+      if (next === BAD) return this.out.write(`-ERR Protocol error: ${problem}\r\n`), CLOSE;
+      pos = next;
+      if (this.argc > 0 && !this.run(input)) return CLOSE;
+    }
+    return pos;
   }
-  return pos;
-}
 
-/** Whether argument `k` is `word` (lower case ASCII letters), in any case. */
-function is(buf: Buffer, k: number, word: string): boolean {
-  if (lengths[k] !== word.length) return false;
-  for (let i = 0, at = starts[k]; i < word.length; i++) if ((buf[at + i] | 0x20) !== word.charCodeAt(i)) return false;
-  return true;
-}
+  /** Parses the array of bulk strings at `base` (its '*'); returns where the next request begins, WAIT or BAD. */
+  private readArray(buf: Buffer, end: number): number {
+    const pos = this.base;
+    let i: number;
+    if (this.resumeAt > 0 && pos === 0) i = pos + this.resumeAt; // its count and first argc arguments are parsed
+    else {
+      this.argc = 0;
+      const count = readNumber(buf, pos + 1, end);
+      if (count === MORE) return WAIT;
+      if (!(count <= MAX_ARGS)) return fail('invalid multibulk length'); // NaN too
+      this.count = count;
+      i = lineEnd + 2;
+    }
+    this.resumeAt = 0;
+    for (let k = this.argc; k < this.count; k++) {
+      const len = i < end ? (buf[i] === DOLLAR ? readNumber(buf, i + 1, end) : NaN) : MORE;
+      if (len === MORE) return this.wait(i);
+      if (buf[i] !== DOLLAR) return fail(`expected '$', got '${String.fromCharCode(buf[i])}'`);
+      if (!(len >= 0 && len <= MAX_BULK)) return fail('invalid bulk length');
+      const start = lineEnd + 2;
+      // Nothing is allocated for a declared length: the bytes are awaited where they arrive.
+      if (start + len + 2 > end) return this.wait(i);
+      this.heads[k] = i - pos;
+      this.starts[k] = start - pos;
+      this.lengths[k] = len;
+      this.argc = k + 1;
+      i = start + len + 2; // as Redis does, the two bytes after the value are not looked at
+    }
+    return i; // a count of 0 or less is an empty request, skipped
+  }
 
-const text = (buf: Buffer, k: number): string => buf.toString('latin1', starts[k], starts[k] + lengths[k]);
+  /** Remembers that the array at `base` goes on at `i`, for the next call (whose input begins at `base`). */
+  private wait(i: number): number {
+    this.resumeAt = i - this.base;
+    return WAIT;
+  }
 
-/** Argument `k` as a bulk reply, copied (to be stored). */
-function bulkCopy(buf: Buffer, k: number): Buffer {
-  const valueEnd = starts[k] + lengths[k];
-  if (heads[k] < 0) return Buffer.concat([Buffer.from(`$${lengths[k]}\r\n`, 'latin1'), buf.subarray(starts[k], valueEnd), CRLF]);
-  // The request's own `$<length>\r\n` is the reply's: readNumber took no leading zeros or sign.
-  const reply = Buffer.allocUnsafe(valueEnd - heads[k] + 2);
-  buf.copy(reply, 0, heads[k], valueEnd);
-  reply[reply.length - 2] = CR;
-  reply[reply.length - 1] = LF;
-  return reply;
-}
+  /** Parses an inline command at `base` (what `nc` sends: words on a line ending in LF or CRLF). */
+  private readInline(buf: Buffer, end: number): number {
+    const pos = this.base;
+    this.argc = 0;
+    let nl = pos;
+    while (nl < end && buf[nl] !== LF) nl++;
+    if (nl === end) return end - pos > MAX_INLINE ? fail('too big inline request') : WAIT;
+    for (let i = pos; i < nl; ) {
+      if (isSpace(buf[i])) {
+        i++;
+        continue;
+      }
+      const at = i;
+      while (i < nl && !isSpace(buf[i])) i++;
+      this.heads[this.argc] = -1;
+      this.starts[this.argc] = at - pos;
+      this.lengths[this.argc++] = i - at;
+    }
+    return nl + 1;
+  }
 
-/** Argument `k` as a bulk reply, for now: the `$<length>\r\n` and value in place, then CRLF. */
-function echo(buf: Buffer, k: number, out: ReplySink): void {
-  if (heads[k] >= 0) out.write(buf.subarray(heads[k], starts[k] + lengths[k]));
-  else out.write(`$${lengths[k]}\r\n`), out.write(buf.subarray(starts[k], starts[k] + lengths[k]));
-  out.write('\r\n');
+  /** Where argument `k` begins in the input. */
+  private start(k: number): number {
+    return this.base + this.starts[k];
+  }
+
+  /** Whether argument `k` is `word` (lower case ASCII letters), in any case. */
+  private is(buf: Buffer, k: number, word: string): boolean {
+    if (this.lengths[k] !== word.length) return false;
+    for (let i = 0, at = this.start(k); i < word.length; i++) if ((buf[at + i] | 0x20) !== word.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** Argument `k` as a string (latin1: any bytes, one character each, as a key must be). */
+  private text(buf: Buffer, k: number): string {
+    return buf.toString('latin1', this.start(k), this.start(k) + this.lengths[k]);
+  }
+
+  /** Argument `k` as a bulk reply, copied (to be stored). */
+  private bulkCopy(buf: Buffer, k: number): Buffer {
+    const valueEnd = this.start(k) + this.lengths[k];
+    if (this.heads[k] < 0) return Buffer.concat([Buffer.from(`$${this.lengths[k]}\r\n`, 'latin1'), buf.subarray(this.start(k), valueEnd), CRLF]);
+    // The request's own `$<length>\r\n` is the reply's: readNumber took no leading zeros or sign.
+    const head = this.base + this.heads[k];
+    const reply = Buffer.allocUnsafe(valueEnd - head + 2);
+    buf.copy(reply, 0, head, valueEnd);
+    reply[reply.length - 2] = CR;
+    reply[reply.length - 1] = LF;
+    return reply;
+  }
+
+  /** Argument `k` as a bulk reply, written as views of the input where it can be. */
+  private echo(buf: Buffer, k: number): void {
+    const valueEnd = this.start(k) + this.lengths[k];
+    if (this.heads[k] >= 0) this.out.write(buf.subarray(this.base + this.heads[k], valueEnd));
+    else this.out.write(`$${this.lengths[k]}\r\n`), this.out.write(buf.subarray(this.start(k), valueEnd));
+    this.out.write('\r\n');
+  }
+
+  /** Runs the request just parsed (argc ≥ 1); false for QUIT (close after the reply). */
+  private run(buf: Buffer): boolean {
+    const { db, out, argc } = this;
+    if (this.is(buf, 0, 'get') && argc === 2) out.write(db.get(this.text(buf, 1)) ?? NIL);
+    else if (this.is(buf, 0, 'set') && argc >= 3) db.set(this.text(buf, 1), this.bulkCopy(buf, 2)), out.write(OK);
+    else if (this.is(buf, 0, 'ping')) argc > 1 ? this.echo(buf, 1) : out.write('+PONG\r\n');
+    else if (this.is(buf, 0, 'incr') && argc === 2) {
+      const key = this.text(buf, 1);
+      const stored = db.get(key);
+      let n = stored === undefined ? 0 : readNumber(stored, stored.indexOf(LF) + 1, stored.length);
+      if (stored !== undefined && lineEnd !== stored.length - 2) n = NaN; // a CR inside the value
+      if (!Number.isSafeInteger(n + 1)) out.write('-ERR value is not an integer or out of range\r\n');
+      else db.set(key, Buffer.from(`$${String(n + 1).length}\r\n${n + 1}\r\n`, 'latin1')), out.write(`:${n + 1}\r\n`);
+    } else if (this.is(buf, 0, 'echo') && argc === 2) this.echo(buf, 1);
+    else if (this.is(buf, 0, 'del') || this.is(buf, 0, 'exists')) {
+      const del = this.is(buf, 0, 'del');
+      let n = 0;
+      for (let k = 1; k < argc; k++) if (del ? db.delete(this.text(buf, k)) : db.has(this.text(buf, k))) n++;
+      out.write(`:${n}\r\n`);
+    } else if (this.is(buf, 0, 'dbsize')) out.write(`:${db.size}\r\n`);
+    else if (this.is(buf, 0, 'flushall')) db.clear(), out.write(OK);
+    else if (this.is(buf, 0, 'config')) out.write('*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n'); // redis-benchmark asks
+    else if (this.is(buf, 0, 'quit')) return out.write(OK), false;
+    else out.write(`-ERR unknown command '${this.text(buf, 0).toUpperCase()}' or wrong number of arguments\r\n`);
+    return true;
+  }
 }
 
 const NIL = '$-1\r\n';
 const OK = '+OK\r\n';
-
-/** Runs the request just parsed (argc ≥ 1); false for QUIT (close after the reply). */
-function runCommand(db: RedisDb, buf: Buffer, out: ReplySink): boolean {
-  if (is(buf, 0, 'get') && argc === 2) out.write(db.get(text(buf, 1)) ?? NIL);
-  else if (is(buf, 0, 'set') && argc >= 3) db.set(text(buf, 1), bulkCopy(buf, 2)), out.write(OK);
-  else if (is(buf, 0, 'ping')) argc > 1 ? echo(buf, 1, out) : out.write('+PONG\r\n');
-  else if (is(buf, 0, 'incr') && argc === 2) {
-    const key = text(buf, 1);
-    const stored = db.get(key);
-    let n = stored === undefined ? 0 : readNumber(stored, stored.indexOf(LF) + 1, stored.length);
-    if (stored !== undefined && lineEnd !== stored.length - 2) n = NaN; // a CR inside the value
-    if (!Number.isSafeInteger(n + 1)) out.write('-ERR value is not an integer or out of range\r\n');
-    else db.set(key, Buffer.from(`$${String(n + 1).length}\r\n${n + 1}\r\n`, 'latin1')), out.write(`:${n + 1}\r\n`);
-  } else if (is(buf, 0, 'echo') && argc === 2) echo(buf, 1, out);
-  else if (is(buf, 0, 'del') || is(buf, 0, 'exists')) {
-    const del = is(buf, 0, 'del');
-    let n = 0;
-    for (let k = 1; k < argc; k++) if (del ? db.delete(text(buf, k)) : db.has(text(buf, k))) n++;
-    out.write(`:${n}\r\n`);
-  } else if (is(buf, 0, 'dbsize')) out.write(`:${db.size}\r\n`);
-  else if (is(buf, 0, 'flushall')) db.clear(), out.write(OK);
-  else if (is(buf, 0, 'config')) out.write('*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n'); // redis-benchmark asks
-  else if (is(buf, 0, 'quit')) return out.write(OK), false;
-  else out.write(`-ERR unknown command '${text(buf, 0).toUpperCase()}' or wrong number of arguments\r\n`);
-  return true;
-}

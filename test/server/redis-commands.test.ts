@@ -4,7 +4,7 @@
 // themselves are driven by redis-cli and redis-benchmark in examples.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { serveRequests, CLOSE, type RedisDb } from '../../examples/redis-commands.js';
+import { RedisSession, CLOSE, type RedisDb } from '../../examples/redis-commands.js';
 
 interface Session {
   /** Everything replied so far, as latin1 text. */
@@ -19,12 +19,13 @@ function session(db: RedisDb, chunks: readonly Buffer[]): Session {
   const replies: Buffer[] = [];
   // Replies may be views of the input: copied at once, since the input is changed below.
   const sink = { write: (d: Uint8Array | string) => void replies.push(Buffer.from(typeof d === 'string' ? Buffer.from(d, 'latin1') : d)) };
+  const requests = new RedisSession(db, sink);
   let input = Buffer.alloc(0);
   let closed = false;
   for (const chunk of chunks) {
     // A fresh copy each time, so that nothing can depend on the old input's memory.
     input = Buffer.concat([input, chunk]);
-    const used = serveRequests(db, input, sink);
+    const used = requests.serve(input);
     if (used === CLOSE) {
       closed = true;
       break;
@@ -95,18 +96,30 @@ test('a request not all there yet: nothing replied, nothing used, until the rest
   const whole = array('SET', 'key', 'value');
   for (let at = 0; at < whole.length; at++) {
     const replies: unknown[] = [];
-    assert.is(serveRequests(new Map(), b(whole.slice(0, at)), { write: (d) => replies.push(d) }), 0, `first ${at} bytes`);
+    assert.is(new RedisSession(new Map(), { write: (d) => replies.push(d) }).serve(b(whole.slice(0, at))), 0, `first ${at} bytes`);
     assert.equal(replies, []);
   }
   // After complete requests, the partial one's start.
-  const used = serveRequests(new Map(), b(array('PING') + whole.slice(0, 9)), { write: () => {} });
+  const used = new RedisSession(new Map(), { write: () => {} }).serve(b(array('PING') + whole.slice(0, 9)));
   assert.is(used, array('PING').length);
+});
+
+test('a request of many arguments, in reads of every size from 1 to 13 bytes: parsed where it was left off', () => {
+  const keys = Array.from({ length: 300 }, (_, i) => `key${i}`);
+  const script = keys.map((k) => array('SET', k, k)).join('') + array('DEL', ...keys, 'missing') + array('DBSIZE');
+  for (let size = 1; size <= 13; size++) {
+    const chunks: string[] = [];
+    for (let at = 0; at < script.length; at += size) chunks.push(script.slice(at, at + size));
+    const s = run(...chunks);
+    assert.is(s.replies, '+OK\r\n'.repeat(300) + ':300\r\n:0\r\n', `reads of ${size}`);
+    assert.is(s.left, 0);
+  }
 });
 
 test('a stored value is a copy: the input changing afterwards does not change it', () => {
   const db: RedisDb = new Map();
   const input = b(array('SET', 'k', 'hello'));
-  serveRequests(db, input, { write: () => {} });
+  new RedisSession(db, { write: () => {} }).serve(input);
   input.fill(0x58);
   const s = session(db, [b(array('GET', 'k'))]);
   assert.is(s.replies, '$5\r\nhello\r\n');
