@@ -86,9 +86,9 @@ const isSpace = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 export class RedisSession {
   // The request being parsed, from `base`: argument k is input[base + starts[k], + lengths[k]),
   // and base + heads[k] is where its `$<length>\r\n` begins (-1 for an inline command's words).
-  private readonly starts: number[] = [];
-  private readonly lengths: number[] = [];
-  private readonly heads: number[] = [];
+  private starts: number[] = [];
+  private lengths: number[] = [];
+  private heads: number[] = [];
   private argc = 0;
   private base = 0;
   /** For an array not all there yet: its count, and where (from its start) its next argument begins; 0 when none is. */
@@ -116,6 +116,8 @@ export class RedisSession {
       if (next === BAD) return this.out.write(`-ERR Protocol error: ${problem}\r\n`), CLOSE;
       pos = next;
       if (this.argc > 0 && !this.run(input)) return CLOSE;
+      // A request of many arguments does not leave its offsets held for the connection's life.
+      if (this.argc > 1024) (this.starts = []), (this.lengths = []), (this.heads = []);
     }
     return pos;
   }

@@ -116,6 +116,12 @@ test('a request of many arguments, in reads of every size from 1 to 13 bytes: pa
   }
 });
 
+test('requests of more than 1024 arguments, then small ones, on one session', () => {
+  const keys = Array.from({ length: 3000 }, (_, i) => `k${i}`);
+  const s = run(array('SET', 'k7', 'v') + array('EXISTS', ...keys), array('DEL', ...keys.slice(0, 2000)) + array('GET', 'k7') + array('PING'));
+  assert.is(s.replies, '+OK\r\n:1\r\n:1\r\n$-1\r\n+PONG\r\n');
+});
+
 test('a stored value is a copy: the input changing afterwards does not change it', () => {
   const db: RedisDb = new Map();
   const input = b(array('SET', 'k', 'hello'));
