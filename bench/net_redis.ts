@@ -6,11 +6,11 @@
 //   node dist/bench/net_redis.js <max_seconds>
 // listens on 127.0.0.1 (any port), prints "PORT <n>", exits on SIGTERM or after max_seconds.
 import * as net from 'node:net';
-import { parseRequest, runCommand, type ReplySink } from '../examples/redis-commands.js';
+import { RedisSession, CLOSE, type RedisDb, type ReplySink } from '../examples/redis-commands.js';
 import { intArg } from './util.js';
 
 const maxSeconds = intArg(2, 60);
-const db = new Map<string, Buffer>();
+const db: RedisDb = new Map();
 
 /** The replies of one chunk, gathered for one socket.write(). */
 class Replies implements ReplySink {
@@ -18,26 +18,23 @@ class Replies implements ReplySink {
   write(data: Uint8Array | string): void {
     this.parts.push(data);
   }
-  writev(list: readonly (Uint8Array | string)[]): void {
-    this.parts.push(...list);
-  }
 }
 
 const server = net.createServer({ noDelay: true }, (socket) => {
   let input: Buffer = Buffer.alloc(0);
+  let closing = false;
+  const out = new Replies();
+  const session = new RedisSession(db, out);
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
+    if (closing) return; // after QUIT or a protocol error, what follows is not read
     input = input.length === 0 ? chunk : Buffer.concat([input, chunk]);
-    const out = new Replies();
-    let from = 0;
-    let open = true;
-    for (let r = parseRequest(input, from); r !== null && open; r = parseRequest(input, from)) {
-      from = r.next;
-      open = runCommand(db, r.args, out);
-    }
-    input = input.subarray(from);
+    const used = session.serve(input);
+    // Replies may be views of the input: they are copied here, before the input is let go.
     if (out.parts.length) socket.write(Buffer.concat(out.parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))));
-    if (!open) socket.end();
+    out.parts.length = 0;
+    if (used === CLOSE) (closing = true), socket.end(); // QUIT or a protocol error
+    else input = input.subarray(used);
   });
 });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {

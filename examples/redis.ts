@@ -9,20 +9,19 @@
 //   redis-cli -p 6380 set greeting hello
 //   redis-benchmark -p 6380 -q -P 16 -t ping,set,get,incr
 import { serve, Action, type Engine } from 'netpoll/server';
-import { parseRequest, runCommand } from './redis-commands.js';
+import { RedisSession, CLOSE, type RedisDb } from './redis-commands.js';
 
 /** Serves the Redis protocol on `addr` from one in-memory map; resolves once listening. */
 export function startRedisServer(addr: string): Promise<Engine> {
-  const db = new Map<string, Buffer>();
+  const db: RedisDb = new Map();
   return serve({
+    onOpen(conn) {
+      conn.context = new RedisSession(db, conn); // its replies are written to the connection
+    },
     onTraffic(conn) {
-      const input = conn.peek();
-      let from = 0;
-      for (let r = parseRequest(input, from); r !== null; r = parseRequest(input, from)) {
-        from = r.next;
-        if (!runCommand(db, r.args, conn)) return Action.Close; // QUIT: the rest goes with the connection
-      }
-      conn.discard(from);
+      const used = (conn.context as RedisSession).serve(conn.peek());
+      if (used === CLOSE) return Action.Close; // QUIT or a protocol error: the rest goes with the connection
+      conn.discard(used); // a request not all there yet stays in front, for the session to go on with
       return Action.None;
     },
   }, addr);
