@@ -61,8 +61,10 @@ export interface LoopHost {
 export class EventLoop implements ConnOwner {
   readonly poller: Poller;
   readonly readBuffer: Buffer;
-  /** The last view readView made (the read buffer's ArrayBuffer starts at its offset 0). */
-  #view: Buffer | undefined = undefined;
+  /** The last view readView made, of the read buffer's bytes [#viewStart, #viewStart + #viewLength). */
+  #view: Buffer = Buffer.alloc(0);
+  #viewStart = 0;
+  #viewLength = 0;
   readonly pool: SlabPool;
   readonly highWaterMark: number;
   readonly lowWaterMark: number;
@@ -514,8 +516,10 @@ export class EventLoop implements ConnOwner {
     // generation at its largest once a burst of connections has grown it (V8 shrinks it only
     // when allocation is slow). Requests of one size at one offset (each read's message
     // starts at 0) get the same view; it is valid only until the handler returns anyway.
-    const v = this.#view;
-    if (v !== undefined && v.byteOffset === start && v.length === n) return v;
+    // The range is kept here, not read back from the view: a handler may shadow its `length`.
+    if (this.#viewStart === start && this.#viewLength === n) return this.#view;
+    this.#viewStart = start;
+    this.#viewLength = n;
     return (this.#view = this.readBuffer.subarray(start, start + n));
   }
 
