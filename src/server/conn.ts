@@ -9,7 +9,9 @@ import type { TimerEntry } from './timers.js';
  * One connection, as the handler's methods get it (gnet's `Conn`). Its methods are for the
  * engine's loop, inside the handler's calls or in callbacks on the same thread (timers,
  * promise reactions). Buffers that `peek` and `next` return are views of memory the loop
- * reuses: use or copy them before the handler returns.
+ * reuses: use or copy them before the handler returns. A later call may return the same
+ * Buffer object again (for the same range of that memory): the loop makes no new view per
+ * message.
  *
  * @example
  * ```ts
@@ -189,6 +191,8 @@ export const enum ConnState {
 /** What the loop does for a connection's methods. */
 export interface ConnOwner {
   readonly readBuffer: Buffer;
+  /** A view of the read buffer's bytes [start, start + n): the last one made, when it is the same range. */
+  readView(start: number, n: number): Buffer;
   readonly pool: SlabPool;
   readonly highWaterMark: number;
   /** The connection changed what it needs (output, interest, a close): act now, or after the handler returns. */
@@ -298,7 +302,7 @@ export class Connection implements Conn, TimerEntry {
     const want = this.#count(n, 'n');
     const inb = this.inbound;
     if (want === 0) return EMPTY;
-    if (inb.length === 0) return this.owner.readBuffer.subarray(this.curStart, this.curStart + want);
+    if (inb.length === 0) return this.owner.readView(this.curStart, want);
     if (want <= inb.length) return inb.view(want);
     // Spans the buffered input and the bytes just read: move the latter in (they would be
     // moved when the handler returns anyway), and the whole is contiguous.

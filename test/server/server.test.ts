@@ -123,6 +123,35 @@ test('peek and next hand out views, not copies, when the bytes lie contiguous', 
   }
 });
 
+test('messages of one size get the same view object, each with its own bytes (no garbage per message)', async () => {
+  const views: Buffer[] = [];
+  const seen: string[] = [];
+  const engine = await serve({
+    onTraffic(conn) {
+      const v = conn.next();
+      views.push(v);
+      seen.push(v.toString());
+      conn.write(v);
+    },
+  }, 'tcp://127.0.0.1:0');
+  try {
+    const s = await connect(portOf(engine));
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    for (const msg of ['first', 'again', 'third', 'long message']) {
+      s.write(msg);
+      await until(() => got.endsWith(msg), 5000, `the echo of ${msg}`);
+    }
+    s.destroy();
+    assert.equal(seen, ['first', 'again', 'third', 'long message']);
+    assert.ok(views[0] === views[1] && views[1] === views[2], 'one view for the three 5-byte messages');
+    assert.ok(views[3] !== views[2]);
+    assert.is(views[0].toString(), 'long ', 'a view of the memory the loop reuses');
+  } finally {
+    await engine.stop();
+  }
+});
+
 test('a half-closed peer gets its replies, then an orderly close (onClose without error)', async () => {
   const closes: (Error | undefined)[] = [];
   const engine = await serve({ ...echo, onClose: (_c, err) => void closes.push(err) }, 'tcp://127.0.0.1:0');

@@ -46,12 +46,17 @@ export class OutboundBuffer {
   // The queue lives in slots [#first, #first + #count) of three parallel arrays. Slots are
   // reused, never removed: an emptied queue starts again at slot 0, so the arrays keep their
   // size and no write or consume changes an array's length (V8 does that in its runtime).
+  //
+  // The arrays start as one-slot literals, whose backing stores hold exactly one element: a
+  // connection whose replies fit one slab (the usual case) never grows them. An empty `[]`
+  // grows to 17 slots at its first store, which for 10,000 connections was 4.5 MB of three
+  // arrays' mostly unused slots.
   /** The queued chunks, oldest first; the first `#head` bytes of the oldest are already written. */
-  #chunks: Buffer[] = [];
+  #chunks: Buffer[] = [EMPTY];
   /** Per chunk: how many of its bytes are filled. */
-  #ends: number[] = [];
+  #ends: number[] = [0];
   /** Per chunk: whether it is a slab of the pool (still fillable when last; given back once written). */
-  #owned: boolean[] = [];
+  #owned: boolean[] = [false];
   #first = 0;
   #count = 0;
   #head = 0;
@@ -180,9 +185,9 @@ export class OutboundBuffer {
     if (this.#chunks.length > MAX_KEPT_SLOTS) {
       // A burst of many chunks (large writes past the high-water mark) made the arrays long:
       // they are not kept for the connection's lifetime.
-      this.#chunks = [];
-      this.#ends = [];
-      this.#owned = [];
+      this.#chunks = [EMPTY];
+      this.#ends = [0];
+      this.#owned = [false];
     }
     this.#first = 0;
     this.#head = 0;
