@@ -234,6 +234,8 @@ test('a written buffer detached or shrunk before it is sent closes its connectio
       c.close();
     },
   };
+  // Resizable ArrayBuffers came with Node 20 (V8 11): on Node 18 there is nothing to shrink.
+  if (typeof (ArrayBuffer.prototype as { resize?: unknown }).resize !== 'function') delete spoil.resized;
   for (const [name, fn] of Object.entries(spoil)) {
     const closes: (Error | undefined)[] = [];
     const engine = await serve({
