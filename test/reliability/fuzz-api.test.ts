@@ -933,8 +933,11 @@ function makeHostile(ctx: Context, v: unknown): unknown {
     revocable.revoke();
     // Promise.resolve(inner) rejects when reading inner's `then` throws (a revoked Proxy):
     // that rejection is the fuzz's own, handled before `then` is replaced below.
+    // A new promise every time: Promise.resolve(inner) would hand back `inner` itself when it
+    // is a promise (edgeValues holds one, shared by every run), and the shapes below redefine
+    // its `then` or `constructor` for good, breaking every later run that draws it.
     const resolved = (): Promise<unknown> => {
-      const p = Promise.resolve(inner);
+      const p = new Promise<unknown>((resolve) => resolve(inner));
       p.catch(() => undefined);
       return p;
     };
